@@ -1,0 +1,54 @@
+"""Builds and compiles the reference IMDB model from `cfg.model` and `cfg.train`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imdb_sweep.runtime import start_tensorflow
+
+start_tensorflow()
+
+import keras  # noqa: E402 - after the quiet TensorFlow start
+
+OPTIMIZERS = {
+    "rmsprop": keras.optimizers.RMSprop,
+    "adam": keras.optimizers.Adam,
+    "sgd": keras.optimizers.SGD,
+    "adagrad": keras.optimizers.Adagrad,
+    "nadam": keras.optimizers.Nadam,
+}
+
+
+def build_model(model_cfg: Any, num_words: int, maxlen: int) -> keras.Model:
+    """Embedding -> Flatten -> [Dropout] -> Dense x hidden_layers -> Dense(1, sigmoid)."""
+    regularizer = keras.regularizers.L2(model_cfg.l2) if model_cfg.l2 > 0 else None
+    layers: list[keras.layers.Layer] = [
+        keras.Input(shape=(maxlen,), dtype="int32", name="word_ids"),
+        keras.layers.Embedding(num_words, model_cfg.embedding_dim, name="embedding"),
+        keras.layers.Flatten(name="flatten"),
+    ]
+    if model_cfg.dropout > 0:
+        layers.append(keras.layers.Dropout(model_cfg.dropout, name="dropout"))
+    for layer_number in range(1, model_cfg.hidden_layers + 1):
+        layers.append(keras.layers.Dense(
+            model_cfg.units, activation=model_cfg.activation,
+            kernel_regularizer=regularizer, name=f"hidden_{layer_number}",
+        ))
+    layers.append(keras.layers.Dense(1, activation="sigmoid", name="output"))
+    return keras.Sequential(layers, name="imdb_dense")
+
+
+def compile_model(model: keras.Model, train_cfg: Any) -> keras.Model:
+    optimizer = OPTIMIZERS[train_cfg.optimizer](learning_rate=train_cfg.learning_rate)
+    model.compile(
+        optimizer=optimizer,
+        loss=train_cfg.loss,
+        # Named explicitly: with loss=mse the string "accuracy" would not
+        # necessarily mean binary accuracy.
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def build_compiled_model(cfg: Any, num_words: int, maxlen: int) -> keras.Model:
+    return compile_model(build_model(cfg.model, num_words, maxlen), cfg.train)

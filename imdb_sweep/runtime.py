@@ -1,0 +1,59 @@
+"""TensorFlow start-up: a quiet import and the devices a job will use.
+
+TensorFlow 2.21 writes start-up notices (oneDNN, CUDA probing, "could not find
+cuda drivers") straight to file descriptor 2 from C++, before its logging
+settings apply, so TF_CPP_MIN_LOG_LEVEL alone does not silence them. We send
+fd 2 to a buffer while TensorFlow imports and probes devices, and replay the
+buffer only if that fails.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from collections.abc import Iterator
+from typing import Any
+
+_devices: list[str] | None = None
+
+
+@contextmanager
+def _native_stderr_captured() -> Iterator[Any]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as buffer:
+        os.dup2(buffer.fileno(), 2)
+        try:
+            yield buffer
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def start_tensorflow() -> list[str]:
+    """Import TensorFlow quietly (once) and return the GPUs it sees (empty on CPU)."""
+    global _devices
+    if _devices is not None:
+        return _devices
+    if os.environ.get("IMDB_SWEEP_TF_VERBOSE"):  # Debugging start-up: show everything.
+        import tensorflow as tf
+
+        _devices = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+        return _devices
+    failure: BaseException | None = None
+    with _native_stderr_captured() as buffer:
+        try:
+            import tensorflow as tf
+
+            _devices = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+        except BaseException as error:  # noqa: BLE001 - re-raised below, with the notices
+            failure = error
+        buffer.seek(0)
+        notices = buffer.read().decode(errors="replace")
+    if failure is not None:
+        sys.stderr.write(notices)
+        raise failure
+    return _devices

@@ -1,0 +1,158 @@
+"""The Hydra callback that owns a multirun's parent MLflow run.
+
+on_multirun_start: expand the sweep, validate every job's config and data path
+(so a typo in the fifth job fails before the first one trains), reach the
+tracking store, create the parent run and publish its id for the jobs.
+on_multirun_end (or process exit, when a job failed and Hydra raised): end the
+parent run with a status and counts that reflect its jobs, print the table.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from imdb_sweep import tracking
+from imdb_sweep.data import check_data_source
+from imdb_sweep.sweep_state import SweepState
+from imdb_sweep.validation import ConfigError, validate_config
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def expand_basic_sweep(config: DictConfig) -> tuple[list[list[str]] | None, list[str]]:
+    """Each job's overrides, as Hydra's basic sweeper will launch them (None for
+    other sweepers, e.g. Optuna, whose jobs are only known as they run), and the
+    keys the sweep varies."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    loader = GlobalHydra.instance().config_loader()
+    arguments = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    arguments += list(config.hydra.overrides.task)
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
+    swept_keys = [override.key_or_group for override in parsed if override.is_sweep_override()]
+    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+        return None, swept_keys
+    jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    return jobs, swept_keys
+
+
+def validate_sweep(config: DictConfig, jobs: list[list[str]]) -> None:
+    """Compose and check every job of the sweep; one error lists every bad job."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    problems: list[str] = []
+    for overrides in jobs:
+        job_config = loader.load_sweep_config(config, list(overrides))
+        label = " ".join(overrides) or "(no overrides)"
+        try:
+            validate_config(job_config)
+            check_data_source(job_config.data)
+        except ConfigError as error:
+            problems += [f"job {label}: {problem}" for problem in error.problems]
+        except ValueError as error:
+            problems.append(f"job {label}: {error}")
+    if problems:
+        raise ConfigError(problems)
+
+
+class MlflowSweepCallback(Callback):
+    def __init__(self) -> None:
+        self._client: MlflowClient | None = None
+        self._state: SweepState | None = None
+        self._target: tracking.TrackingTarget | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        jobs, swept_keys = expand_basic_sweep(config)
+        if jobs is not None:
+            validate_sweep(config, jobs)
+        self._target = tracking.connect(config.tracking, config.sweep.connect_attempts)
+        self._client = MlflowClient(self._target.uri)
+
+        sweep_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        sweep_arguments = " ".join(config.hydra.overrides.task)
+        tags = {
+            tracking.TAG_ROLE: "sweep",
+            tracking.TAG_SWEEP_ID: sweep_id,
+            tracking.TAG_OVERRIDES: sweep_arguments,
+            **tracking.host_tags(),
+        }
+        commit = tracking.git_commit()
+        if commit:
+            tags[tracking.TAG_GIT_COMMIT] = commit
+        parent = self._client.create_run(
+            self._target.experiment_id, run_name=f"sweep {sweep_id}", tags=tags
+        )
+        if jobs is not None:
+            self._client.log_param(parent.info.run_id, "total_jobs", len(jobs))
+        self._state = SweepState(
+            sweep_id=sweep_id,
+            parent_run_id=parent.info.run_id,
+            tracking_uri=self._target.uri,
+            experiment_id=self._target.experiment_id,
+            total_jobs=len(jobs) if jobs is not None else None,
+            swept_keys=swept_keys,
+        )
+        self._state.publish(Path(config.hydra.sweep.dir))
+        # Hydra raises out of the sweep when a job failed and never calls
+        # on_multirun_end then; ending the parent at exit covers that case.
+        atexit.register(self._finish)
+        print(f"Sweep {sweep_id}: {self._state.total_jobs or '?'} job(s), parent run "
+              f"{parent.info.run_id} in experiment '{self._target.experiment_name}'", flush=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        if self._state is None or self._client is None:
+            return
+        state, client = self._state, self._client
+        self._state = None  # Finish once, whether called by Hydra or at exit.
+        SweepState.withdraw()
+
+        children = client.search_runs(
+            [state.experiment_id],
+            filter_string=f"tags.`{tracking.TAG_PARENT_RUN_ID}` = '{state.parent_run_id}'",
+            max_results=10000,
+        )
+        counts = {status: 0 for status in ("FINISHED", "FAILED", "KILLED", "RUNNING")}
+        for child in children:
+            counts[child.info.status] = counts.get(child.info.status, 0) + 1
+        expected = state.total_jobs if state.total_jobs is not None else len(children)
+        not_run = max(expected - len(children), 0)
+        for status, count in counts.items():
+            client.log_metric(state.parent_run_id, f"jobs_{status.lower()}", count)
+        client.log_metric(state.parent_run_id, "jobs_not_started", not_run)
+
+        all_finished = counts["FINISHED"] == expected and not_run == 0
+        status = RunStatus.FINISHED if all_finished else RunStatus.FAILED
+        client.set_terminated(state.parent_run_id, RunStatus.to_string(status))
+
+        summary = ", ".join(f"{count} {status.lower()}" for status, count in counts.items() if count)
+        if not_run:
+            summary += f", {not_run} not started"
+        stream = sys.stdout if all_finished else sys.stderr
+        print(f"Sweep {state.sweep_id} ended {RunStatus.to_string(status)}: {summary or 'no runs'}",
+              file=stream, flush=True)
+        self._print_table(state)
+
+    def _print_table(self, state: SweepState) -> None:
+        from imdb_sweep.report import sweep_summary_markdown
+
+        try:
+            print(sweep_summary_markdown(state.tracking_uri, state.experiment_id, state.parent_run_id), flush=True)
+        except Exception as error:  # noqa: BLE001 - a table is no reason to fail the sweep
+            print(f"(could not build the comparison table: {error})", file=sys.stderr)
+        print(tracking.browse_hint(state.tracking_uri), flush=True)

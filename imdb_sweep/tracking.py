@@ -1,0 +1,359 @@
+"""Everything MLflow: where runs go, how a job's run is named, tagged and filled.
+
+Run layout:
+- one run per job, named after the job's own overrides (`units=64,activation=tanh`);
+- in a multirun, one parent run per sweep (owned by `sweep_callback`), every job
+  nested under it with `mlflow.parentRunId`;
+- params: the flattened resolved config (`model.units`, ...);
+- metrics per epoch with step = epoch (1-based): `loss`, `accuracy`, `val_loss`,
+  `val_accuracy`, `epoch_seconds`; at the end `test_loss`, `test_accuracy`,
+  `best_val_accuracy`, `best_epoch`, timings;
+- tags: sweep id, overrides, `config_hash`, git commit;
+- artifacts: resolved config and overrides, history CSV, the Keras model, and the
+  dataset as an MLflow input.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+from mlflow.entities import Metric, RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+TAG_SWEEP_ID = "imdb_sweep.sweep_id"
+TAG_ROLE = "imdb_sweep.role"  # "sweep" on parent runs, "job" on job runs
+TAG_OVERRIDES = "imdb_sweep.overrides"
+TAG_CONFIG_HASH = "config_hash"
+TAG_DATA_DIGEST = "imdb_sweep.data_digest"
+TAG_HOST = "imdb_sweep.host"
+TAG_PID = "imdb_sweep.pid"
+TAG_ERROR = "imdb_sweep.error"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_PARENT_RUN_ID = "mlflow.parentRunId"
+
+# A new SQLite store announces its schema set-up at INFO level on every job.
+for _logger in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+    logging.getLogger(_logger).setLevel(logging.WARNING)
+
+STORE_DATABASE = "mlflow.db"
+STORE_ARTIFACTS = "artifacts"
+
+# Config keys that do not change what is trained, left out of `config_hash`.
+_NOT_HASHED = ("tracking", "sweep", "train.verbose", "data.path", "data.cache_dir", "data.source")
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be reached or used."""
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    uri: str
+    experiment_id: str
+    experiment_name: str
+
+
+# ---------------------------------------------------------------------------
+# Where runs go
+# ---------------------------------------------------------------------------
+
+
+def resolve_tracking_uri(tracking_cfg: Any) -> tuple[str, str]:
+    """The tracking URI and the setting it came from (for error messages)."""
+    from_environment = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_environment:
+        return from_environment, "MLFLOW_TRACKING_URI"
+    if tracking_cfg.uri:
+        return str(tracking_cfg.uri), "tracking.uri"
+    store = Path(tracking_cfg.store_dir).expanduser().resolve()
+    return f"sqlite:///{store / STORE_DATABASE}", "tracking.store_dir"
+
+
+def default_artifact_location(uri: str) -> str | None:
+    """Artifacts beside a SQLite store (mlruns/artifacts), so the store is one folder."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / STORE_ARTIFACTS).as_uri()
+    return None
+
+
+def check_tracking_store(uri: str, setting: str, attempts: int) -> None:
+    """Fail fast, naming the URI, when the store cannot be reached or written."""
+    if uri.startswith(("http://", "https://")):
+        _wait_for_server(uri, setting, attempts)
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise TrackingError(f"{setting} = '{uri}': cannot create the store folder: {error}") from error
+        if not os.access(folder, os.W_OK):
+            raise TrackingError(f"{setting} = '{uri}': the store folder {folder} is not writable")
+
+
+def _wait_for_server(uri: str, setting: str, attempts: int) -> None:
+    health_url = uri.rstrip("/") + "/health"
+    last_error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            with urllib.request.urlopen(health_url, timeout=5) as response:
+                if response.status == 200:
+                    return
+                last_error = TrackingError(f"HTTP {response.status}")
+        except urllib.error.HTTPError as error:
+            # An auth-protected server answers 401 on /health: it is up.
+            if error.code in (401, 403):
+                return
+            last_error = error
+        except (urllib.error.URLError, OSError) as error:
+            last_error = error
+        if attempt + 1 < attempts:
+            time.sleep(min(2 ** attempt, 8))
+    raise TrackingError(
+        f"{setting} = '{uri}': the MLflow tracking server is not reachable after "
+        f"{attempts} attempt(s) ({last_error}). Start it (python -m imdb_sweep.server) or "
+        "point MLFLOW_TRACKING_URI at a running server."
+    )
+
+
+def connect(tracking_cfg: Any, attempts: int = 3) -> TrackingTarget:
+    """Check the store, point MLflow at it and make sure the experiment exists."""
+    uri, setting = resolve_tracking_uri(tracking_cfg)
+    check_tracking_store(uri, setting, attempts)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    name = tracking_cfg.experiment
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            experiment_id = client.create_experiment(
+                name, artifact_location=default_artifact_location(uri)
+            )
+        except MlflowException:
+            # Another job created it a moment ago.
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            experiment_id = experiment.experiment_id
+    else:
+        if experiment.lifecycle_stage == "deleted":
+            raise TrackingError(
+                f"tracking.experiment = '{name}' is a deleted experiment in {uri}: restore it "
+                "(mlflow experiments restore) or choose another name"
+            )
+        experiment_id = experiment.experiment_id
+    return TrackingTarget(uri=uri, experiment_id=experiment_id, experiment_name=name)
+
+
+# ---------------------------------------------------------------------------
+# What a run records
+# ---------------------------------------------------------------------------
+
+
+def flatten_config(cfg: DictConfig | Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'model.units': 32, ...} from the resolved config, `hydra` left out."""
+    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    flat: dict[str, Any] = {}
+    for key, value in container.items():
+        if key == "hydra":
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_config(value, prefix=f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_hash(cfg: DictConfig, data_digest: str) -> str:
+    """Identity of what a job trains: resolved hyperparameters plus the data's digest."""
+    flat = flatten_config(cfg)
+    hashed = {
+        key: value for key, value in flat.items()
+        if not any(key == skip or key.startswith(skip + ".") for skip in _NOT_HASHED)
+    }
+    payload = json.dumps({"config": hashed, "data": data_digest}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def job_overrides(overrides: list[str], swept_keys: list[str] | None = None) -> list[str]:
+    """The overrides that tell this job apart: the swept keys in a sweep, else every
+    override that changes what is trained (not where data or runs are kept)."""
+    selected = []
+    for override in overrides:
+        key = override.lstrip("+~").partition("=")[0]
+        if swept_keys is not None:
+            keep = key in swept_keys
+        else:
+            keep = not any(key == skip or key.startswith(skip + ".") for skip in _NOT_HASHED)
+        if keep:
+            selected.append(override)
+    return selected
+
+
+def run_name_from_overrides(overrides: list[str], fallback: str) -> str:
+    """`model.units=64`, `model.activation=tanh` -> `units=64,activation=tanh`."""
+    parts = []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
+    return ",".join(parts) if parts else fallback
+
+
+def git_commit(directory: Path | None = None) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory or Path(__file__).parent,
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def host_tags() -> dict[str, str]:
+    return {TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}
+
+
+def history_csv(history: Mapping[str, list[float]]) -> str:
+    names = list(history)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["epoch", *names])
+    for epoch, values in enumerate(zip(*(history[name] for name in names)), start=1):
+        writer.writerow([epoch, *values])
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------
+# Runs
+# ---------------------------------------------------------------------------
+
+
+@contextmanager
+def job_run(
+    target: TrackingTarget, run_name: str, parent_run_id: str | None, tags: Mapping[str, str]
+) -> Iterator[mlflow.ActiveRun]:
+    """A job's run: FINISHED when the block ends, FAILED when it raises (the error kept
+    as a tag), KILLED on Ctrl-C."""
+    run = mlflow.start_run(
+        experiment_id=target.experiment_id, run_name=run_name,
+        parent_run_id=parent_run_id, tags=dict(tags),
+    )
+    status = RunStatus.FINISHED
+    try:
+        yield run
+    except KeyboardInterrupt:
+        status = RunStatus.KILLED
+        raise
+    except BaseException as error:
+        status = RunStatus.FAILED
+        _try_set_tag(TAG_ERROR, f"{type(error).__name__}: {error}"[:5000])
+        raise
+    finally:
+        mlflow.end_run(RunStatus.to_string(status))
+
+
+def _try_set_tag(key: str, value: str) -> None:
+    try:
+        mlflow.set_tag(key, value)
+    except Exception:  # noqa: BLE001 - the original error matters more than this tag
+        pass
+
+
+def log_params(flat_config: Mapping[str, Any]) -> None:
+    mlflow.log_params({key: "null" if value is None else value for key, value in flat_config.items()})
+
+
+class EpochMetricsLogger:
+    """Keras callback factory: logs every epoch's metrics with step = epoch (1-based)."""
+
+    @staticmethod
+    def create(run_id: str) -> Any:
+        import keras  # Only jobs need Keras; report/server code must not import it.
+
+        client = MlflowClient()
+
+        class _Logger(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self._epoch_started = 0.0
+
+            def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+                self._epoch_started = time.perf_counter()
+
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                timestamp = int(time.time() * 1000)
+                step = epoch + 1
+                metrics = [
+                    Metric(name, float(value), timestamp, step)
+                    for name, value in (logs or {}).items()
+                ]
+                metrics.append(Metric("epoch_seconds", time.perf_counter() - self._epoch_started,
+                                      timestamp, step))
+                client.log_batch(run_id, metrics=metrics, synchronous=True)
+
+        return _Logger()
+
+
+def log_dataset(x: Any, y: Any, location: str, digest: str, context: str) -> None:
+    with warnings.catch_warnings():
+        # MLflow 3 registers its local-file source twice and warns about the tie.
+        warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways.*")
+        dataset = mlflow.data.from_numpy(
+            x, targets=y, source=location, name=f"imdb-{context}", digest=digest[:36]
+        )
+    mlflow.log_input(dataset, context=context)
+
+
+def log_text_artifacts(files: Mapping[str, str]) -> None:
+    for artifact_file, text in files.items():
+        mlflow.log_text(text, artifact_file)
+
+
+def log_keras_model(model: Any) -> None:
+    # Explicit requirements: inferring them would reload the model in a subprocess.
+    import keras
+    import tensorflow as tf
+
+    from mlflow.models import infer_signature
+
+    sample = np.zeros((2, *model.input_shape[1:]), dtype="int32")
+    mlflow.keras.log_model(
+        model, name="model", signature=infer_signature(sample, model.predict(sample, verbose=0)),
+        pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
+    )
+
+
+def end_run_with_status(client: MlflowClient, run_id: str, status: str) -> None:
+    client.set_terminated(run_id, status=status)
+
+
+def browse_hint(uri: str) -> str:
+    """One line telling the user where to look at the runs."""
+    if uri.startswith(("http://", "https://")):
+        return f"Browse the runs at {uri}"
+    if uri.startswith("sqlite:///"):
+        store = Path(uri.removeprefix("sqlite:///")).parent
+        return (f"Browse the runs: python -m imdb_sweep.server --store {store}  "
+                "(then open http://127.0.0.1:5000)")
+    return f"Browse the runs: mlflow ui --backend-store-uri {uri}"
