@@ -1,0 +1,67 @@
+"""The real conf/ composes to the reference baseline, and every variant selects its change."""
+
+from __future__ import annotations
+
+import pytest
+
+from imdb_sweep.tracking import flatten_config
+
+BASELINE = {
+    "seed": 42,
+    "variant": "baseline",
+    "model.hidden_layers": 1,
+    "model.units": 32,
+    "model.activation": "relu",
+    "model.dropout": 0.0,
+    "model.l2": 0.0,
+    "model.embedding_dim": 32,
+    "train.loss": "binary_crossentropy",
+    "train.optimizer": "rmsprop",
+    "train.learning_rate": 0.001,
+    "train.epochs": 10,
+    "train.batch_size": 32,
+    "train.validation_split": 0.2,
+    "data.num_words": 10000,
+    "data.maxlen": 500,
+}
+
+VARIANT_CHANGES = {
+    "baseline": {},
+    "two_layers": {"model.hidden_layers": 2},
+    "three_layers": {"model.hidden_layers": 3},
+    "units64": {"model.units": 64},
+    "mse": {"train.loss": "mse"},
+    "tanh": {"model.activation": "tanh"},
+    "dropout": {"model.dropout": 0.5},
+    "l2": {"model.l2": 0.001},
+}
+
+
+def test_defaults_reproduce_the_reference_baseline(compose_config):
+    flat = flatten_config(compose_config())
+    assert {key: flat[key] for key in BASELINE} == BASELINE
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANT_CHANGES))
+def test_each_variant_changes_only_its_own_keys(compose_config, variant):
+    flat = flatten_config(compose_config(f"variant={variant}"))
+    expected = {**BASELINE, **VARIANT_CHANGES[variant], "variant": variant}
+    assert {key: flat[key] for key in BASELINE} == expected
+
+
+def test_command_line_overrides_win_over_a_variant(compose_config):
+    cfg = compose_config("variant=units64", "model.units=16")
+    assert cfg.model.units == 16
+    assert cfg.variant == "units64"
+
+
+def test_every_variant_file_is_listed_here():
+    from tests.conftest import CONF_DIR
+
+    on_disk = {path.stem for path in (CONF_DIR / "variant").glob("*.yaml")}
+    assert on_disk == set(VARIANT_CHANGES)
+
+
+def test_data_path_comes_from_the_environment(compose_config, monkeypatch, tmp_path):
+    monkeypatch.setenv("IMDB_SWEEP_ACLIMDB", str(tmp_path / "x.tar.gz"))
+    assert compose_config().data.path == str(tmp_path / "x.tar.gz")

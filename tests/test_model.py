@@ -1,0 +1,51 @@
+"""The model of every variant has the reference layer structure."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+
+from imdb_sweep.model import build_compiled_model
+from tests.test_config import VARIANT_CHANGES
+
+
+def hidden_dense_layers(model: keras.Model) -> list[keras.layers.Dense]:
+    return [layer for layer in model.layers if layer.name.startswith("hidden_")]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANT_CHANGES))
+def test_variant_model_structure(compose_config, variant):
+    cfg = compose_config(f"variant={variant}")
+    model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
+
+    embedding = model.get_layer("embedding")
+    assert (embedding.input_dim, embedding.output_dim) == (10000, 32)
+    assert model.input_shape == (None, 500)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    expected_dropout = ["Dropout"] if variant == "dropout" else []
+    hidden = cfg.model.hidden_layers
+    assert kinds == ["Embedding", "Flatten", *expected_dropout, *["Dense"] * hidden, "Dense"]
+    if variant == "dropout":
+        assert model.get_layer("dropout").rate == 0.5
+
+    for layer in hidden_dense_layers(model):
+        assert layer.units == cfg.model.units
+        assert layer.activation.__name__ == cfg.model.activation
+        if cfg.model.l2 > 0:
+            assert float(layer.kernel_regularizer.l2) == pytest.approx(0.001)
+        else:
+            assert layer.kernel_regularizer is None
+    output = model.get_layer("output")
+    assert output.units == 1 and output.activation.__name__ == "sigmoid"
+
+    expected_loss = "mse" if variant == "mse" else "binary_crossentropy"
+    assert model.loss == expected_loss
+    assert type(model.optimizer).__name__ == "RMSprop"
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.001)
+
+
+def test_baseline_parameter_count_matches_the_reference(compose_config):
+    cfg = compose_config()
+    model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
+    # Embedding 10000*32 + Dense 16000*32+32 + Dense 32+1, as in the reference notebook.
+    assert model.count_params() == 10000 * 32 + (500 * 32 * 32 + 32) + 33
