@@ -48,7 +48,7 @@ def expand_basic_sweep(config: DictConfig) -> tuple[list[list[str]] | None, list
     return jobs, swept_keys
 
 
-def validate_sweep(config: DictConfig, jobs: list[list[str]]) -> None:
+def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[str]) -> None:
     """Compose and check every job of the sweep; one error lists every bad job."""
     from hydra.core.global_hydra import GlobalHydra
 
@@ -56,7 +56,7 @@ def validate_sweep(config: DictConfig, jobs: list[list[str]]) -> None:
     problems: list[str] = []
     for overrides in jobs:
         job_config = loader.load_sweep_config(config, list(overrides))
-        label = " ".join(overrides) or "(no overrides)"
+        label = " ".join(tracking.job_overrides(overrides, swept_keys)) or "(defaults)"
         try:
             validate_config(job_config)
             check_data_source(job_config.data)
@@ -75,10 +75,17 @@ class MlflowSweepCallback(Callback):
         self._target: tracking.TrackingTarget | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        jobs, swept_keys = expand_basic_sweep(config)
-        if jobs is not None:
-            validate_sweep(config, jobs)
-        self._target = tracking.connect(config.tracking, config.sweep.connect_attempts)
+        # Hydra turns exceptions raised by callbacks into warnings and carries on
+        # launching jobs; a sweep that cannot be tracked or holds a bad job must
+        # stop here instead, so we exit with the message ourselves.
+        try:
+            jobs, swept_keys = expand_basic_sweep(config)
+            if jobs is not None:
+                validate_sweep(config, jobs, swept_keys)
+            self._target = tracking.connect(config.tracking, config.sweep.connect_attempts)
+        except (ValueError, tracking.TrackingError) as error:
+            print(f"Error: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from error
         self._client = MlflowClient(self._target.uri)
 
         sweep_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"

@@ -1,0 +1,38 @@
+# The README's commands. `make run` and `make test` set everything up on a
+# fresh machine (a virtual environment in .venv with the project installed).
+
+PYTHON_BOOTSTRAP ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+# The real IMDB archive, when it lies beside the project (as on our machines);
+# without it the main job downloads keras.datasets.imdb instead.
+IMDB_SWEEP_ACLIMDB ?= $(abspath $(wildcard ../shared/data/aclImdb_labeled.tar.gz))
+export IMDB_SWEEP_ACLIMDB
+
+.PHONY: setup run sweep test test-fast server clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e ".[test]"
+	touch $@
+
+# One job: the reference baseline model, logged to mlruns/.
+run: setup
+	$(PYTHON) -m imdb_sweep $(ARGS)
+
+# Every named ablation as one sweep.
+sweep: setup
+	$(PYTHON) -m imdb_sweep -m 'variant=glob(*)' $(ARGS)
+
+test: setup
+	$(PYTHON) -m pytest $(ARGS)
+
+# Unit tests only (no real archive, no servers): seconds, for quick iterations.
+test-fast: setup
+	$(PYTHON) -m pytest -m "not slow" $(ARGS)
+
+clean:
+	rm -rf outputs multirun .pytest_cache

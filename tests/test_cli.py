@@ -1,0 +1,128 @@
+"""`python -m imdb_sweep` as a user runs it: real processes, real MLflow stores and server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from imdb_sweep import tracking
+from tests.conftest import run_cli
+
+TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
+        "tracking.log_model=false"]
+
+
+def local_store(cwd: Path) -> tuple[MlflowClient, list]:
+    client = MlflowClient(f"sqlite:///{cwd / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("imdb-sweep")
+    runs = client.search_runs([experiment.experiment_id]) if experiment else []
+    return client, runs
+
+
+@pytest.fixture()
+def cli_env(tiny_archive: Path, tmp_path: Path) -> dict[str, str]:
+    return {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
+            "MLFLOW_TRACKING_URI": ""}
+
+
+def test_single_run_goes_to_the_default_store_quietly(tmp_path, cli_env):
+    result = run_cli([*TINY, "train.epochs=2", "train.verbose=2"], cwd=tmp_path, env=cli_env)
+    assert result.returncode == 0, result.stderr
+    client, runs = local_store(tmp_path)
+    (run,) = runs
+    assert run.info.status == "FINISHED" and tracking.TAG_PARENT_RUN_ID not in run.data.tags
+    assert "test_accuracy" in run.data.metrics
+    # Keras's per-epoch line is shown; TensorFlow's start-up notices are not.
+    assert "Epoch 2/2" in result.stdout and "val_accuracy" in result.stdout
+    for noise in ("oneDNN", "cuInit", "cuda drivers", "absl::InitializeLog", "Warning", "WARNING"):
+        assert noise not in result.stderr + result.stdout, noise
+
+
+def test_a_bad_value_fails_before_any_store_or_run_exists(tmp_path, cli_env):
+    result = run_cli([*TINY, "model.activation=sparkle"], cwd=tmp_path, env=cli_env)
+    assert result.returncode != 0
+    assert "model.activation = 'sparkle' is not allowed: expected one of relu, tanh" in result.stderr
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+def test_a_bad_job_in_a_sweep_fails_the_sweep_before_training(tmp_path, cli_env):
+    result = run_cli(["-m", *TINY, "model.units=32,-1", "model.dropout=0.2,1.5"], cwd=tmp_path, env=cli_env)
+    assert result.returncode != 0
+    assert "job model.units=-1 model.dropout=0.2: model.units = -1 is not allowed" in result.stderr
+    assert "job model.units=32 model.dropout=1.5: model.dropout = 1.5 is not allowed" in result.stderr
+    assert "Epoch" not in result.stdout
+    assert local_store(tmp_path)[1] == []
+
+
+def test_a_missing_dataset_fails_before_any_run(tmp_path, cli_env):
+    missing = tmp_path / "gone.tar.gz"
+    result = run_cli([*TINY, f"data.path={missing}"], cwd=tmp_path, env=cli_env)
+    assert result.returncode != 0
+    assert f"data.path = '{missing}' does not exist" in result.stderr
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+def test_a_failing_job_does_not_stop_the_sweep_and_fails_its_parent(tmp_path, cli_env):
+    result = run_cli(
+        ["-m", *TINY, "train.epochs=2", "train.optimizer=sgd", "train.learning_rate=1e38,0.01"],
+        cwd=tmp_path, env=cli_env,
+    )
+    assert result.returncode != 0
+    assert "[1/2] train.learning_rate=1e+38 FAILED: NonFiniteLossError" in result.stderr
+    assert "[2/2] train.learning_rate=0.01 done" in result.stdout
+    client, runs = local_store(tmp_path)
+    parents = [run for run in runs if run.data.tags.get(tracking.TAG_ROLE) == "sweep"]
+    jobs = {run.info.run_name: run for run in runs if run.data.tags.get(tracking.TAG_ROLE) == "job"}
+    (parent,) = parents
+    assert parent.info.status == "FAILED"
+    assert parent.data.metrics["jobs_failed"] == 1 and parent.data.metrics["jobs_finished"] == 1
+    assert jobs["learning_rate=1e+38"].info.status == "FAILED"
+    assert jobs["learning_rate=0.01"].info.status == "FINISHED"
+    assert all(job.data.tags[tracking.TAG_PARENT_RUN_ID] == parent.info.run_id for job in jobs.values())
+
+
+def test_every_variant_runs_in_one_sweep(tmp_path, cli_env):
+    result = run_cli(["-m", *TINY, "train.epochs=1", "variant=glob(*)"], cwd=tmp_path, env=cli_env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, runs = local_store(tmp_path)
+    jobs = [run for run in runs if run.data.tags.get(tracking.TAG_ROLE) == "job"]
+    assert sorted(run.data.params["variant"] for run in jobs) == sorted(
+        path.stem for path in (Path(__file__).parent.parent / "conf" / "variant").glob("*.yaml"))
+    assert all(run.info.status == "FINISHED" for run in jobs)
+    assert "[8/8] variant=" in result.stdout
+    assert "| variant |" in result.stdout and "Browse the runs" in result.stdout
+
+
+@pytest.mark.slow
+def test_grid_sweep_on_the_real_archive_against_a_real_server(real_archive, mlflow_server, tmp_path):
+    env = {"IMDB_SWEEP_ACLIMDB": str(real_archive), "MLFLOW_TRACKING_URI": mlflow_server,
+           "IMDB_SWEEP_CACHE_DIR": str(Path.home() / ".cache" / "imdb_sweep")}
+    result = run_cli(
+        ["-m", "model.units=32,64", "model.activation=relu,tanh", "train.epochs=2",
+         "data.train_limit=2000", "data.test_limit=1000", "tracking.experiment=e2e-grid"],
+        cwd=tmp_path, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("e2e-grid")
+    runs = client.search_runs([experiment.experiment_id])
+    (parent,) = [run for run in runs if run.data.tags.get(tracking.TAG_ROLE) == "sweep"]
+    jobs = [run for run in runs if run.data.tags.get(tracking.TAG_ROLE) == "job"]
+    assert parent.info.status == "FINISHED" and parent.data.metrics["jobs_finished"] == 4
+    assert len(jobs) == 4
+    assert all(job.info.status == "FINISHED" for job in jobs)
+    assert all(job.data.tags[tracking.TAG_PARENT_RUN_ID] == parent.info.run_id for job in jobs)
+    assert {job.data.tags[tracking.TAG_SWEEP_ID] for job in jobs} == {parent.data.tags[tracking.TAG_SWEEP_ID]}
+    grid = {(job.data.params["model.units"], job.data.params["model.activation"]) for job in jobs}
+    assert grid == {("32", "relu"), ("32", "tanh"), ("64", "relu"), ("64", "tanh")}
+    assert {job.info.run_name for job in jobs} == {
+        "units=32,activation=relu", "units=32,activation=tanh",
+        "units=64,activation=relu", "units=64,activation=tanh"}
+    for job in jobs:
+        points = client.get_metric_history(job.info.run_id, "val_accuracy")
+        assert [point.step for point in sorted(points, key=lambda p: p.step)] == [1, 2]
+        assert 0.5 < job.data.metrics["test_accuracy"] <= 1.0
+        assert len({job.data.tags[tracking.TAG_CONFIG_HASH] for job in jobs}) == 4

@@ -1,0 +1,131 @@
+"""What one job records in MLflow, against a real local store."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from imdb_sweep import tracking
+from imdb_sweep.data import DataError
+from imdb_sweep.job import JobContext, run_job
+from imdb_sweep.validation import ConfigError
+
+
+def store_client(cfg) -> tuple[MlflowClient, str]:
+    uri, _ = tracking.resolve_tracking_uri(cfg.tracking)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(cfg.tracking.experiment)
+    return client, experiment.experiment_id if experiment else ""
+
+
+def test_config_hash_follows_what_is_trained(tiny_config):
+    base = tiny_config()
+    digest = "d" * 64
+    reference = tracking.config_hash(base, digest)
+    assert tracking.config_hash(tiny_config(), digest) == reference
+    assert tracking.config_hash(tiny_config("tracking.log_model=true", "train.verbose=2"), digest) == reference
+    for change in ("model.units=33", "seed=1", "train.learning_rate=0.01", "data.maxlen=49"):
+        assert tracking.config_hash(tiny_config(change), digest) != reference, change
+    assert tracking.config_hash(base, "e" * 64) != reference
+
+
+def test_run_names_use_the_last_key_segment():
+    assert tracking.run_name_from_overrides(["model.units=64", "model.activation=tanh"], "x") == \
+        "units=64,activation=tanh"
+    assert tracking.run_name_from_overrides([], "baseline") == "baseline"
+
+
+def test_job_overrides_keep_swept_keys_or_hyperparameters():
+    overrides = ["model.units=64", "data.path=/d.tgz", "tracking.store_dir=/s", "seed=3"]
+    assert tracking.job_overrides(overrides, ["model.units"]) == ["model.units=64"]
+    assert tracking.job_overrides(overrides) == ["model.units=64", "seed=3"]
+
+
+def test_flatten_config_spells_out_every_key(tiny_config):
+    flat = tracking.flatten_config(tiny_config())
+    assert flat["model.units"] == 32 and flat["train.loss"] == "binary_crossentropy"
+    assert not any(key.startswith("hydra") for key in flat)
+
+
+def test_a_single_run_logs_everything_without_a_parent(tiny_config):
+    cfg = tiny_config("train.epochs=2", "tracking.log_model=true")
+    metrics = run_job(cfg, JobContext(overrides=["model.units=32"]))
+    client, experiment_id = store_client(cfg)
+    (run,) = client.search_runs([experiment_id])
+
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "units=32"
+    assert tracking.TAG_PARENT_RUN_ID not in run.data.tags
+    assert run.data.tags[tracking.TAG_ROLE] == "job"
+    assert len(run.data.tags[tracking.TAG_CONFIG_HASH]) == 16
+    assert run.data.params["model.units"] == "32"
+    assert run.data.params["variant"] == "baseline"
+    assert run.data.params["data.num_words"] == "40"
+    for name in ("test_accuracy", "test_loss", "best_val_accuracy", "best_epoch", "train_seconds"):
+        assert run.data.metrics[name] == pytest.approx(metrics[name])
+    for name in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"):
+        history = client.get_metric_history(run.info.run_id, name)
+        assert sorted(point.step for point in history) == [1, 2], name
+
+    artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
+    assert {"config", "history.csv"} <= artifacts
+    config_files = {item.path for item in client.list_artifacts(run.info.run_id, "config")}
+    assert config_files == {"config/resolved_config.yaml", "config/overrides.yaml"}
+    history_csv = client.download_artifacts(run.info.run_id, "history.csv")
+    rows = list(csv.DictReader(open(history_csv)))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert float(rows[1]["val_accuracy"]) == pytest.approx(
+        client.get_metric_history(run.info.run_id, "val_accuracy")[-1].value)
+
+    logged_models = client.search_logged_models([experiment_id])
+    assert [model.source_run_id for model in logged_models] == [run.info.run_id]
+    inputs = run.inputs.dataset_inputs
+    assert {i.tags[0].value for i in inputs} == {"training", "test"}
+    assert all(i.dataset.digest for i in inputs)
+
+
+def test_bad_values_fail_before_any_run_is_created(tiny_config):
+    cfg = tiny_config("model.activation=sparkle")
+    with pytest.raises(ConfigError, match="model.activation = 'sparkle'"):
+        run_job(cfg)
+    client, experiment_id = store_client(cfg)
+    assert experiment_id == "" or client.search_runs([experiment_id]) == []
+
+
+def test_a_data_error_found_while_loading_leaves_no_run(tiny_config):
+    cfg = tiny_config("data.train_limit=5000")
+    with pytest.raises(DataError, match="data.train_limit = 5000"):
+        run_job(cfg)
+    client, experiment_id = store_client(cfg)
+    assert client.search_runs([experiment_id]) == []
+
+
+def test_a_job_that_raises_during_training_ends_failed(tiny_config):
+    cfg = tiny_config("train.learning_rate=1e38", "train.optimizer=sgd", "train.epochs=3")
+    with pytest.raises(Exception, match="the training loss became"):
+        run_job(cfg)
+    client, experiment_id = store_client(cfg)
+    (run,) = client.search_runs([experiment_id])
+    assert run.info.status == "FAILED"
+    assert "NonFiniteLossError" in run.data.tags[tracking.TAG_ERROR]
+
+
+def test_an_unreachable_server_is_named_within_seconds(tiny_config, monkeypatch):
+    from tests.conftest import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    started = time.monotonic()
+    with pytest.raises(tracking.TrackingError, match=f"MLFLOW_TRACKING_URI = '{uri}'.*not reachable"):
+        run_job(tiny_config("sweep.connect_attempts=2"))
+    assert time.monotonic() - started < 30
+
+
+def test_history_csv_has_one_row_per_epoch():
+    text = tracking.history_csv({"loss": [0.5, 0.4], "val_accuracy": [0.6, 0.7]})
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows == [["epoch", "loss", "val_accuracy"], ["1", "0.5", "0.6"], ["2", "0.4", "0.7"]]
