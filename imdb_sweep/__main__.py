@@ -1,8 +1,11 @@
 """`python -m imdb_sweep [-m] key=value ...`: one job per composed config."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
+from imdb_sweep.interrupts import install_handlers
 from imdb_sweep.job import JobContext, run_job
 
 
@@ -13,4 +16,11 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    install_handlers()
+    try:
+        main()
+    except KeyboardInterrupt as interrupt:
+        # Runs are already marked KILLED; atexit ends the sweep's parent run.
+        print(f"Interrupted ({interrupt or 'Ctrl-C'}); rerun the same command to resume.",
+              file=sys.stderr, flush=True)
+        sys.exit(130)

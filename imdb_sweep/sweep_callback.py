@@ -21,8 +21,10 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from imdb_sweep import tracking
+from imdb_sweep import tags, tracking
 from imdb_sweep.data import check_data_source
+from imdb_sweep.interrupts import was_interrupted
+from imdb_sweep.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.sweep_state import SweepState
 from imdb_sweep.validation import ConfigError, validate_config
 
@@ -73,6 +75,7 @@ class MlflowSweepCallback(Callback):
         self._client: MlflowClient | None = None
         self._state: SweepState | None = None
         self._target: tracking.TrackingTarget | None = None
+        self._heartbeat: Heartbeat | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns exceptions raised by callbacks into warnings and carries on
@@ -87,6 +90,9 @@ class MlflowSweepCallback(Callback):
             print(f"Error: {error}", file=sys.stderr, flush=True)
             raise SystemExit(1) from error
         self._client = MlflowClient(self._target.uri)
+        for run_id in reap_dead_runs(self._client, self._target.experiment_id,
+                                     config.sweep.dead_after_seconds):
+            print(f"Marked run {run_id} KILLED: its process is gone", flush=True)
 
         sweep_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         sweep_arguments = " ".join(config.hydra.overrides.task)
@@ -113,6 +119,8 @@ class MlflowSweepCallback(Callback):
             swept_keys=swept_keys,
         )
         self._state.publish(Path(config.hydra.sweep.dir))
+        self._heartbeat = Heartbeat(self._client, parent.info.run_id, config.sweep.heartbeat_seconds)
+        self._heartbeat.__enter__()
         # Hydra raises out of the sweep when a job failed and never calls
         # on_multirun_end then; ending the parent at exit covers that case.
         atexit.register(self._finish)
@@ -128,31 +136,45 @@ class MlflowSweepCallback(Callback):
         state, client = self._state, self._client
         self._state = None  # Finish once, whether called by Hydra or at exit.
         SweepState.withdraw()
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
 
         children = client.search_runs(
             [state.experiment_id],
-            filter_string=f"tags.`{tracking.TAG_PARENT_RUN_ID}` = '{state.parent_run_id}'",
+            filter_string=f"tags.`{tags.PARENT_RUN_ID}` = '{state.parent_run_id}'",
             max_results=10000,
         )
+        parent_tags = client.get_run(state.parent_run_id).data.tags
+        skipped = sum(1 for key in parent_tags if key.startswith(tags.REUSED_PREFIX))
         counts = {status: 0 for status in ("FINISHED", "FAILED", "KILLED", "RUNNING")}
         for child in children:
             counts[child.info.status] = counts.get(child.info.status, 0) + 1
-        expected = state.total_jobs if state.total_jobs is not None else len(children)
-        not_run = max(expected - len(children), 0)
+        expected = state.total_jobs if state.total_jobs is not None else len(children) + skipped
+        not_run = max(expected - len(children) - skipped, 0)
         for status, count in counts.items():
             client.log_metric(state.parent_run_id, f"jobs_{status.lower()}", count)
+        client.log_metric(state.parent_run_id, "jobs_skipped", skipped)
         client.log_metric(state.parent_run_id, "jobs_not_started", not_run)
 
-        all_finished = counts["FINISHED"] == expected and not_run == 0
-        status = RunStatus.FINISHED if all_finished else RunStatus.FAILED
+        all_done = counts["FINISHED"] + skipped == expected and not_run == 0
+        if was_interrupted() or counts["KILLED"]:
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FINISHED if all_done else RunStatus.FAILED
         client.set_terminated(state.parent_run_id, RunStatus.to_string(status))
 
-        summary = ", ".join(f"{count} {status.lower()}" for status, count in counts.items() if count)
+        summary = [f"{counts['FINISHED']} finished", f"{counts['FAILED']} failed", f"{skipped} skipped"]
+        summary += [f"{counts[s]} {s.lower()}" for s in ("KILLED", "RUNNING") if counts[s]]
         if not_run:
-            summary += f", {not_run} not started"
-        stream = sys.stdout if all_finished else sys.stderr
-        print(f"Sweep {state.sweep_id} ended {RunStatus.to_string(status)}: {summary or 'no runs'}",
+            summary.append(f"{not_run} not started")
+        stream = sys.stdout if status == RunStatus.FINISHED else sys.stderr
+        print(f"Sweep {state.sweep_id} ended {RunStatus.to_string(status)}: {', '.join(summary)}",
               file=stream, flush=True)
+        for child in children:
+            if child.info.status in ("FAILED", "KILLED"):
+                error = child.data.tags.get(tags.ERROR, "").splitlines()[:1]
+                print(f"  {child.info.status} {child.data.tags.get(tags.OVERRIDES) or child.info.run_name}: "
+                      f"{error[0] if error else 'no error recorded'}", file=sys.stderr, flush=True)
         self._print_table(state)
 
     def _print_table(self, state: SweepState) -> None:

@@ -21,9 +21,9 @@ import io
 import json
 import logging
 import os
-import socket
 import subprocess
 import time
+import traceback
 import urllib.error
 import urllib.request
 import warnings
@@ -35,21 +35,25 @@ from typing import Any
 
 import mlflow
 import numpy as np
-from mlflow.entities import Metric, RunStatus
+from mlflow.entities import Metric, Run, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-TAG_SWEEP_ID = "imdb_sweep.sweep_id"
-TAG_ROLE = "imdb_sweep.role"  # "sweep" on parent runs, "job" on job runs
-TAG_OVERRIDES = "imdb_sweep.overrides"
-TAG_CONFIG_HASH = "config_hash"
-TAG_DATA_DIGEST = "imdb_sweep.data_digest"
-TAG_HOST = "imdb_sweep.host"
-TAG_PID = "imdb_sweep.pid"
-TAG_ERROR = "imdb_sweep.error"
-TAG_GIT_COMMIT = "mlflow.source.git.commit"
-TAG_PARENT_RUN_ID = "mlflow.parentRunId"
+from imdb_sweep import tags
+from imdb_sweep.liveness import process_tags
+
+# Re-exported under the names the rest of the package uses.
+TAG_SWEEP_ID = tags.SWEEP_ID
+TAG_ROLE = tags.ROLE
+TAG_OVERRIDES = tags.OVERRIDES
+TAG_CONFIG_HASH = tags.CONFIG_HASH
+TAG_DATA_DIGEST = tags.DATA_DIGEST
+TAG_HOST = tags.HOST
+TAG_PID = tags.PID
+TAG_ERROR = tags.ERROR
+TAG_GIT_COMMIT = tags.GIT_COMMIT
+TAG_PARENT_RUN_ID = tags.PARENT_RUN_ID
 
 # A new SQLite store announces its schema set-up at INFO level on every job.
 for _logger in ("mlflow.store.db.utils", "alembic.runtime.migration"):
@@ -231,7 +235,8 @@ def git_commit(directory: Path | None = None) -> str | None:
 
 
 def host_tags() -> dict[str, str]:
-    return {TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}
+    """Host, pid, process start and a first heartbeat: what proves a run dead later."""
+    return process_tags()
 
 
 def history_csv(history: Mapping[str, list[float]]) -> str:
@@ -251,23 +256,38 @@ def history_csv(history: Mapping[str, list[float]]) -> str:
 
 @contextmanager
 def job_run(
-    target: TrackingTarget, run_name: str, parent_run_id: str | None, tags: Mapping[str, str]
+    target: TrackingTarget,
+    run_name: str,
+    parent_run_id: str | None,
+    tags: Mapping[str, str],
+    resume_run_id: str | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
-    """A job's run: FINISHED when the block ends, FAILED when it raises (the error kept
-    as a tag), KILLED on Ctrl-C."""
-    run = mlflow.start_run(
-        experiment_id=target.experiment_id, run_name=run_name,
-        parent_run_id=parent_run_id, tags=dict(tags),
-    )
+    """A job's run (a new one, or `resume_run_id` reopened): FINISHED when the block
+    ends, FAILED when it raises (error as a tag, traceback as an artifact), KILLED
+    on Ctrl-C/SIGTERM."""
+    if resume_run_id is not None:
+        run = mlflow.start_run(run_id=resume_run_id)
+        # The run moves under the sweep that completes it.
+        mlflow.set_tags({**tags, **({TAG_PARENT_RUN_ID: parent_run_id} if parent_run_id else {})})
+    else:
+        run = mlflow.start_run(
+            experiment_id=target.experiment_id, run_name=run_name,
+            parent_run_id=parent_run_id, tags=dict(tags),
+        )
     status = RunStatus.FINISHED
     try:
         yield run
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         status = RunStatus.KILLED
+        _try_set_tag(TAG_ERROR, f"interrupted: {interrupt or 'KeyboardInterrupt'}")
         raise
     except BaseException as error:
         status = RunStatus.FAILED
         _try_set_tag(TAG_ERROR, f"{type(error).__name__}: {error}"[:5000])
+        try:
+            mlflow.log_text(traceback.format_exc(), "error/traceback.txt")
+        except Exception:  # noqa: BLE001 - the original error matters more
+            pass
         raise
     finally:
         mlflow.end_run(RunStatus.to_string(status))
@@ -357,3 +377,31 @@ def browse_hint(uri: str) -> str:
         return (f"Browse the runs: python -m imdb_sweep.server --store {store}  "
                 "(then open http://127.0.0.1:5000)")
     return f"Browse the runs: mlflow ui --backend-store-uri {uri}"
+
+
+def find_finished_run(client: MlflowClient, experiment_id: str, config_hash_value: str) -> Run | None:
+    """The most recent FINISHED job run with this exact configuration, if any."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=(f"tags.`{TAG_CONFIG_HASH}` = '{config_hash_value}' "
+                       "and attributes.status = 'FINISHED'"),
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def backfill_epochs(
+    client: MlflowClient, run_id: str, history: Mapping[str, list[float]], epoch_seconds: list[float]
+) -> int:
+    """Log the checkpoint's epochs that the run lacks (a kill can land between the
+    checkpoint and the MLflow write); return how many points were added."""
+    series = {**history, "epoch_seconds": epoch_seconds}
+    timestamp = int(time.time() * 1000)
+    missing = []
+    for name, values in series.items():
+        logged = {point.step for point in client.get_metric_history(run_id, name)}
+        missing += [Metric(name, float(value), timestamp, step)
+                    for step, value in enumerate(values, start=1) if step not in logged]
+    if missing:
+        client.log_batch(run_id, metrics=missing, synchronous=True)
+    return len(missing)

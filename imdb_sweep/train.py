@@ -14,6 +14,7 @@ start_tensorflow()
 
 import keras  # noqa: E402 - after the quiet TensorFlow start
 
+from imdb_sweep.checkpoints import CheckpointState, CheckpointStore
 from imdb_sweep.data import ImdbData
 from imdb_sweep.model import build_compiled_model
 
@@ -79,23 +80,72 @@ class _StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
+class _EpochCheckpoint(keras.callbacks.Callback):
+    """Saves model, optimizer state and history after every epoch."""
+
+    def __init__(self, store: CheckpointStore, state: CheckpointState, timer: _EpochTimer):
+        super().__init__()
+        self._store = store
+        self._state = state
+        self._timer = timer
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for name, value in (logs or {}).items():
+            self._state.history.setdefault(name, []).append(float(value))
+        self._state.epoch_seconds.append(self._timer.seconds[-1])
+        self._state.epochs_done = epoch + 1
+        self._store.save(self.model, self._state)
+
+
 def train(
-    cfg: Any, data: ImdbData, callbacks: Sequence[keras.callbacks.Callback] = ()
+    cfg: Any,
+    data: ImdbData,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    checkpoints: CheckpointStore | None = None,
+    run_id: str = "",
+    resume: CheckpointState | None = None,
 ) -> TrainingResult:
-    """Seed, build, fit with validation_split, evaluate on the test split."""
+    """Seed, build (or restore from `resume`), fit with validation_split, evaluate.
+
+    With `checkpoints`, every epoch is saved there for `run_id`; with `resume`,
+    training continues after its last completed epoch, weights and optimizer
+    state restored, and the returned history covers every epoch.
+    """
+    if cfg.train.deterministic:
+        import tensorflow as tf
+
+        # Process-wide and one-way: TensorFlow offers no switch back.
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(cfg.seed)
-    model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
+    if resume is not None:
+        assert checkpoints is not None, "resuming needs the checkpoint store"
+        model = keras.models.load_model(checkpoints.model_path)
+        state = CheckpointState(run_id, resume.epochs_done,
+                                {k: list(v) for k, v in resume.history.items()},
+                                list(resume.epoch_seconds))
+    else:
+        model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
+        state = CheckpointState(run_id, 0)
     timer = _EpochTimer()
+    extra: list[keras.callbacks.Callback] = [timer, _StopOnNonFiniteLoss()]
+    if checkpoints is not None:
+        extra.append(_EpochCheckpoint(checkpoints, state, timer))
 
     started = time.perf_counter()
-    history = model.fit(
-        data.x_train, data.y_train,
-        epochs=cfg.train.epochs,
-        batch_size=cfg.train.batch_size,
-        validation_split=cfg.train.validation_split,
-        verbose=cfg.train.verbose,
-        callbacks=[timer, _StopOnNonFiniteLoss(), *callbacks],
-    )
+    history: dict[str, list[float]] = {k: list(v) for k, v in state.history.items()}
+    if state.epochs_done < cfg.train.epochs:
+        fitted = model.fit(
+            data.x_train, data.y_train,
+            initial_epoch=state.epochs_done,
+            epochs=cfg.train.epochs,
+            batch_size=cfg.train.batch_size,
+            validation_split=cfg.train.validation_split,
+            verbose=cfg.train.verbose,
+            callbacks=[*extra, *callbacks],
+        )
+        for name, values in fitted.history.items():
+            history.setdefault(name, [])
+            history[name] = (resume.history.get(name, []) if resume else []) + [float(v) for v in values]
     train_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -105,11 +155,11 @@ def train(
     evaluate_seconds = time.perf_counter() - started
 
     return TrainingResult(
-        history={name: [float(value) for value in values] for name, values in history.history.items()},
+        history=history,
         test_loss=float(test_loss),
         test_accuracy=float(test_accuracy),
         train_seconds=train_seconds,
         evaluate_seconds=evaluate_seconds,
-        epoch_seconds=timer.seconds,
+        epoch_seconds=(list(resume.epoch_seconds) if resume else []) + timer.seconds,
         model=model,
     )

@@ -18,6 +18,7 @@ ALLOWED_ACTIVATIONS = (
 ALLOWED_LOSSES = ("binary_crossentropy", "mse")
 ALLOWED_OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "nadam")
 ALLOWED_DATA_SOURCES = ("auto", "keras", "aclimdb")
+ALLOWED_RERUN = ("missing", "all")
 
 
 class ConfigError(ValueError):
@@ -117,7 +118,16 @@ def validate_config(cfg: DictConfig) -> None:
         "tracking.experiment", lambda v: isinstance(v, str) and v.strip() != "",
         "a non-empty experiment name",
     )
+    check.require("train.deterministic", lambda v: isinstance(v, bool), "true or false")
     check.integer_at_least("sweep.connect_attempts", 1)
+    check.one_of("sweep.rerun", ALLOWED_RERUN)
+    check.require("sweep.checkpoints", lambda v: isinstance(v, bool), "true or false")
+    check.require("sweep.heartbeat_seconds", lambda v: _is_number(v) and v > 0, "a number > 0")
+    check.require(
+        "sweep.dead_after_seconds",
+        lambda v: _is_number(v) and v > check.value("sweep.heartbeat_seconds"),
+        "a number > sweep.heartbeat_seconds",
+    )
 
     if check.problems:
         raise ConfigError(check.problems)

@@ -1,0 +1,61 @@
+"""Per-epoch checkpoints, so an interrupted job resumes where it stopped.
+
+One folder per configuration, keyed by its `config_hash`, beside the tracking
+store (`mlruns/checkpoints/<config_hash>/`). After every epoch it holds the
+model with its optimizer state (`model.keras`) and `state.json`: the MLflow run
+the job logs to, the epochs done and their Keras history. Both are written to
+temporary names and renamed, so a kill mid-write leaves the previous epoch's
+checkpoint intact. The folder is removed once the run has FINISHED.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+MODEL_FILE = "model.keras"
+STATE_FILE = "state.json"
+
+
+@dataclass
+class CheckpointState:
+    run_id: str
+    epochs_done: int
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epoch_seconds: list[float] = field(default_factory=list)
+
+
+class CheckpointStore:
+    """The checkpoint folder of one configuration."""
+
+    def __init__(self, root: Path, config_hash: str):
+        self.folder = Path(root) / config_hash
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / MODEL_FILE
+
+    def load_state(self) -> CheckpointState | None:
+        try:
+            state = CheckpointState(**json.loads((self.folder / STATE_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+        return state if self.model_path.is_file() else None
+
+    def save(self, model: Any, state: CheckpointState) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        # Model first, then the state naming its epoch: a state file never
+        # points at a model older than itself.
+        temporary_model = self.folder / f"{MODEL_FILE}.tmp.keras"
+        model.save(temporary_model)
+        os.replace(temporary_model, self.model_path)
+        temporary_state = self.folder / f"{STATE_FILE}.tmp"
+        temporary_state.write_text(json.dumps(asdict(state)))
+        os.replace(temporary_state, self.folder / STATE_FILE)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

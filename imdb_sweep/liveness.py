@@ -1,0 +1,124 @@
+"""Proving runs dead: heartbeats while alive, reaping after `kill -9`.
+
+A run that was killed outright (SIGKILL, a lost machine) never gets to mark
+itself; MLflow shows it RUNNING forever. Every run we create carries the host,
+pid and process start time of its process and a heartbeat tag refreshed by a
+background thread. Any later invocation marks KILLED the RUNNING runs it can
+prove dead: on this host, when that process is gone; elsewhere, when the
+heartbeat is older than `sweep.dead_after_seconds`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from imdb_sweep.tags import ERROR as TAG_ERROR
+from imdb_sweep.tags import HEARTBEAT as TAG_HEARTBEAT
+from imdb_sweep.tags import HOST as TAG_HOST
+from imdb_sweep.tags import PID as TAG_PID
+from imdb_sweep.tags import PROCESS_START as TAG_PROCESS_START
+from imdb_sweep.tags import ROLE as TAG_ROLE
+
+
+def process_start_ticks(pid: int) -> str | None:
+    """Start time of a process in clock ticks since boot (Linux), which tells a
+    live process from a later one that reuses its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; fields after it are plain.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def process_tags() -> dict[str, str]:
+    tags = {TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid()),
+            TAG_HEARTBEAT: f"{time.time():.0f}"}
+    start = process_start_ticks(os.getpid())
+    if start is not None:
+        tags[TAG_PROCESS_START] = start
+    return tags
+
+
+def process_is_alive(pid: int, start_ticks: str | None) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # Exists, owned by another user.
+    if start_ticks is None:
+        return True
+    return process_start_ticks(pid) == start_ticks
+
+
+def death_reason(run: Run, dead_after_seconds: float, now: float | None = None) -> str | None:
+    """Why `run` is provably dead, or None when it may still be alive."""
+    tags = run.data.tags
+    now = time.time() if now is None else now
+    if tags.get(TAG_HOST) == socket.gethostname() and tags.get(TAG_PID, "").isdigit():
+        pid = int(tags[TAG_PID])
+        if not process_is_alive(pid, tags.get(TAG_PROCESS_START)):
+            return f"its process {pid} on {tags[TAG_HOST]} is gone"
+        return None
+    heartbeat = tags.get(TAG_HEARTBEAT)
+    if heartbeat is not None:
+        silence = now - float(heartbeat)
+        if silence > dead_after_seconds:
+            return f"no heartbeat for {silence:.0f} s (limit sweep.dead_after_seconds={dead_after_seconds:g})"
+    return None
+
+
+def reap_dead_runs(client: MlflowClient, experiment_id: str, dead_after_seconds: float) -> list[str]:
+    """Mark KILLED every RUNNING run of ours that is provably dead; return their ids."""
+    running = client.search_runs(
+        [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000
+    )
+    reaped = []
+    for run in running:
+        if TAG_ROLE not in run.data.tags:
+            continue  # Not one of ours: we cannot tell how it signals life.
+        reason = death_reason(run, dead_after_seconds)
+        if reason is None:
+            continue
+        client.set_tag(run.info.run_id, TAG_ERROR, f"marked KILLED: {reason}")
+        client.set_terminated(run.info.run_id, status="KILLED")
+        reaped.append(run.info.run_id)
+    return reaped
+
+
+class Heartbeat:
+    """Refreshes a run's heartbeat tag every `interval_seconds` from a daemon thread."""
+
+    def __init__(self, client: MlflowClient, run_id: str, interval_seconds: float):
+        self._client = client
+        self._run_id = run_id
+        self._interval = interval_seconds
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._client.set_tag(self._run_id, TAG_HEARTBEAT, f"{time.time():.0f}")
+            except Exception:  # noqa: BLE001 - a missed beat only delays reaping
+                pass

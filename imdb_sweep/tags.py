@@ -1,0 +1,19 @@
+"""Names of the MLflow tags imdb_sweep writes (one place, so readers and writers agree)."""
+
+SWEEP_ID = "imdb_sweep.sweep_id"
+ROLE = "imdb_sweep.role"  # "sweep" on parent runs, "job" on job runs
+OVERRIDES = "imdb_sweep.overrides"
+CONFIG_HASH = "config_hash"
+DATA_DIGEST = "imdb_sweep.data_digest"
+ERROR = "imdb_sweep.error"
+HOST = "imdb_sweep.host"
+PID = "imdb_sweep.pid"
+PROCESS_START = "imdb_sweep.process_start"
+HEARTBEAT = "imdb_sweep.heartbeat"
+# On a parent run, one tag per job that reused an earlier FINISHED run:
+# `imdb_sweep.reused.<job number>` = that run's id.
+REUSED_PREFIX = "imdb_sweep.reused."
+RESUMED_FROM_SWEEP = "imdb_sweep.resumed_from_sweep"
+RESUMED_AT_EPOCH = "imdb_sweep.resumed_at_epoch"
+GIT_COMMIT = "mlflow.source.git.commit"
+PARENT_RUN_ID = "mlflow.parentRunId"

@@ -1,0 +1,205 @@
+"""Sweeps that survive failure: skip finished jobs, resume interrupted ones, reap dead runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from imdb_sweep import tags
+from imdb_sweep.liveness import reap_dead_runs
+from tests.conftest import PROJECT_ROOT, run_cli
+
+TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=2",
+        "tracking.log_model=false"]
+EPOCHS = 30
+
+
+def store_runs(cwd: Path) -> tuple[MlflowClient, str, list]:
+    client = MlflowClient(f"sqlite:///{cwd / 'mlruns' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("imdb-sweep")
+    return client, experiment.experiment_id, client.search_runs([experiment.experiment_id])
+
+
+def jobs_of(runs: list) -> list:
+    return [run for run in runs if run.data.tags.get(tags.ROLE) == "job"]
+
+
+@pytest.fixture()
+def cli_env(tiny_archive: Path, tmp_path: Path) -> dict[str, str]:
+    return {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
+            "MLFLOW_TRACKING_URI": "", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.mark.slow
+def test_a_rerun_skips_finished_jobs_and_rerun_all_trains_again(tmp_path, cli_env):
+    sweep = ["-m", *TINY, "train.epochs=1", "model.units=8,16"]
+    first = run_cli(sweep, cwd=tmp_path, env=cli_env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    _, _, runs = store_runs(tmp_path)
+    original = {run.info.run_name: run.info.run_id for run in jobs_of(runs)}
+
+    second = run_cli(sweep, cwd=tmp_path, env=cli_env)
+    assert second.returncode == 0, second.stderr[-2000:]
+    for name, run_id in original.items():
+        assert f"skipped: FINISHED run {run_id}" in second.stdout
+    assert "Epoch" not in second.stdout
+    client, _, runs = store_runs(tmp_path)
+    assert len(jobs_of(runs)) == 2
+    newest_parent = max((r for r in runs if r.data.tags.get(tags.ROLE) == "sweep"),
+                        key=lambda r: r.info.start_time)
+    assert newest_parent.info.status == "FINISHED"
+    assert newest_parent.data.metrics["jobs_skipped"] == 2
+    reused = {v for k, v in newest_parent.data.tags.items() if k.startswith(tags.REUSED_PREFIX)}
+    assert reused == set(original.values())
+
+    third = run_cli([*sweep, "sweep.rerun=all"], cwd=tmp_path, env=cli_env)
+    assert third.returncode == 0, third.stderr[-2000:]
+    _, _, runs = store_runs(tmp_path)
+    assert len(jobs_of(runs)) == 4 and all(run.info.status == "FINISHED" for run in jobs_of(runs))
+
+
+def start_sweep(cwd: Path, env: dict[str, str], arguments: list[str]) -> subprocess.Popen:
+    full_env = {**os.environ, **env, "PYTHONPATH": str(PROJECT_ROOT)}
+    full_env.pop("IMDB_SWEEP_STATE", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "imdb_sweep", *arguments], cwd=cwd, env=full_env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def interrupt_in_second_job(process: subprocess.Popen, signal_number: int, at_epoch: int) -> str:
+    """Read the sweep's output until job 2 starts epoch `at_epoch`, then signal it."""
+    seen: list[str] = []
+    in_second_job = False
+    deadline = time.monotonic() + 300
+    assert process.stdout is not None
+    for line in process.stdout:
+        seen.append(line)
+        in_second_job = in_second_job or line.startswith("[2/3]")
+        if in_second_job and line.startswith(f"Epoch {at_epoch}/"):
+            process.send_signal(signal_number)
+            break
+        assert time.monotonic() < deadline, "the sweep never reached job 2"
+    rest, _ = process.communicate(timeout=120)
+    return "".join(seen) + rest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, cli_env, signal_number):
+    sweep = ["-m", *TINY, f"train.epochs={EPOCHS}", "model.units=4,8,16"]
+    output = interrupt_in_second_job(start_sweep(tmp_path, cli_env, sweep), signal_number, at_epoch=5)
+
+    client, experiment_id, runs = store_runs(tmp_path)
+    by_name = {run.info.run_name: run for run in jobs_of(runs)}
+    assert set(by_name) == {"units=4", "units=8"}, output[-2000:]
+    assert by_name["units=4"].info.status == "FINISHED"
+    killed = by_name["units=8"]
+    parent = next(run for run in runs if run.data.tags.get(tags.ROLE) == "sweep")
+    if signal_number == signal.SIGTERM:
+        assert killed.info.status == "KILLED" and parent.info.status == "KILLED"
+        assert "Interrupted (received SIGTERM)" in output
+    else:
+        # Nothing could mark them: they stay RUNNING until the next invocation.
+        assert killed.info.status == "RUNNING" and parent.info.status == "RUNNING"
+    epochs_before = len(client.get_metric_history(killed.info.run_id, "val_accuracy"))
+    assert 4 <= epochs_before < EPOCHS
+
+    rerun = run_cli(sweep, cwd=tmp_path, env=cli_env)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    first_id = by_name["units=4"].info.run_id
+    assert f"[1/3] model.units=4 skipped: FINISHED run {first_id}" in rerun.stdout
+    assert f"[2/3] model.units=8 resuming run {killed.info.run_id} after epoch" in rerun.stdout
+    if signal_number == signal.SIGKILL:
+        assert f"Marked run {killed.info.run_id} KILLED" in rerun.stdout
+        assert f"Marked run {parent.info.run_id} KILLED" in rerun.stdout
+
+    _, _, runs = store_runs(tmp_path)
+    jobs = jobs_of(runs)
+    assert not [run for run in runs if run.info.status == "RUNNING"]
+    finished = [run for run in jobs if run.info.status == "FINISHED"]
+    assert sorted(run.info.run_name for run in finished) == ["units=16", "units=4", "units=8"]
+    assert len({run.data.tags[tags.CONFIG_HASH] for run in finished}) == 3
+    assert len(jobs) == 3  # The interrupted job went on in its own run.
+
+    resumed = next(run for run in finished if run.info.run_name == "units=8")
+    resumed_at = int(resumed.data.tags[tags.RESUMED_AT_EPOCH])
+    assert resumed_at >= 4
+    assert f"Epoch {resumed_at + 1}/{EPOCHS}" in rerun.stdout
+    assert f"Epoch {resumed_at}/{EPOCHS}" not in rerun.stdout.split("[2/3]")[1].split("[3/3]")[0]
+    for metric in ("val_accuracy", "loss", "epoch_seconds"):
+        steps = sorted(point.step for point in client.get_metric_history(resumed.info.run_id, metric))
+        assert steps == list(range(1, EPOCHS + 1)), metric
+    assert resumed.data.metrics["best_epoch"] >= 1
+    assert not any((tmp_path / "mlruns" / "checkpoints").iterdir())
+
+
+def test_reaper_marks_only_provably_dead_runs(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = client.create_experiment("reap", artifact_location=(tmp_path / "a").as_uri())
+    finished_process = subprocess.Popen(["true"])
+    finished_process.wait()
+    import socket
+
+    here = socket.gethostname()
+    now = time.time()
+    cases = {
+        "dead_pid_here": {tags.HOST: here, tags.PID: str(finished_process.pid)},
+        "live_pid_here": {tags.HOST: here, tags.PID: str(os.getpid())},
+        "silent_elsewhere": {tags.HOST: "other-host", tags.PID: "1", tags.HEARTBEAT: f"{now - 3600:.0f}"},
+        "beating_elsewhere": {tags.HOST: "other-host", tags.PID: "1", tags.HEARTBEAT: f"{now:.0f}"},
+    }
+    ids = {}
+    for name, run_tags in cases.items():
+        run = client.create_run(experiment_id, run_name=name, tags={tags.ROLE: "job", **run_tags})
+        ids[name] = run.info.run_id
+    foreign = client.create_run(experiment_id, run_name="not ours").info.run_id
+
+    reaped = reap_dead_runs(client, experiment_id, dead_after_seconds=600)
+    assert set(reaped) == {ids["dead_pid_here"], ids["silent_elsewhere"]}
+    status = {name: client.get_run(run_id).info.status for name, run_id in ids.items()}
+    assert status == {"dead_pid_here": "KILLED", "live_pid_here": "RUNNING",
+                      "silent_elsewhere": "KILLED", "beating_elsewhere": "RUNNING"}
+    assert "is gone" in client.get_run(ids["dead_pid_here"]).data.tags[tags.ERROR]
+    assert "no heartbeat" in client.get_run(ids["silent_elsewhere"]).data.tags[tags.ERROR]
+    assert client.get_run(foreign).info.status == "RUNNING"
+
+
+def test_deterministic_training_repeats_exactly(tiny_config):
+    from imdb_sweep.data import load_imdb
+    from imdb_sweep.train import train
+
+    cfg = tiny_config("train.epochs=3", "train.deterministic=true", "model.dropout=0.3")
+    data = load_imdb(cfg.data)
+    first, second = train(cfg, data), train(cfg, data)
+    assert first.history == second.history
+    assert first.test_loss == second.test_loss
+
+
+def test_resuming_from_a_checkpoint_continues_the_history(tiny_config, tmp_path):
+    from imdb_sweep.checkpoints import CheckpointStore
+    from imdb_sweep.data import load_imdb
+    from imdb_sweep.train import train
+
+    data = load_imdb(tiny_config().data)
+    store = CheckpointStore(tmp_path / "checkpoints", "abc")
+    partial = train(tiny_config("train.epochs=2"), data, checkpoints=store, run_id="run-1")
+    state = store.load_state()
+    assert state is not None and state.epochs_done == 2 and state.run_id == "run-1"
+    assert state.history["val_accuracy"] == partial.history["val_accuracy"]
+
+    resumed = train(tiny_config("train.epochs=4"), data, checkpoints=store, run_id="run-1", resume=state)
+    assert len(resumed.history["val_accuracy"]) == 4
+    assert resumed.history["loss"][:2] == partial.history["loss"]
+    assert store.load_state().epochs_done == 4
+    # The optimizer state came back too: its step counter went on from epoch 2.
+    training_rows = int(len(data.x_train) * (1 - 0.2))
+    steps_per_epoch = -(-training_rows // 8)
+    assert int(resumed.model.optimizer.iterations) == 4 * steps_per_epoch
