@@ -93,7 +93,8 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     context = context or JobContext()
     validate_config(cfg)
     check_data_source(cfg.data)
-    target = tracking.connect(cfg.tracking, cfg.sweep.connect_attempts)
+    target = tracking.connect(cfg.tracking, cfg.sweep.connect_attempts,
+                              sweep_uri=context.sweep.tracking_uri if context.sweep else None)
     client = MlflowClient(target.uri)
     for run_id in reap_dead_runs(client, target.experiment_id, cfg.sweep.dead_after_seconds):
         _say(f"Marked run {run_id} KILLED: its process is gone")

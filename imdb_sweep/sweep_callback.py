@@ -77,6 +77,12 @@ class MlflowSweepCallback(Callback):
         self._target: tracking.TrackingTarget | None = None
         self._heartbeat: Heartbeat | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Launchers such as Ray's pickle Hydra's callbacks along with each job;
+        # the sweep's live state (client, heartbeat thread) stays in this
+        # process, which alone ends the parent run.
+        return {"_client": None, "_state": None, "_target": None, "_heartbeat": None}
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns exceptions raised by callbacks into warnings and carries on
         # launching jobs; a sweep that cannot be tracked or holds a bad job must

@@ -139,9 +139,17 @@ def _wait_for_server(uri: str, setting: str, attempts: int) -> None:
     )
 
 
-def connect(tracking_cfg: Any, attempts: int = 3) -> TrackingTarget:
-    """Check the store, point MLflow at it and make sure the experiment exists."""
-    uri, setting = resolve_tracking_uri(tracking_cfg)
+def connect(tracking_cfg: Any, attempts: int = 3, sweep_uri: str | None = None) -> TrackingTarget:
+    """Check the store, point MLflow at it and make sure the experiment exists.
+
+    A job of a sweep passes `sweep_uri`, the store its parent run lives in: a
+    launcher may run it on another machine or in another folder, where the
+    default store would resolve elsewhere.
+    """
+    if sweep_uri:
+        uri, setting = sweep_uri, "the sweep's tracking URI"
+    else:
+        uri, setting = resolve_tracking_uri(tracking_cfg)
     check_tracking_store(uri, setting, attempts)
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)

@@ -104,11 +104,12 @@ def validate_config(cfg: DictConfig) -> None:
     check.optional_integer_at_least("data.train_limit", 2)
     check.optional_integer_at_least("data.test_limit", 2)
     check.integer_at_least("data.subset_seed", 0)
+    # An empty path counts as unset: ${oc.env:...} yields "" for a variable set empty.
     check.require(
-        "data.path", lambda v: v is None or (isinstance(v, str) and v != ""),
+        "data.path", lambda v: v is None or isinstance(v, str),
         "null or a path to the aclImdb folder or its .tar.gz",
     )
-    if check.value("data.source") == "aclimdb" and check.value("data.path") is None:
+    if check.value("data.source") == "aclimdb" and not check.value("data.path"):
         check.problems.append(
             "data.path = None is not allowed with data.source = 'aclimdb': expected the path "
             "of the aclImdb folder or its .tar.gz (or set IMDB_SWEEP_ACLIMDB)"

@@ -1,0 +1,126 @@
+"""Stock Keras script vs one `python -m imdb_sweep` job, same data and hyperparameters.
+
+    python benchmarks/speed.py --rounds 2 --epochs 10 [--output benchmarks/results/speed.json]
+
+Runs, alternating so that machine noise hits both alike: (a) the reference
+notebook's script (benchmarks/stock_reference.py) and (b) one imdb_sweep job of
+the baseline configuration, each in a fresh process. Reports per-epoch steady
+time (epochs 2..n: epoch 1 includes tracing/compiling), whole-job wall time
+from process start to exit, test accuracy, and the ratios, as a table and JSON.
+Extra arguments after `--` go to the imdb_sweep job (e.g. `-- train.fast=false`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_stock(epochs: int, env: dict[str, str]) -> dict:
+    started = time.time()
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stock_reference.py"), str(epochs)],
+                            env=env, capture_output=True, text=True, check=True)
+    wall = time.time() - started
+    line = next(l for l in result.stdout.splitlines() if l.startswith("BENCHMARK "))
+    measured = json.loads(line.removeprefix("BENCHMARK "))
+    return {"epoch_seconds": measured["epoch_seconds"], "test_accuracy": measured["test_accuracy"],
+            "best_val_accuracy": measured["best_val_accuracy"], "wall_seconds": wall}
+
+
+def run_project(epochs: int, env: dict[str, str], extra: list[str]) -> dict:
+    from mlflow.tracking import MlflowClient
+
+    with tempfile.TemporaryDirectory() as store:
+        started = time.time()
+        subprocess.run(
+            [sys.executable, "-m", "imdb_sweep", f"train.epochs={epochs}", f"tracking.store_dir={store}",
+             "tracking.log_model=false", "sweep.rerun=all", "hydra.run.dir=" + store + "/outputs", *extra],
+            env=env, cwd=ROOT, capture_output=True, text=True, check=True,
+        )
+        wall = time.time() - started
+        client = MlflowClient(f"sqlite:///{store}/mlflow.db")
+        experiment = client.get_experiment_by_name("imdb-sweep")
+        (run,) = client.search_runs([experiment.experiment_id])
+        epochs_logged = sorted(client.get_metric_history(run.info.run_id, "epoch_seconds"), key=lambda p: p.step)
+        return {"epoch_seconds": [p.value for p in epochs_logged],
+                "test_accuracy": run.data.metrics["test_accuracy"],
+                "best_val_accuracy": run.data.metrics["best_val_accuracy"],
+                "wall_seconds": wall,
+                "job_seconds": run.data.metrics["job_seconds"],
+                "train_seconds": run.data.metrics["train_seconds"]}
+
+
+def steady(epoch_seconds: list[float]) -> float:
+    return statistics.median(epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
+    parser.add_argument("extra", nargs="*", help="overrides for the imdb_sweep job (after --)")
+    args = parser.parse_args()
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if not env.get("IMDB_SWEEP_ACLIMDB"):
+        sys.exit("set IMDB_SWEEP_ACLIMDB to the aclImdb archive")
+    # Warm the encoded-data cache so neither side pays the one-time tokenization.
+    subprocess.run([sys.executable, "-c", "from omegaconf import OmegaConf; from imdb_sweep.data import load_imdb; "
+                    "load_imdb(OmegaConf.create({'source':'aclimdb','path':__import__('os').environ['IMDB_SWEEP_ACLIMDB'],"
+                    "'num_words':10000,'maxlen':500,'train_limit':None,'test_limit':None,'subset_seed':0,'cache_dir':None}))"],
+                   env=env, check=True)
+
+    rounds = []
+    for round_number in range(1, args.rounds + 1):
+        stock = run_stock(args.epochs, env)
+        project = run_project(args.epochs, env, args.extra)
+        rounds.append({"stock": stock, "project": project})
+        print(f"round {round_number}: stock {stock['wall_seconds']:.1f} s, imdb_sweep {project['wall_seconds']:.1f} s",
+              flush=True)
+
+    def summary(side: str) -> dict:
+        return {
+            "steady_epoch_seconds": statistics.median(steady(r[side]["epoch_seconds"]) for r in rounds),
+            "wall_seconds": statistics.median(r[side]["wall_seconds"] for r in rounds),
+            "test_accuracy": statistics.mean(r[side]["test_accuracy"] for r in rounds),
+            "best_val_accuracy": statistics.mean(r[side]["best_val_accuracy"] for r in rounds),
+        }
+
+    stock, project = summary("stock"), summary("project")
+    ratios = {
+        "steady_epoch": stock["steady_epoch_seconds"] / project["steady_epoch_seconds"],
+        "wall": stock["wall_seconds"] / project["wall_seconds"],
+    }
+    overheads = [1 - r["project"]["train_seconds"] / r["project"]["wall_seconds"] for r in rounds]
+    print()
+    print("| | stock Keras script | imdb_sweep job | speed-up |")
+    print("|---|---|---|---|")
+    print(f"| steady epoch (s, median of epochs 2..{args.epochs}) | {stock['steady_epoch_seconds']:.2f} | "
+          f"{project['steady_epoch_seconds']:.2f} | {ratios['steady_epoch']:.2f}x |")
+    print(f"| whole job, process start to exit (s) | {stock['wall_seconds']:.1f} | {project['wall_seconds']:.1f} | "
+          f"{ratios['wall']:.2f}x |")
+    print(f"| test accuracy | {stock['test_accuracy']:.4f} | {project['test_accuracy']:.4f} | |")
+    print(f"| best val accuracy | {stock['best_val_accuracy']:.4f} | {project['best_val_accuracy']:.4f} | |")
+    print(f"\nimdb_sweep time outside fit (start-up, data, MLflow, evaluate): "
+          f"{100 * statistics.median(overheads):.1f}% of the job's wall time")
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({
+        "epochs": args.epochs, "rounds": rounds, "stock": stock, "project": project, "ratios": ratios,
+        "project_overrides": args.extra, "outside_fit_fraction": statistics.median(overheads),
+    }, indent=2))
+    print(f"written {args.output}")
+
+
+if __name__ == "__main__":
+    main()
