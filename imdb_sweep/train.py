@@ -140,6 +140,7 @@ def train(
             epochs=cfg.train.epochs,
             batch_size=cfg.train.batch_size,
             validation_split=cfg.train.validation_split,
+            validation_batch_size=cfg.train.evaluation_batch_size,
             verbose=cfg.train.verbose,
             callbacks=[*extra, *callbacks],
         )
@@ -150,7 +151,7 @@ def train(
 
     started = time.perf_counter()
     test_loss, test_accuracy = model.evaluate(
-        data.x_test, data.y_test, batch_size=max(cfg.train.batch_size, 256), verbose=0
+        data.x_test, data.y_test, batch_size=cfg.train.evaluation_batch_size, verbose=0
     )
     evaluate_seconds = time.perf_counter() - started
 

@@ -120,6 +120,10 @@ def validate_config(cfg: DictConfig) -> None:
         "a non-empty experiment name",
     )
     check.require("train.deterministic", lambda v: isinstance(v, bool), "true or false")
+    check.integer_at_least("train.steps_per_execution", 1)
+    check.integer_at_least("train.evaluation_batch_size", 1)
+    check.require("train.jit_compile", lambda v: v in ("auto", True, False), "auto, true or false")
+    check.require("train.mixed_precision", lambda v: isinstance(v, bool), "true or false")
     check.integer_at_least("sweep.connect_attempts", 1)
     check.one_of("sweep.rerun", ALLOWED_RERUN)
     check.require("sweep.checkpoints", lambda v: isinstance(v, bool), "true or false")
