@@ -394,7 +394,7 @@ def load_imdb(data_cfg: Any) -> ImdbData:
         data = encoded[split]
         if source == "aclimdb":  # The Keras download comes shuffled already.
             data = data.take(keras_order(len(data), rng))
-        limit = data_cfg[limit_key]
+        limit = getattr(data_cfg, limit_key)
         if limit is not None:
             data = data.take(stratified_subset(data.labels, limit, data_cfg.subset_seed,
                                                f"data.{limit_key}"))

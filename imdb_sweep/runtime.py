@@ -38,6 +38,9 @@ def start_tensorflow() -> list[str]:
     global _devices
     if _devices is not None:
         return _devices
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        _devices = []  # Keras on JAX or PyTorch: TensorFlow is not used at all.
+        return _devices
     if os.environ.get("IMDB_SWEEP_TF_VERBOSE"):  # Debugging start-up: show everything.
         import tensorflow as tf
 
