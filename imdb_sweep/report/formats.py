@@ -254,10 +254,13 @@ def to_latex(table: ComparisonTable) -> str:
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th { background: #f0f0f0; }
 td.param, th.param { text-align: left; }
+td.ranking { white-space: nowrap; }
+td.runs { text-align: left; font-family: monospace; font-size: 0.8em; }
 tr.best td { background: #e6f4ea; }
 tr.best td.ranking { font-weight: bold; }
 tr.baseline td { font-style: italic; }
@@ -306,6 +309,7 @@ def to_html(table: ComparisonTable, plots: dict[str, bytes] | None = None) -> st
                 css = "param" if index < parameter_count else "ranking" if index == marked else "result"
                 content = html.escape(cell)
                 if index == len(cells) - 1:  # the run id(s), linked to the MLflow UI
+                    css = "runs"
                     content = " ".join(_run_link(table, run.run_id) for run in row.runs)
                 rendered.append(f'<td class="{css}">{content}</td>')
             parts.append(f'<tr class="{classes}">' + "".join(rendered) + "</tr>")

@@ -72,8 +72,10 @@ def curve_figure(table: ComparisonTable, metric: str) -> plt.Figure:
     axes.set_ylabel(metric)
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.grid(alpha=0.3)
-    if table.rows:
+    if axes.get_lines():  # runs without per-epoch history draw nothing
         _place_legend(axes, len(table.rows))
+    else:
+        axes.text(0.5, 0.5, f"no {metric} history logged", transform=axes.transAxes, ha="center")
     figure.tight_layout()
     return figure
 
