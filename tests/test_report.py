@@ -425,3 +425,13 @@ def test_the_html_report_renders_in_chromium(real_sweep, tmp_path):
     # The table sits at the top of the page: that band is drawn, not blank white.
     top = image[: image.shape[0] // 3, :, :3]
     assert (top < 0.9).mean() > 0.01
+
+
+def test_the_report_never_imports_keras_or_tensorflow():
+    # In its own interpreter: other tests in this session have imported TensorFlow.
+    code = ("import sys, imdb_sweep.report.__main__, imdb_sweep.report.plots; "
+            "loaded = [name for name in ('keras', 'tensorflow', 'imdb_sweep.train', 'imdb_sweep.model', "
+            "'imdb_sweep.data') if name in sys.modules]; print(loaded); sys.exit(1 if loaded else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
