@@ -184,10 +184,11 @@ class MlflowSweepCallback(Callback):
         self._print_table(state)
 
     def _print_table(self, state: SweepState) -> None:
-        from imdb_sweep.report import sweep_summary_markdown
+        from imdb_sweep.report import publish_sweep_report
 
         try:
-            print(sweep_summary_markdown(state.tracking_uri, state.experiment_id, state.parent_run_id), flush=True)
+            # Attaches table, plots, best_run_id and best_test_accuracy to the parent run.
+            print(publish_sweep_report(state.tracking_uri, state.experiment_id, state.parent_run_id), flush=True)
         except Exception as error:  # noqa: BLE001 - a table is no reason to fail the sweep
             print(f"(could not build the comparison table: {error})", file=sys.stderr)
         print(tracking.browse_hint(state.tracking_uri), flush=True)

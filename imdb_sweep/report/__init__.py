@@ -1,0 +1,76 @@
+"""Comparison tables, seed statistics and plots of sweep runs, read back from MLflow only.
+
+    selection = select_runs(uri, "imdb-sweep", sweep="latest")   # runs.py
+    table = build_table(selection, baseline={"variant": "baseline"})  # table.py, stats.py
+    text = render(table, "markdown")                              # formats.py
+    pngs = render_plots(table)  # after load_curves(selection)    # plots.py
+
+`publish_sweep_report` is what the sweep callback calls when a multirun ends.
+Nothing here imports Keras or TensorFlow: reports read MLflow, never train.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from imdb_sweep.report.formats import FORMATS, render, to_csv, to_html, to_markdown
+from imdb_sweep.report.runs import LATEST, Selection, load_curves, select_parent_run, select_runs
+from imdb_sweep.report.table import ComparisonTable, build_table, parse_baseline, varying_params
+
+__all__ = [
+    "FORMATS", "LATEST", "ComparisonTable", "Selection", "build_table", "load_curves",
+    "parse_baseline", "publish_sweep_report", "render", "select_parent_run", "select_runs",
+    "sweep_summary_markdown", "varying_params",
+]
+
+# Where the sweep's comparison lands among the parent run's artifacts.
+REPORT_ARTIFACT_DIR = "report"
+TAG_BEST_RUN_ID = "best_run_id"
+METRIC_BEST_TEST_ACCURACY = "best_test_accuracy"
+
+
+def sweep_summary_markdown(tracking_uri: str, experiment_id: str, parent_run_id: str) -> str:
+    """The Markdown comparison table of one sweep's jobs, best test accuracy first."""
+    return to_markdown(build_table(select_parent_run(tracking_uri, experiment_id, parent_run_id)))
+
+
+def publish_sweep_report(tracking_uri: str, experiment_id: str, parent_run_id: str) -> str:
+    """Attach the comparison to the sweep's parent run and return its Markdown.
+
+    Artifacts under `report/`: comparison.md, .csv, .html (plots embedded) and
+    plots/*.png. Tag `best_run_id` and metric `best_test_accuracy` name the single
+    best job; when seeds repeat, tag `best_configuration` and metric
+    `best_mean_test_accuracy` name the best configuration. Works on a parent run
+    that has already ended (MlflowClient writes to terminated runs).
+    """
+    from imdb_sweep.report.plots import render_plots  # matplotlib only when publishing
+
+    selection = select_parent_run(tracking_uri, experiment_id, parent_run_id)
+    load_curves(selection)
+    table = build_table(selection)
+    markdown = to_markdown(table)
+    plots = render_plots(table)
+
+    client = MlflowClient(tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="imdb_sweep_report_") as folder:
+        root = Path(folder)
+        (root / "comparison.md").write_text(markdown, encoding="utf-8")
+        (root / "comparison.csv").write_text(to_csv(table), encoding="utf-8")
+        (root / "comparison.html").write_text(to_html(table, plots), encoding="utf-8")
+        (root / "plots").mkdir()
+        for name, data in plots.items():
+            (root / "plots" / name).write_bytes(data)
+        client.log_artifacts(parent_run_id, folder, artifact_path=REPORT_ARTIFACT_DIR)
+
+    best = table.best_run()
+    if best is not None:
+        client.set_tag(parent_run_id, TAG_BEST_RUN_ID, best.run_id)
+        client.log_metric(parent_run_id, METRIC_BEST_TEST_ACCURACY, best.metrics["test_accuracy"])
+    if table.grouped_by_seed and table.rows and not math.isnan(table.rows[0].value("test_accuracy")):
+        client.set_tag(parent_run_id, "best_configuration", table.row_label(table.rows[0]))
+        client.log_metric(parent_run_id, "best_mean_test_accuracy", table.rows[0].value("test_accuracy"))
+    return markdown

@@ -1,0 +1,97 @@
+"""`python -m imdb_sweep.report`: compare a sweep's runs, read back from MLflow.
+
+    python -m imdb_sweep.report                          # latest sweep, Markdown to stdout
+    python -m imdb_sweep.report --format csv --output table.csv
+    python -m imdb_sweep.report --format html --output report.html --plots plots/
+    python -m imdb_sweep.report --sweep <id> --experiment <name> --format json
+    python -m imdb_sweep.report --baseline variant=baseline   # difference + Welch p-value
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from imdb_sweep.report.formats import FORMATS, SUFFIXES, render
+from imdb_sweep.report.runs import LATEST, load_curves, select_runs
+from imdb_sweep.report.table import build_table, parse_baseline
+from imdb_sweep.tracking import resolve_tracking_uri
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m imdb_sweep.report",
+        description="Compare the runs of a sweep (or of a whole experiment) logged to MLflow: "
+                    "a ranked table of the params that vary and the results, seed statistics, plots.",
+    )
+    parser.add_argument("--experiment", default="imdb-sweep", help="MLflow experiment name (default: %(default)s)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--sweep", default=LATEST,
+                       help="sweep id (as printed when the sweep starts), its parent run id, or "
+                            "'latest' (default): the most recently started sweep")
+    which.add_argument("--all", action="store_true", dest="every_run",
+                       help="every run of the experiment, all sweeps and single runs together")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="output format (default: from the --output suffix, else markdown)")
+    parser.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
+    parser.add_argument("--plots", type=Path, default=None, metavar="DIR",
+                        help="also write the plots as PNG files into DIR")
+    parser.add_argument("--baseline", default=None, metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="configuration to compare every row with (e.g. variant=baseline or "
+                             "units=32): difference of mean test accuracy and Welch t-test p-value")
+    parser.add_argument("--store-dir", default="mlruns",
+                        help="local store folder used when MLFLOW_TRACKING_URI is unset "
+                             "(default: %(default)s, the one `python -m imdb_sweep` writes)")
+    return parser
+
+
+def choose_format(requested: str | None, output: Path | None) -> str:
+    if requested:
+        return requested
+    if output is not None and output.suffix.lower() in SUFFIXES:
+        return SUFFIXES[output.suffix.lower()]
+    return "markdown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    output_format = choose_format(arguments.format, arguments.output)
+    tracking_uri, _ = resolve_tracking_uri(SimpleNamespace(uri=None, store_dir=arguments.store_dir))
+    try:
+        if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+            # MLflow would create an empty store here; say where we looked instead.
+            raise ValueError(f"no tracking store at {tracking_uri}: run from the folder the sweep ran "
+                             "in, pass --store-dir, or set MLFLOW_TRACKING_URI")
+        baseline = parse_baseline(arguments.baseline)
+        selection = select_runs(tracking_uri, arguments.experiment, arguments.sweep, arguments.every_run)
+        needs_plots = output_format == "html" or arguments.plots is not None
+        if needs_plots:
+            load_curves(selection)
+        table = build_table(selection, baseline)
+    except ValueError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 2
+
+    plots = None
+    if needs_plots:
+        from imdb_sweep.report.plots import render_plots, write_plots
+
+        plots = render_plots(table)
+        if arguments.plots is not None:
+            for path in write_plots(plots, arguments.plots):
+                print(f"Wrote {path}", file=sys.stderr)
+    text = render(table, output_format, plots)
+    if arguments.output is None:
+        sys.stdout.write(text)
+    else:
+        arguments.output.parent.mkdir(parents=True, exist_ok=True)
+        arguments.output.write_text(text, encoding="utf-8")
+        print(f"Wrote {arguments.output} ({output_format}, {len(table.rows)} row(s), "
+              f"{table.selection.describe()})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,350 @@
+"""The comparison table as Markdown, CSV, HTML, JSON and LaTeX.
+
+Machine formats (CSV, JSON) carry full param keys (`model.units`) and every
+statistic; the human formats (Markdown, HTML, LaTeX) use short headers (`units`)
+and show mean +- std, the 95% CI and n of the test accuracy.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+from imdb_sweep.report.runs import JobRun
+from imdb_sweep.report.table import RANKING_METRIC, ComparisonTable, Row
+
+FORMATS = ("markdown", "csv", "html", "json", "latex")
+SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".html": "html",
+            ".htm": "html", ".json": "json", ".tex": "latex"}
+
+
+def _clean(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
+# ---------------------------------------------------------------------------
+# Records: the machine-readable table (CSV, JSON)
+# ---------------------------------------------------------------------------
+
+
+def row_record(table: ComparisonTable, row: Row) -> dict[str, Any]:
+    """One row with full keys; NaN (no spread from a single run) becomes None."""
+    record: dict[str, Any] = {key: row.params.get(key) for key in table.param_keys}
+    if table.grouped_by_seed:
+        record["n"] = row.n
+        for metric in table.metrics:
+            summary = row.summaries[metric]
+            record[metric] = _clean(summary.mean)
+            record[f"{metric}_std"] = _clean(summary.std)
+            record[f"{metric}_ci95_low"] = _clean(summary.ci_low)
+            record[f"{metric}_ci95_high"] = _clean(summary.ci_high)
+    else:
+        for metric in table.metrics:
+            record[metric] = _clean(row.summaries[metric].mean)
+    if table.baseline:
+        record[f"{RANKING_METRIC}_difference_to_baseline"] = _clean(row.comparison.difference)
+        record["welch_p_value"] = None if row.is_baseline else _clean(row.comparison.p_value)
+        record["is_baseline"] = row.is_baseline
+    record["is_best"] = row.is_best
+    if table.grouped_by_seed:
+        record["run_names"] = [run.run_name for run in row.runs]
+        record["run_ids"] = [run.run_id for run in row.runs]
+    else:
+        record["run_name"] = row.runs[0].run_name
+        record["run_id"] = row.runs[0].run_id
+    return record
+
+
+def not_finished_record(run: JobRun) -> dict[str, Any]:
+    return {"run_name": run.run_name, "run_id": run.run_id, "status": run.status, "error": run.error}
+
+
+def to_csv(table: ComparisonTable) -> str:
+    records = [row_record(table, row) for row in table.rows]
+    buffer = io.StringIO()
+    if not records:
+        return ""
+    writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({key: " ".join(value) if isinstance(value, list) else
+                         "" if value is None else value for key, value in record.items()})
+    return buffer.getvalue()
+
+
+def to_json(table: ComparisonTable) -> str:
+    selection = table.selection
+    document = {
+        "tracking_uri": selection.tracking_uri,
+        "experiment": {"id": selection.experiment_id, "name": selection.experiment_name},
+        "sweep_id": selection.sweep_id,
+        "parent_run_id": selection.parent_run_id,
+        "grouped_by_seed": table.grouped_by_seed,
+        "baseline": table.baseline,
+        "ranked_by": RANKING_METRIC,
+        "columns": [{"key": key, "label": table.labels[key]} for key in table.param_keys],
+        "rows": [row_record(table, row) for row in table.rows],
+        "not_finished": [not_finished_record(run) for run in selection.not_finished],
+    }
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Cells: the human-readable table (Markdown, HTML, LaTeX)
+# ---------------------------------------------------------------------------
+
+
+def _number(metric: str, value: float, single: bool) -> str:
+    if value is None or math.isnan(value):
+        return ""
+    if metric == "best_epoch":
+        return f"{value:.0f}" if single else f"{value:.1f}"
+    if metric.endswith("seconds"):
+        return f"{value:.1f}"
+    return f"{value:.4f}"
+
+
+def _p_value(value: float) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def display_headers(table: ComparisonTable) -> list[str]:
+    headers = [table.labels[key] for key in table.param_keys]
+    if table.grouped_by_seed:
+        headers += [f"{RANKING_METRIC} (mean ± std)", "95% CI", "n"]
+    else:
+        headers.append(RANKING_METRIC)
+    if table.baseline:
+        headers.append("Δ vs baseline")
+        if table.grouped_by_seed:
+            headers.append("p (Welch)")
+    headers += [metric for metric in table.metrics if metric != RANKING_METRIC]
+    headers += ["runs"] if table.grouped_by_seed else ["run", "run_id"]
+    return headers
+
+
+def display_cells(table: ComparisonTable, row: Row, short_ids: bool) -> list[str]:
+    """Cell texts of one row; the test accuracy cell is the one marked as best."""
+    single = row.n == 1
+    cells = ["" if row.params.get(key) is None else str(row.params[key]) for key in table.param_keys]
+    accuracy = row.summaries[RANKING_METRIC]
+    if table.grouped_by_seed:
+        text = _number(RANKING_METRIC, accuracy.mean, single)
+        if not math.isnan(accuracy.std):
+            text += f" ± {accuracy.std:.4f}"
+        interval = "" if math.isnan(accuracy.ci_low) else f"[{accuracy.ci_low:.4f}, {accuracy.ci_high:.4f}]"
+        cells += [text, interval, str(row.n)]
+    else:
+        cells.append(_number(RANKING_METRIC, accuracy.mean, single))
+    if table.baseline:
+        if row.is_baseline:
+            cells.append("baseline")
+        else:
+            difference = row.comparison.difference
+            cells.append("" if math.isnan(difference) else f"{difference:+.4f}")
+        if table.grouped_by_seed:
+            cells.append("" if row.is_baseline else _p_value(row.comparison.p_value))
+    cells += [_number(metric, row.summaries[metric].mean, single)
+              for metric in table.metrics if metric != RANKING_METRIC]
+    identify = (lambda run_id: run_id[:8]) if short_ids else (lambda run_id: run_id)
+    if table.grouped_by_seed:
+        cells.append(" ".join(identify(run.run_id) for run in row.runs))
+    else:
+        cells += [row.runs[0].run_name, identify(row.runs[0].run_id)]
+    return cells
+
+
+def ranking_column(table: ComparisonTable) -> int:
+    return len(table.param_keys)
+
+
+def footnote(table: ComparisonTable) -> str:
+    notes = [f"Ranked by {RANKING_METRIC}, best first; the best is in bold."]
+    if table.grouped_by_seed:
+        notes.append("Runs differing only in seed are grouped: mean ± sample std, 95% confidence "
+                     "interval of the mean (Student t, n-1 degrees of freedom), n runs.")
+    if table.baseline:
+        shown = ",".join(f"{key}={value}" for key, value in table.baseline.items())
+        notes.append(f"Δ: difference of mean {RANKING_METRIC} to the baseline ({shown})"
+                     + ("; p: two-sided Welch t-test." if table.grouped_by_seed else "."))
+    return " ".join(notes)
+
+
+def heading(table: ComparisonTable) -> str:
+    selection = table.selection
+    configurations = (f", {len(table.rows)} configuration(s)" if table.grouped_by_seed else "")
+    return (f"{selection.describe().capitalize()}: {len(selection.finished)} finished run(s)"
+            f"{configurations}, {len(selection.not_finished)} not finished")
+
+
+def _markdown_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(table: ComparisonTable) -> str:
+    lines = [f"## {_markdown_escape(heading(table))}", ""]
+    if table.rows:
+        headers = display_headers(table)
+        lines.append("| " + " | ".join(headers) + " |")
+        lines.append("|" + "|".join("---:" if header in ("n",) else "---" for header in headers) + "|")
+        marked = ranking_column(table)
+        for row in table.rows:
+            cells = [_markdown_escape(cell) for cell in display_cells(table, row, short_ids=True)]
+            if row.is_best:
+                cells[marked] = f"**{cells[marked]}**"
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", footnote(table)]
+    else:
+        lines.append("No finished runs to rank.")
+    if table.selection.not_finished:
+        lines += ["", "Not ranked (did not finish):", "", "| run | status | run_id | error |", "|---|---|---|---|"]
+        for run in table.selection.not_finished:
+            lines.append(f"| {_markdown_escape(run.run_name)} | {run.status} | {run.run_id[:8]} | "
+                         f"{_markdown_escape((run.error or '')[:120])} |")
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}", "±": r"$\pm$", "Δ": r"$\Delta$", "<": r"$<$"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(character, character) for character in text)
+
+
+def to_latex(table: ComparisonTable) -> str:
+    headers = display_headers(table)
+    marked = ranking_column(table)
+    lines = [
+        "% Needs \\usepackage{booktabs}.",
+        "\\begin{table}[ht]",
+        "\\centering",
+        "\\small",
+        f"\\begin{{tabular}}{{{'l' * len(table.param_keys)}{'r' * (len(headers) - len(table.param_keys))}}}",
+        "\\toprule",
+        " & ".join(latex_escape(header) for header in headers) + " \\\\",
+        "\\midrule",
+    ]
+    for row in table.rows:
+        cells = [latex_escape(cell) for cell in display_cells(table, row, short_ids=True)]
+        if row.is_best:
+            cells[marked] = f"\\textbf{{{cells[marked]}}}"
+        lines.append(" & ".join(cells) + " \\\\")
+    lines += [
+        "\\bottomrule",
+        "\\end{tabular}",
+        f"\\caption{{{latex_escape(heading(table))}. {latex_escape(footnote(table))}}}",
+        "\\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# HTML: one self-contained page, plots embedded
+# ---------------------------------------------------------------------------
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em; color: #222; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.15em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+th { background: #f0f0f0; }
+td.param, th.param { text-align: left; }
+td.ranking { white-space: nowrap; }
+td.runs { text-align: left; font-family: monospace; font-size: 0.8em; }
+tr.best td { background: #e6f4ea; }
+tr.best td.ranking { font-weight: bold; }
+tr.baseline td { font-style: italic; }
+p.note, p.meta { color: #555; font-size: 0.9em; max-width: 60em; }
+figure { display: inline-block; margin: 1em 1em 1em 0; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+"""
+
+
+def _run_link(table: ComparisonTable, run_id: str) -> str:
+    """A link to the run in the MLflow UI when the store is a server, else the id."""
+    uri = table.selection.tracking_uri
+    escaped = html.escape(run_id)
+    if uri.startswith(("http://", "https://")):
+        target = f"{uri.rstrip('/')}/#/experiments/{table.selection.experiment_id}/runs/{run_id}"
+        return f'<a href="{html.escape(target)}">{escaped}</a>'
+    return escaped
+
+
+def to_html(table: ComparisonTable, plots: dict[str, bytes] | None = None) -> str:
+    selection = table.selection
+    headers = display_headers(table)
+    parameter_count = len(table.param_keys)
+    marked = ranking_column(table)
+    title = heading(table)
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f'<p class="meta">Tracking store: {html.escape(selection.tracking_uri)} &middot; experiment '
+        f"{html.escape(selection.experiment_name)} (id {html.escape(selection.experiment_id)})"
+        + (f" &middot; parent run {html.escape(selection.parent_run_id)}" if selection.parent_run_id else "")
+        + f" &middot; generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
+    ]
+    if table.rows:
+        parts.append('<table id="comparison">')
+        parts.append("<thead><tr>" + "".join(
+            f'<th class="{"param" if index < parameter_count else "result"}">{html.escape(header)}</th>'
+            for index, header in enumerate(headers)) + "</tr></thead>")
+        parts.append("<tbody>")
+        for row in table.rows:
+            cells = display_cells(table, row, short_ids=False)
+            classes = " ".join(name for name, on in (("best", row.is_best), ("baseline", row.is_baseline)) if on)
+            rendered = []
+            for index, cell in enumerate(cells):
+                css = "param" if index < parameter_count else "ranking" if index == marked else "result"
+                content = html.escape(cell)
+                if index == len(cells) - 1:  # the run id(s), linked to the MLflow UI
+                    css = "runs"
+                    content = " ".join(_run_link(table, run.run_id) for run in row.runs)
+                rendered.append(f'<td class="{css}">{content}</td>')
+            parts.append(f'<tr class="{classes}">' + "".join(rendered) + "</tr>")
+        parts.append("</tbody></table>")
+        parts.append(f'<p class="note">{html.escape(footnote(table))}</p>')
+    else:
+        parts.append("<p>No finished runs to rank.</p>")
+    if selection.not_finished:
+        parts.append("<h2>Not ranked (did not finish)</h2>")
+        parts.append('<table id="not-finished"><thead><tr><th class="param">run</th><th class="param">status</th>'
+                     '<th class="param">run_id</th><th class="param">error</th></tr></thead><tbody>')
+        for run in selection.not_finished:
+            parts.append(f'<tr><td class="param">{html.escape(run.run_name)}</td><td class="param">'
+                         f'{html.escape(run.status)}</td><td class="param">{_run_link(table, run.run_id)}'
+                         f'</td><td class="param">{html.escape(run.error or "")}</td></tr>')
+        parts.append("</tbody></table>")
+    if plots:
+        parts.append("<h2>Plots</h2>")
+        for name, data in plots.items():
+            encoded = base64.b64encode(data).decode("ascii")
+            parts.append(f'<figure><img src="data:image/png;base64,{encoded}" alt="{html.escape(name)}">'
+                         "</figure>")
+    parts += ["</body>", "</html>"]
+    return "\n".join(parts) + "\n"
+
+
+def render(table: ComparisonTable, output_format: str, plots: dict[str, bytes] | None = None) -> str:
+    if output_format == "markdown":
+        return to_markdown(table)
+    if output_format == "csv":
+        return to_csv(table)
+    if output_format == "json":
+        return to_json(table)
+    if output_format == "latex":
+        return to_latex(table)
+    if output_format == "html":
+        return to_html(table, plots)
+    raise ValueError(f"unknown format '{output_format}': expected one of {', '.join(FORMATS)}")

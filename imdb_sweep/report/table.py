@@ -1,0 +1,205 @@
+"""The comparison table: which params vary, how runs group into configurations, the ranking."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from imdb_sweep.report.runs import JobRun, Selection
+from imdb_sweep.report.stats import Comparison, Summary, summarize, welch_test
+
+SEED_KEY = "seed"
+RANKING_METRIC = "test_accuracy"
+# The results, in the order the table shows them.
+RESULT_METRICS = ("test_accuracy", "test_loss", "best_val_accuracy", "best_epoch",
+                  "final_val_accuracy", "train_seconds")
+# Params that never change what is trained (where things are kept, how chatty a
+# job is): a difference in them does not make another configuration.
+IGNORED_PREFIXES = ("tracking.", "sweep.")
+IGNORED_KEYS = ("data.path", "data.cache_dir", "train.verbose")
+# Column order: the named variant first, then the model, training and data
+# groups, anything else, and the seed last.
+_KEY_ORDER = ("variant", "model.", "train.", "data.")
+
+
+def affects_training(key: str) -> bool:
+    return key not in IGNORED_KEYS and not key.startswith(IGNORED_PREFIXES)
+
+
+def _column_rank(key: str) -> tuple[int, str]:
+    if key == SEED_KEY:
+        return len(_KEY_ORDER) + 1, key
+    for rank, prefix in enumerate(_KEY_ORDER):
+        if key == prefix or key.startswith(prefix):
+            return rank, key
+    return len(_KEY_ORDER), key
+
+
+def varying_params(runs: Iterable[JobRun]) -> list[str]:
+    """Training params whose value differs across `runs` (a missing param counts as
+    a value of its own), in column order."""
+    runs = list(runs)
+    keys = {key for run in runs for key in run.params if affects_training(key)}
+    varying = [key for key in keys if len({run.params.get(key) for run in runs}) > 1]
+    return sorted(varying, key=_column_rank)
+
+
+def short_labels(keys: list[str]) -> dict[str, str]:
+    """Readable headers: the last segment of each key (`model.units` -> `units`),
+    lengthened only where two keys would otherwise share a header."""
+    labels: dict[str, str] = {}
+    for key in keys:
+        parts = key.split(".")
+        for length in range(1, len(parts) + 1):
+            label = ".".join(parts[-length:])
+            clashes = [other for other in keys if other != key
+                       and ".".join(other.split(".")[-length:]) == label]
+            if not clashes:
+                break
+        labels[key] = label
+    return labels
+
+
+def group_runs(runs: list[JobRun], keys: list[str]) -> list[list[JobRun]]:
+    """Runs with equal values for `keys`, in order of first appearance."""
+    groups: dict[tuple[str | None, ...], list[JobRun]] = {}
+    for run in runs:
+        groups.setdefault(tuple(run.params.get(key) for key in keys), []).append(run)
+    return list(groups.values())
+
+
+def parse_baseline(text: str | None) -> dict[str, str] | None:
+    """`variant=baseline,model.units=32` -> {'variant': 'baseline', 'model.units': '32'}."""
+    if not text:
+        return None
+    baseline: dict[str, str] = {}
+    for part in text.split(","):
+        key, separator, value = part.strip().partition("=")
+        if not separator or not key:
+            raise ValueError(f"--baseline '{text}': expected KEY=VALUE[,KEY=VALUE...], "
+                             "e.g. --baseline variant=baseline or --baseline model.units=32")
+        baseline[key.strip()] = value.strip()
+    return baseline
+
+
+@dataclass
+class Row:
+    """One configuration (or one run, when no configuration repeats)."""
+
+    params: dict[str, str | None]  # the table's param columns
+    runs: list[JobRun]
+    summaries: dict[str, Summary]
+    comparison: Comparison | None = None  # against the baseline, when one is given
+    is_baseline: bool = False
+    is_best: bool = False
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    def value(self, metric: str) -> float:
+        return self.summaries[metric].mean
+
+
+@dataclass
+class ComparisonTable:
+    selection: Selection
+    param_keys: list[str]
+    labels: dict[str, str]
+    rows: list[Row]
+    grouped_by_seed: bool  # rows are configurations with seed statistics
+    baseline: dict[str, str] | None = None
+    metrics: tuple[str, ...] = field(default=RESULT_METRICS)
+
+    def row_label(self, row: Row, separator: str = ", ") -> str:
+        """`units=8, activation=relu`: how plots and messages name a row."""
+        parts = [f"{self.labels[key]}={row.params.get(key)}" for key in self.param_keys]
+        return separator.join(parts) or row.runs[0].run_name
+
+    def best_run(self) -> JobRun | None:
+        """The single finished run with the highest test accuracy."""
+        scored = [run for row in self.rows for run in row.runs
+                  if not math.isnan(run.metrics.get(RANKING_METRIC, math.nan))]
+        return max(scored, key=lambda run: run.metrics[RANKING_METRIC], default=None)
+
+
+def _row(params: dict[str, str | None], runs: list[JobRun], metrics: tuple[str, ...]) -> Row:
+    summaries = {metric: summarize([run.metrics[metric] for run in runs if metric in run.metrics])
+                 for metric in metrics}
+    return Row(params=params, runs=runs, summaries=summaries)
+
+
+def _values_equal(actual: str | None, expected: str) -> bool:
+    if actual == expected:
+        return True
+    try:  # `0.5` and `0.50`, `32` and `32.0` name the same value
+        return actual is not None and float(actual) == float(expected)
+    except ValueError:
+        return False
+
+
+def _resolve_key(key: str, runs: list[JobRun]) -> str:
+    known = {name for run in runs for name in run.params}
+    if key in known:
+        return key
+    matches = sorted(name for name in known if name.rsplit(".", 1)[-1] == key)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ValueError(f"--baseline key '{key}' is ambiguous: {', '.join(matches)}")
+    raise ValueError(f"--baseline key '{key}' is not a param of the selected runs")
+
+
+def find_baseline_row(table: ComparisonTable, baseline: dict[str, str]) -> Row:
+    all_runs = [run for row in table.rows for run in row.runs]
+    wanted = {_resolve_key(key, all_runs): value for key, value in baseline.items()}
+    matching = [row for row in table.rows
+                if all(_values_equal(run.params.get(key), value)
+                       for run in row.runs for key, value in wanted.items())]
+    shown = ",".join(f"{key}={value}" for key, value in wanted.items())
+    if len(matching) == 1:
+        return matching[0]
+    choices = "; ".join(table.row_label(row) for row in table.rows)
+    if not matching:
+        raise ValueError(f"--baseline {shown} matches none of the configurations: {choices}")
+    raise ValueError(f"--baseline {shown} matches {len(matching)} configurations; add keys "
+                     f"to pick one of: {choices}")
+
+
+def _ranking_key(row: Row) -> tuple[bool, float]:
+    value = row.value(RANKING_METRIC)
+    return (math.isnan(value), -value if not math.isnan(value) else 0.0)
+
+
+def build_table(selection: Selection, baseline: dict[str, str] | None = None,
+                metrics: tuple[str, ...] = RESULT_METRICS) -> ComparisonTable:
+    """Rank the finished runs: one row per configuration (varying params without the
+    seed) with seed statistics when some configuration ran more than once, else one
+    row per run. Best test accuracy first."""
+    runs = selection.finished
+    keys = varying_params(runs)
+    config_keys = [key for key in keys if key != SEED_KEY]
+    groups = group_runs(runs, config_keys)
+    grouped = any(len(group) > 1 for group in groups)
+    param_keys = config_keys if grouped else keys
+    rows = [_row({key: group[0].params.get(key) for key in param_keys}, group, metrics)
+            for group in (groups if grouped else [[run] for run in runs])]
+    rows.sort(key=_ranking_key)
+    table = ComparisonTable(selection, param_keys, short_labels(param_keys), rows, grouped,
+                            baseline, metrics)
+
+    best_value = max((row.value(RANKING_METRIC) for row in rows
+                      if not math.isnan(row.value(RANKING_METRIC))), default=math.nan)
+    for row in rows:
+        row.is_best = row.value(RANKING_METRIC) == best_value
+
+    if baseline:
+        reference = find_baseline_row(table, baseline)
+        reference.is_baseline = True
+        reference_values = [run.metrics[RANKING_METRIC] for run in reference.runs
+                            if RANKING_METRIC in run.metrics]
+        for row in rows:
+            values = [run.metrics[RANKING_METRIC] for run in row.runs if RANKING_METRIC in run.metrics]
+            row.comparison = welch_test(values, reference_values)
+    return table
