@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from imdb_sweep.runtime import start_tensorflow
+from imdb_sweep.runtime import set_tensorflow_threads, start_tensorflow
 
 start_tensorflow()
 
@@ -83,6 +83,7 @@ def train(
     cfg: Any, data: ImdbData, callbacks: Sequence[keras.callbacks.Callback] = ()
 ) -> TrainingResult:
     """Seed, build, fit with validation_split, evaluate on the test split."""
+    set_tensorflow_threads(cfg.train.get("threads"))
     keras.utils.set_random_seed(cfg.seed)
     model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
     timer = _EpochTimer()
