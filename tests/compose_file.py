@@ -3,13 +3,23 @@ variable interpolation, and the mlflow service's command turned into a native on
 
 from __future__ import annotations
 
+import glob
+import os
 import re
+import secrets
+import shutil
+import subprocess
 import sys
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.conftest import free_port, stop_process, wait_for_http
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
@@ -67,3 +77,94 @@ def native_command(
             argument = f"--artifacts-destination={artifacts}"
         native.append(argument)
     return native
+
+
+def postgres_bin() -> Path | None:
+    """Debian's PostgreSQL binaries (apt-get install postgresql), or any initdb on PATH."""
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    found = candidates[0] if candidates else shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+@dataclass(frozen=True)
+class Postgres:
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    def connect(self):
+        import psycopg2
+
+        return psycopg2.connect(host=self.host, port=self.port, user=self.user,
+                                password=self.password, dbname=self.database)
+
+
+def _as_cluster_owner(command: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root: run them as an unprivileged user.
+    if os.geteuid() == 0:
+        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--", *command]
+    return command
+
+
+@contextmanager
+def throwaway_postgres(binaries: Path) -> Iterator[Postgres]:
+    """A PostgreSQL cluster in a temp folder on 127.0.0.1, with user and database `mlflow`."""
+    # Not under pytest's tmp dir: its root-only parent folders would lock `nobody` out.
+    root = Path(tempfile.mkdtemp(prefix="imdb-sweep-pg-"))
+    password = secrets.token_hex(12)
+    (root / "pwfile").write_text(password + "\n")
+    if os.geteuid() == 0:
+        import pwd
+
+        owner = pwd.getpwnam("nobody")
+        for path in (root, root / "pwfile"):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+    port = free_port()
+    data = root / "data"
+    run = lambda command: subprocess.run(  # noqa: E731
+        _as_cluster_owner(command), capture_output=True, text=True, check=True, cwd=root)
+    run([str(binaries / "initdb"), "-D", str(data), "-U", "mlflow", "--pwfile", str(root / "pwfile"),
+         "--auth=scram-sha-256", "--encoding=UTF8", "--no-sync"])
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
+    run([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(root / "postgres.log"), "-o", options,
+         "-w", "start"])
+    cluster = Postgres("127.0.0.1", port, "mlflow", password, "mlflow")
+    try:
+        import psycopg2
+
+        admin = psycopg2.connect(host=cluster.host, port=port, user="mlflow", password=password,
+                                 dbname="postgres")
+        admin.autocommit = True
+        admin.cursor().execute("CREATE DATABASE mlflow")
+        admin.close()
+        yield cluster
+    finally:
+        subprocess.run(_as_cluster_owner([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                                          "stop"]), capture_output=True, cwd=root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def compose_env(cluster: Postgres) -> dict[str, str]:
+    return {"POSTGRES_USER": cluster.user, "POSTGRES_PASSWORD": cluster.password,
+            "POSTGRES_DB": cluster.database}
+
+
+def start_compose_server(
+    compose: dict, cluster: Postgres, workdir: Path, env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = native_command(
+        mlflow_command(compose, compose_env(cluster)),
+        cluster.host, cluster.port, workdir / "artifacts", port)
+    log = open(workdir / "server.log", "wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+                               env={**os.environ, **(env or {})})
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(uri + "/health", process)
+    except RuntimeError:
+        stop_process(process)
+        raise RuntimeError((workdir / "server.log").read_text()[-3000:])
+    return process, uri
