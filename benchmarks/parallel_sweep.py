@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -76,6 +77,7 @@ def main() -> None:
     elapsed = time.monotonic() - started
     message = next(line for line in result.stderr.splitlines() if "not reachable" in line)
     print(f"dead server URI -> error in {elapsed:.1f} s (whole CLI): {message}")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
