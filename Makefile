@@ -34,5 +34,10 @@ test: setup
 test-fast: setup
 	$(PYTHON) -m pytest -m "not slow" $(ARGS)
 
+# The MLflow UI over the local store on http://127.0.0.1:5000 (this machine only).
+# Another store or port: make server ARGS="--store /data/mlruns --port 5001".
+server: setup
+	$(PYTHON) -m imdb_sweep.server $(ARGS)
+
 clean:
 	rm -rf outputs multirun .pytest_cache

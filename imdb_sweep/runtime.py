@@ -60,3 +60,32 @@ def start_tensorflow() -> list[str]:
         sys.stderr.write(notices)
         raise failure
     return _devices
+
+
+def set_tensorflow_threads(threads: int | None) -> None:
+    """Size TensorFlow's intra- and inter-op thread pools (train.threads); None keeps
+    TensorFlow's default, one thread per core.
+
+    Jobs that run side by side (the joblib launcher) should each take their share
+    of the cores instead of all of them. TensorFlow accepts this only before it
+    runs its first op: a process that already trained with another count cannot
+    change it, and says so.
+    """
+    if threads is None or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    start_tensorflow()
+    import tensorflow as tf
+
+    threading = tf.config.threading
+    if (threading.get_intra_op_parallelism_threads() == threads
+            and threading.get_inter_op_parallelism_threads() == threads):
+        return
+    try:
+        threading.set_intra_op_parallelism_threads(threads)
+        threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError as error:
+        raise RuntimeError(
+            f"train.threads = {threads} cannot be applied: TensorFlow already runs in this "
+            f"process with {threading.get_intra_op_parallelism_threads() or 'default'} thread(s) "
+            f"({error}). Give every job of one process the same train.threads."
+        ) from error

@@ -144,6 +144,15 @@ class MlflowSweepCallback(Callback):
         SweepState.withdraw()
         if self._heartbeat is not None:
             self._heartbeat.stop()
+        try:
+            self._end_parent_run(state, client)
+        except Exception as error:  # noqa: BLE001 - e.g. the server died during the sweep
+            print(f"Could not end the sweep's parent run {state.parent_run_id} in "
+                  f"{state.tracking_uri}: {type(error).__name__}: {str(error).splitlines()[0][:300]}\n"
+                  "The next sweep or job marks it KILLED once its process is gone.",
+                  file=sys.stderr, flush=True)
+
+    def _end_parent_run(self, state: SweepState, client: MlflowClient) -> None:
 
         children = client.search_runs(
             [state.experiment_id],

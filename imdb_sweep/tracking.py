@@ -63,7 +63,7 @@ STORE_DATABASE = "mlflow.db"
 STORE_ARTIFACTS = "artifacts"
 
 # Config keys that do not change what is trained, left out of `config_hash`.
-_NOT_HASHED = ("tracking", "sweep", "train.verbose", "data.path", "data.cache_dir", "data.source")
+_NOT_HASHED = ("tracking", "sweep", "train.verbose", "train.threads", "data.path", "data.cache_dir", "data.source")
 
 
 class TrackingError(RuntimeError):
@@ -100,9 +100,56 @@ def default_artifact_location(uri: str) -> str | None:
     return None
 
 
+# MLflow's HTTP client retries a failed request 7 times with exponential backoff
+# and waits up to 120 s for each answer: a job whose server died would hang for
+# minutes before failing. These bounds make it fail within seconds (a refused
+# connection: about 6 s of backoff), naming the server. setdefault: a user who
+# sets one of these variables keeps their value.
+HTTP_RETRY_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+
+def bound_http_retries() -> None:
+    """Bound MLflow's HTTP retries (see HTTP_RETRY_DEFAULTS) unless the user set them.
+
+    Set in os.environ, so jobs that a launcher starts in other processes inherit them."""
+    for name, value in HTTP_RETRY_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def server_is_up(uri: str, timeout: float = 3) -> bool:
+    """One quick /health probe: True when the server answers (401/403 count as up)."""
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+            return response.status == 200
+    except urllib.error.HTTPError as error:
+        return error.code in (401, 403)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def explain_tracking_failure(error: BaseException, uri: str | None = None) -> TrackingError | None:
+    """A TrackingError naming the server when `error` came from a tracking server that is
+    gone; None for any other error (which then speaks for itself)."""
+    uri = uri or mlflow.get_tracking_uri()
+    if not isinstance(error, MlflowException) or not uri.startswith(("http://", "https://")):
+        return None
+    if server_is_up(uri):
+        return None
+    return TrackingError(
+        f"the MLflow tracking server {uri} stopped answering during the job ({error}). "
+        "What the run logged before is kept in the store; restart the server and rerun the job."
+    )
+
+
 def check_tracking_store(uri: str, setting: str, attempts: int) -> None:
     """Fail fast, naming the URI, when the store cannot be reached or written."""
     if uri.startswith(("http://", "https://")):
+        bound_http_retries()
         _wait_for_server(uri, setting, attempts)
     elif uri.startswith("sqlite:///"):
         folder = Path(uri.removeprefix("sqlite:///")).parent
@@ -154,7 +201,14 @@ def connect(tracking_cfg: Any, attempts: int = 3, sweep_uri: str | None = None) 
     mlflow.set_tracking_uri(uri)
     client = MlflowClient(uri)
     name = tracking_cfg.experiment
-    experiment = client.get_experiment_by_name(name)
+    try:
+        experiment = client.get_experiment_by_name(name)
+    except MlflowException as error:
+        # The server is up (it answered /health) but cannot serve the store,
+        # e.g. its database is down or refuses it.
+        raise TrackingError(
+            f"{setting} = '{uri}': the tracking store answered with an error: {error}"
+        ) from error
     if experiment is None:
         try:
             experiment_id = client.create_experiment(
@@ -291,6 +345,12 @@ def job_run(
         raise
     except BaseException as error:
         status = RunStatus.FAILED
+        lost_server = explain_tracking_failure(error, target.uri)
+        if lost_server is not None:
+            # Nothing more can be written; the run stays RUNNING in the store
+            # with everything logged before the server went away.
+            _end_run_quietly(status)
+            raise lost_server from error
         _try_set_tag(TAG_ERROR, f"{type(error).__name__}: {error}"[:5000])
         try:
             mlflow.log_text(traceback.format_exc(), "error/traceback.txt")
@@ -298,7 +358,17 @@ def job_run(
             pass
         raise
     finally:
+        if mlflow.active_run() is not None:
+            mlflow.end_run(RunStatus.to_string(status))
+
+
+def _end_run_quietly(status: RunStatus) -> None:
+    """Leave the active run (so the process can start another one) without
+    masking the error that ends it when the store cannot take the status."""
+    try:
         mlflow.end_run(RunStatus.to_string(status))
+    except Exception:  # noqa: BLE001 - the caller raises the error that matters
+        pass
 
 
 def _try_set_tag(key: str, value: str) -> None:

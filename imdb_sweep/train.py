@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from imdb_sweep.runtime import start_tensorflow
+from imdb_sweep.runtime import set_tensorflow_threads, start_tensorflow
 
 start_tensorflow()
 
@@ -116,6 +116,7 @@ def train(
 
         # Process-wide and one-way: TensorFlow offers no switch back.
         tf.config.experimental.enable_op_determinism()
+    set_tensorflow_threads(cfg.train.get("threads"))
     keras.utils.set_random_seed(cfg.seed)
     if resume is not None:
         assert checkpoints is not None, "resuming needs the checkpoint store"

@@ -96,6 +96,7 @@ def validate_config(cfg: DictConfig) -> None:
         "train.validation_split", lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"
     )
     check.require("train.verbose", lambda v: v in (0, 1, 2), "0, 1 or 2")
+    check.optional_integer_at_least("train.threads", 1)
 
     check.one_of("data.source", ALLOWED_DATA_SOURCES)
     # Ids 0-3 are reserved (padding, start, out-of-vocabulary, unused).

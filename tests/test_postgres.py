@@ -1,0 +1,127 @@
+"""The docker-compose server, run natively: a throwaway PostgreSQL cluster, `mlflow server`
+started exactly as docker-compose.yml declares it, and sweeps against it over HTTP
+(the joblib launcher included), plus the basic-auth override and the host-header check."""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests import compose_file
+from tests.compose_file import (
+    Postgres, postgres_bin, start_compose_server, throwaway_postgres,
+)
+from tests.conftest import run_cli, stop_process
+
+pytestmark = pytest.mark.slow
+
+TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
+        "tracking.log_model=false"]
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    binaries = postgres_bin()
+    if binaries is None:
+        pytest.skip("PostgreSQL is not installed (initdb not found; .ci/run installs it: "
+                    "apt-get install postgresql)")
+    pytest.importorskip("psycopg2", reason="the PostgreSQL driver psycopg2 is not installed")
+    with throwaway_postgres(binaries) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def compose_server(postgres, tmp_path_factory) -> Iterator[str]:
+    process, uri = start_compose_server(compose_file.load(), postgres,
+                                        tmp_path_factory.mktemp("compose_server"))
+    yield uri
+    stop_process(process)
+
+
+def database_counts(cluster: Postgres, experiment: str) -> dict[str, object]:
+    """Runs and metric points of one experiment, read straight from PostgreSQL."""
+    with cluster.connect() as connection, connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT r.run_uuid, r.status,
+                      (SELECT value FROM tags t WHERE t.run_uuid = r.run_uuid
+                         AND t.key = 'mlflow.parentRunId')
+               FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id
+               WHERE e.name = %s""", (experiment,))
+        runs = cursor.fetchall()
+        cursor.execute(
+            """SELECT m.run_uuid, m.key, m.step, count(*) FROM metrics m
+               JOIN runs r ON r.run_uuid = m.run_uuid
+               JOIN experiments e ON e.experiment_id = r.experiment_id
+               WHERE e.name = %s GROUP BY m.run_uuid, m.key, m.step""", (experiment,))
+        points = cursor.fetchall()
+    return {"runs": runs, "points": points}
+
+
+def test_a_parallel_sweep_against_the_compose_server_on_postgres(
+    compose_server, postgres, tiny_archive, tmp_path
+):
+    env = {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
+           "MLFLOW_TRACKING_URI": compose_server}
+    result = run_cli(["-m", "hydra/launcher=parallel", *TINY, "train.epochs=2",
+                      "model.units=8,16,24", "tracking.experiment=pg-parallel"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-6000:]
+    assert "ended FINISHED: 3 finished" in result.stdout
+
+    counts = database_counts(postgres, "pg-parallel")
+    parents = [run for run in counts["runs"] if run[2] is None]
+    jobs = [run for run in counts["runs"] if run[2] is not None]
+    assert len(parents) == 1 and len(jobs) == 3, counts["runs"]
+    assert {parent_id for _, _, parent_id in jobs} == {parents[0][0]}
+    assert all(status == "FINISHED" for _, status, _ in counts["runs"])
+    # Every epoch of every job, each point once.
+    epoch_points = [(run, step) for run, key, step, n in counts["points"] if key == "val_accuracy"]
+    assert sorted(step for _, step in epoch_points) == [1, 1, 1, 2, 2, 2]
+    assert all(n == 1 for *_, n in counts["points"])
+
+
+def test_the_compose_server_rejects_a_foreign_host_header(compose_server):
+    request = urllib.request.Request(compose_server + "/api/2.0/mlflow/experiments/search?max_results=1",
+                                     headers={"Host": "attacker.example"})
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=10)
+    assert error.value.code in (400, 403)
+    allowed = urllib.request.Request(compose_server + "/api/2.0/mlflow/experiments/search?max_results=1")
+    with urllib.request.urlopen(allowed, timeout=10) as response:
+        assert response.status == 200
+
+
+def test_the_basic_auth_override_rejects_unauthenticated_requests(postgres, tmp_path):
+    pytest.importorskip("flask_wtf", reason="mlflow's basic-auth app needs Flask-WTF (mlflow[auth])")
+    config = configparser.ConfigParser()
+    config.read(compose_file.AUTH_INI)
+    config["mlflow"]["database_uri"] = f"sqlite:///{tmp_path / 'basic_auth.db'}"
+    with open(tmp_path / "basic_auth.ini", "w") as ini:
+        config.write(ini)
+    password = secrets.token_hex(8)
+    env = {"MLFLOW_AUTH_CONFIG_PATH": str(tmp_path / "basic_auth.ini"),
+           "MLFLOW_AUTH_ADMIN_PASSWORD": password,
+           "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16)}
+    process, uri = start_compose_server(compose_file.load(compose_file.AUTH_OVERRIDE_FILE), postgres,
+                                        tmp_path, env)
+    try:
+        endpoint = uri + "/api/2.0/mlflow/experiments/search?max_results=1"
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(endpoint, timeout=10)
+        assert error.value.code == 401
+        wrong = urllib.request.Request(endpoint, headers={
+            "Authorization": "Basic " + base64.b64encode(b"admin:wrong").decode()})
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(wrong, timeout=10)
+        assert error.value.code == 401
+        right = urllib.request.Request(endpoint, headers={
+            "Authorization": "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()})
+        with urllib.request.urlopen(right, timeout=10) as response:
+            assert response.status == 200
+    finally:
+        stop_process(process)

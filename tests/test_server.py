@@ -1,0 +1,155 @@
+"""`python -m imdb_sweep.server`, bounded retries, and a server that is dead or dies mid-job."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from imdb_sweep import server, tracking
+from tests.conftest import PROJECT_ROOT, free_port, run_cli, start_mlflow_server, stop_process, wait_for_http
+
+TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
+        "tracking.log_model=false"]
+
+
+def test_the_server_command_opens_the_default_store_on_localhost(tmp_path):
+    arguments = server.parse_arguments(["--store", str(tmp_path / "mlruns")])
+    assert (arguments.host, arguments.port) == ("127.0.0.1", 5000)
+    command = server.server_command(arguments.store, arguments.host, arguments.port)
+    assert command[1:4] == ["-m", "mlflow", "server"]
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    # The same URI a sweep writes to when no tracking URI is set.
+    store_cfg = type("Cfg", (), {"uri": None, "store_dir": str(tmp_path / "mlruns")})
+    uri, _ = tracking.resolve_tracking_uri(store_cfg)
+    assert command[command.index("--backend-store-uri") + 1] == uri
+    assert command[command.index("--artifacts-destination") + 1] == str(tmp_path / "mlruns" / "artifacts")
+    assert "--serve-artifacts" in command
+
+
+def test_mlflow_options_pass_through_after_a_double_dash():
+    arguments = server.parse_arguments(["--port", "5001", "--", "--app-name", "basic-auth"])
+    assert arguments.port == 5001 and arguments.extra == ["--app-name", "basic-auth"]
+    with pytest.raises(SystemExit):
+        server.parse_arguments(["--app-name", "basic-auth"])
+    with pytest.raises(SystemExit):
+        server.parse_arguments(["--port", "70000"])
+
+
+def test_http_retries_are_bounded_unless_the_user_chose(monkeypatch):
+    for name in tracking.HTTP_RETRY_DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "9")
+    tracking.bound_http_retries()
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "9"
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == tracking.HTTP_RETRY_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses of the sockets listening on `port` (Linux /proc/net/tcp)."""
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, _, state = line.split()[1], None, line.split()[3]
+            address, port_hex = local.split(":")
+            if int(port_hex, 16) == port and state == "0A":  # LISTEN
+                addresses.add(address)
+    return addresses
+
+
+@pytest.mark.slow
+def test_the_local_server_shows_what_a_sweep_wrote_and_binds_localhost(tmp_path, compose_config):
+    # A run written straight to the default store, as a sweep without a tracking URI does.
+    cfg = compose_config(f"tracking.store_dir={tmp_path / 'mlruns'}")
+    target = tracking.connect(cfg.tracking)
+    with tracking.job_run(target, "units=8", None, {tracking.TAG_ROLE: "job"}) as written:
+        mlflow.log_metric("val_accuracy", 0.75, step=1)
+        tracking.log_text_artifacts({"history.csv": "epoch,val_accuracy\n1,0.75\n"})
+    mlflow.set_tracking_uri(None)
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "imdb_sweep.server", "--store", "mlruns", "--port", str(port)],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", process)
+        client = MlflowClient(f"http://127.0.0.1:{port}")
+        experiment = client.get_experiment_by_name("imdb-sweep")
+        (run,) = client.search_runs([experiment.experiment_id])
+        assert run.info.run_id == written.info.run_id and run.info.status == "FINISHED"
+        assert run.data.metrics["val_accuracy"] == 0.75
+        assert [a.path for a in client.list_artifacts(run.info.run_id)].count("history.csv") == 1
+        if Path("/proc/net/tcp").exists():
+            assert _listening_addresses(port) == {"0100007F"}  # 127.0.0.1 only
+    finally:
+        stop_process(process)
+
+
+@pytest.mark.slow
+def test_a_dead_server_uri_fails_the_sweep_before_training(tmp_path, tiny_archive):
+    uri = f"http://127.0.0.1:{free_port()}"
+    env = {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "MLFLOW_TRACKING_URI": uri}
+    started = time.monotonic()
+    result = run_cli(["-m", *TINY, "model.units=8,16"], cwd=tmp_path, env=env)
+    elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    assert f"MLFLOW_TRACKING_URI = '{uri}': the MLflow tracking server is not reachable" in result.stderr
+    assert "Epoch" not in result.stdout and "[1/2]" not in result.stdout
+    # The check itself takes about 3 s (3 attempts); the rest is the CLI's start-up,
+    # which a loaded machine stretches.
+    assert elapsed < 45, elapsed
+    print(f"dead server URI -> error message: {elapsed:.1f} s (whole CLI, including start-up)")
+
+
+@pytest.mark.slow
+def test_a_server_dying_mid_job_ends_it_clearly_and_keeps_the_data(tmp_path, tiny_archive):
+    store = tmp_path / "server_store"
+    process, uri = start_mlflow_server(store)
+    env = {**os.environ, "IMDB_SWEEP_ACLIMDB": str(tiny_archive), "MLFLOW_TRACKING_URI": uri,
+           "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(PROJECT_ROOT)}
+    env.pop("IMDB_SWEEP_STATE", None)
+    job = subprocess.Popen([sys.executable, "-m", "imdb_sweep", *TINY, "train.epochs=500"],
+                           cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        client = MlflowClient(uri)
+        deadline = time.monotonic() + 120
+        run_id = None
+        while time.monotonic() < deadline and job.poll() is None:
+            experiment = client.get_experiment_by_name("imdb-sweep")
+            runs = client.search_runs([experiment.experiment_id]) if experiment else []
+            if runs and len(client.get_metric_history(runs[0].info.run_id, "val_accuracy")) >= 2:
+                run_id = runs[0].info.run_id
+                break
+            time.sleep(0.2)
+        assert run_id is not None, "the job logged no epochs"
+        stop_process(process)
+        killed = time.monotonic()
+        stdout, stderr = job.communicate(timeout=60)
+        elapsed = time.monotonic() - killed
+    finally:
+        if job.poll() is None:
+            job.kill()
+        stop_process(process)
+    assert job.returncode != 0
+    assert f"the MLflow tracking server {uri} stopped answering during the job" in stderr
+    assert elapsed < 30, elapsed
+    print(f"server killed -> job ended: {elapsed:.1f} s")
+
+    # The store is intact and keeps every epoch logged before the server died, once each.
+    database = sqlite3.connect(store / "mlflow.db")
+    assert database.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    steps = [step for (step,) in database.execute(
+        "SELECT step FROM metrics WHERE run_uuid = ? AND key = 'val_accuracy' ORDER BY step", (run_id,))]
+    assert len(steps) >= 2 and steps == list(range(1, len(steps) + 1))
+    (status,) = database.execute("SELECT status FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
+    assert status == "RUNNING"  # the server never heard the end; its data up to then is whole
