@@ -1,11 +1,13 @@
-"""The baseline job's training on a GPU machine, without MLflow or Hydra.
+"""A job's training alone, without MLflow or Hydra, on any Keras backend.
 
-For a machine that has Keras and a GPU backend but not our whole stack (the
-lent GPU machines carry JAX, not TensorFlow): builds the config from conf/,
-loads the archive with imdb_sweep.data and trains with imdb_sweep.train, so
-the model, the fit loop and the speed knobs are the ones a job uses.
+Builds the config from conf/, loads the archive with imdb_sweep.data and
+trains with imdb_sweep.train, so the model, the fit loop and the speed knobs
+are the ones a job uses. Used by benchmarks/levers.py, and on machines that
+have Keras and a GPU but not our whole stack (our lent GPU machines carry JAX,
+not TensorFlow):
 
-    KERAS_BACKEND=jax python benchmarks/gpu_job.py ARCHIVE [train.key=value ...]
+    python benchmarks/train_only.py ARCHIVE [train.key=value ...]
+    KERAS_BACKEND=jax python benchmarks/train_only.py ARCHIVE train.verbose=0
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def main() -> None:
     data = load_imdb(cfg.data)
     data_seconds = time.perf_counter() - started
     result = train(cfg, data)
-    print("GPU_JOB " + json.dumps({
+    print("TRAIN_ONLY " + json.dumps({
         "backend": keras.backend.backend(),
         "overrides": overrides,
         "data_seconds": data_seconds,
