@@ -37,6 +37,10 @@ def main() -> None:
         "data": {"source": "aclimdb", "path": archive, "num_words": 10000, "maxlen": 500,
                  "train_limit": None, "test_limit": None, "subset_seed": 0, "cache_dir": "/tmp/imdb_cache"},
     }
+    # Hydra interpolations (e.g. train.threads from an environment variable) mean "default" here.
+    for group in ("model", "train"):
+        config[group] = {k: None if isinstance(v, str) and v.startswith("${") else v
+                         for k, v in config[group].items()}
     for override in overrides:
         key, value = override.split("=", 1)
         group, name = key.split(".")

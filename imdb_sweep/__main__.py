@@ -1,6 +1,7 @@
 """`python -m imdb_sweep [-m] key=value ...`: one job per composed config."""
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -9,7 +10,12 @@ from imdb_sweep.interrupts import install_handlers
 from imdb_sweep.job import JobContext, run_job
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+# An absolute path: Hydra resolves a relative one against the calling module,
+# which differs between `python -m imdb_sweep` and an import of `main`.
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     # The returned test accuracy lets optimizing sweepers (e.g. Optuna) use it.
     return run_job(cfg, JobContext.from_hydra())["test_accuracy"]

@@ -116,7 +116,7 @@ def train(
 
         # Process-wide and one-way: TensorFlow offers no switch back.
         tf.config.experimental.enable_op_determinism()
-    set_tensorflow_threads(cfg.train.get("threads"))
+    set_tensorflow_threads(cfg.train.threads)
     keras.utils.set_random_seed(cfg.seed)
     if resume is not None:
         assert checkpoints is not None, "resuming needs the checkpoint store"

@@ -49,3 +49,26 @@ def test_baseline_parameter_count_matches_the_reference(compose_config):
     model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
     # Embedding 10000*32 + Dense 16000*32+32 + Dense 32+1, as in the reference notebook.
     assert model.count_params() == 10000 * 32 + (500 * 32 * 32 + 32) + 33
+
+
+def test_mixed_precision_computes_in_float16_with_a_float32_output(compose_config):
+    cfg = compose_config("train.mixed_precision=true")
+    try:
+        model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
+        assert model.get_layer("hidden_1").compute_dtype == "float16"
+        assert model.get_layer("hidden_1").variable_dtype == "float32"
+        assert model.get_layer("output").compute_dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    # The next default job is back to float32.
+    plain = build_compiled_model(compose_config(), 10000, 500)
+    assert plain.get_layer("hidden_1").compute_dtype == "float32"
+
+
+def test_speed_settings_reach_the_compiled_model(compose_config):
+    cfg = compose_config("train.steps_per_execution=8", "train.jit_compile=false")
+    model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
+    assert model.steps_per_execution == 8
+    assert model.jit_compile is False
+    default = compose_config()
+    assert build_compiled_model(default, 10000, 500).jit_compile is True

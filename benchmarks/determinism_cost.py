@@ -1,0 +1,44 @@
+"""What `train.deterministic=true` costs in epoch time, measured side by side.
+
+    python benchmarks/determinism_cost.py [--epochs 3] [--rounds 2]
+
+Trains the baseline on the full archive in fresh processes, alternating the
+switch off and on, and checks that two deterministic runs give identical
+per-epoch numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from levers import measure  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    archive = os.environ.get("IMDB_SWEEP_ACLIMDB") or sys.exit("set IMDB_SWEEP_ACLIMDB")
+    steady = {False: [], True: []}
+    deterministic_runs = []
+    for _ in range(args.rounds):
+        for switch in (False, True):
+            measured = measure(archive, [f"train.deterministic={str(switch).lower()}"], args.epochs)
+            steady[switch].append(statistics.median(measured["epoch_seconds"][1:]))
+            if switch:
+                deterministic_runs.append((measured["test_accuracy"], measured["best_val_accuracy"]))
+            print(f"deterministic={switch}: {steady[switch][-1]:.2f} s/epoch", flush=True)
+    off, on = statistics.median(steady[False]), statistics.median(steady[True])
+    print(f"\nsteady epoch: {off:.2f} s off, {on:.2f} s on: deterministic costs {100 * (on / off - 1):+.0f}%")
+    print(f"deterministic runs identical: {len(set(deterministic_runs)) == 1} {deterministic_runs}")
+
+
+if __name__ == "__main__":
+    main()
