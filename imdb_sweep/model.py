@@ -39,6 +39,17 @@ def build_model(model_cfg: Any, num_words: int, maxlen: int) -> keras.Model:
     return keras.Sequential(layers, name="imdb_dense")
 
 
+def resolve_jit_compile(setting: bool | str, model: keras.Model, deterministic: bool = False) -> bool | str:
+    """`train.jit_compile`: true/false as given; "auto" lets Keras decide on GPUs and
+    with deterministic ops (Keras then turns XLA off) and, on CPUs, uses XLA unless
+    the model has Dropout (slow under XLA on CPUs)."""
+    if setting != "auto":
+        return setting
+    if deterministic or start_tensorflow():  # start_tensorflow() lists the GPUs.
+        return "auto"
+    return not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
+
+
 def compile_model(model: keras.Model, train_cfg: Any) -> keras.Model:
     optimizer = OPTIMIZERS[train_cfg.optimizer](learning_rate=train_cfg.learning_rate)
     model.compile(
@@ -48,7 +59,7 @@ def compile_model(model: keras.Model, train_cfg: Any) -> keras.Model:
         # necessarily mean binary accuracy.
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
         steps_per_execution=train_cfg.steps_per_execution,
-        jit_compile=train_cfg.jit_compile,
+        jit_compile=resolve_jit_compile(train_cfg.jit_compile, model, train_cfg.deterministic),
     )
     return model
 
