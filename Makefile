@@ -9,7 +9,7 @@ PYTHON := $(VENV)/bin/python
 IMDB_SWEEP_ACLIMDB ?= $(abspath $(wildcard ../shared/data/aclImdb_labeled.tar.gz))
 export IMDB_SWEEP_ACLIMDB
 
-.PHONY: setup run sweep test test-fast server clean
+.PHONY: setup run sweep report test test-fast server clean
 
 setup: $(VENV)/.installed
 
@@ -23,9 +23,13 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(PYTHON) -m imdb_sweep $(ARGS)
 
-# Every named ablation as one sweep.
+# Every named ablation as one sweep, two jobs side by side (faster on few cores).
 sweep: setup
-	$(PYTHON) -m imdb_sweep -m 'variant=glob(*)' $(ARGS)
+	$(PYTHON) -m imdb_sweep -m hydra/launcher=parallel 'variant=glob(*)' $(ARGS)
+
+# The comparison table of the latest sweep.
+report: setup
+	$(PYTHON) -m imdb_sweep.report $(ARGS)
 
 test: setup
 	$(PYTHON) -m pytest $(ARGS)

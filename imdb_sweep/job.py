@@ -146,8 +146,10 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
             with Heartbeat(client, run_id, cfg.sweep.heartbeat_seconds):
                 if resume is None:
                     tracking.log_params(tracking.flatten_config(cfg))
-                    tracking.log_dataset(data.x_train, data.y_train, data.location, data.digest, "training")
-                    tracking.log_dataset(data.x_test, data.y_test, data.location, data.digest, "test")
+                    tracking.log_dataset(client, run_id, data.x_train, data.y_train, data.location,
+                                         data.digest, "training")
+                    tracking.log_dataset(client, run_id, data.x_test, data.y_test, data.location,
+                                         data.digest, "test")
                     tracking.log_text_artifacts({
                         "config/resolved_config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
                         "config/overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(context.overrides)),

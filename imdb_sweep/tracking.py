@@ -35,9 +35,10 @@ from typing import Any
 
 import mlflow
 import numpy as np
-from mlflow.entities import Metric, Run, RunStatus
+from mlflow.entities import DatasetInput, InputTag, Metric, Run, RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep import tags
@@ -413,14 +414,37 @@ class EpochMetricsLogger:
         return _Logger()
 
 
-def log_dataset(x: Any, y: Any, location: str, digest: str, context: str) -> None:
+def log_dataset(
+    client: MlflowClient, run_id: str, x: Any, y: Any, location: str, digest: str, context: str,
+    attempts: int = 4,
+) -> None:
+    """Record the arrays as an MLflow dataset input of the run.
+
+    MLflow's stores look the dataset up and insert it when missing, in two
+    steps: two jobs of a parallel sweep logging the same data at the same moment
+    can both insert, and one fails on the unique key. The row exists by then, so
+    trying again links it.
+    """
     with warnings.catch_warnings():
         # MLflow 3 registers its local-file source twice and warns about the tie.
         warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways.*")
         dataset = mlflow.data.from_numpy(
             x, targets=y, source=location, name=f"imdb-{context}", digest=digest[:36]
         )
-    mlflow.log_input(dataset, context=context)
+    dataset_input = DatasetInput(dataset._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, context)])
+    for attempt in range(1, attempts + 1):
+        try:
+            client.log_inputs(run_id, [dataset_input])
+            return
+        except MlflowException as error:
+            if attempt == attempts or not _is_duplicate_key(error):
+                raise
+            time.sleep(0.1 * attempt)
+
+
+def _is_duplicate_key(error: Exception) -> bool:
+    text = str(error)
+    return "UNIQUE constraint failed" in text or "duplicate key value" in text
 
 
 def log_text_artifacts(files: Mapping[str, str]) -> None:

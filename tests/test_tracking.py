@@ -129,3 +129,39 @@ def test_history_csv_has_one_row_per_epoch():
     text = tracking.history_csv({"loss": [0.5, 0.4], "val_accuracy": [0.6, 0.7]})
     rows = list(csv.reader(io.StringIO(text)))
     assert rows == [["epoch", "loss", "val_accuracy"], ["1", "0.5", "0.6"], ["2", "0.4", "0.7"]]
+
+
+def test_parallel_jobs_logging_the_same_dataset_all_get_it(tmp_path):
+    """Two jobs logging the same data at the same moment race on MLflow's unique
+    dataset key; every run must still end up with its input."""
+    import threading
+
+    import numpy as np
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = client.create_experiment("race", artifact_location=(tmp_path / "a").as_uri())
+    x, y = np.zeros((4, 5), np.int32), np.zeros(4, np.float32)
+    failures: list[str] = []
+    runs: list[str] = []
+
+    def log(run_id: str, digest: str, barrier: threading.Barrier) -> None:
+        try:
+            barrier.wait()
+            tracking.log_dataset(client, run_id, x, y, "/data/aclImdb.tar.gz", digest, "training")
+        except Exception as error:  # noqa: BLE001 - collected and asserted below
+            failures.append(str(error))
+
+    for round_number in range(20):
+        pair = [client.create_run(experiment_id).info.run_id for _ in range(2)]
+        runs += pair
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=log, args=(run_id, f"{round_number:064d}", barrier)) for run_id in pair]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert failures == []
+    for run_id in runs:
+        (dataset_input,) = client.get_run(run_id).inputs.dataset_inputs
+        assert dataset_input.tags[0].value == "training"
