@@ -151,7 +151,7 @@ def test_parallel_jobs_logging_the_same_dataset_all_get_it(tmp_path):
         except Exception as error:  # noqa: BLE001 - collected and asserted below
             failures.append(str(error))
 
-    for round_number in range(20):
+    for round_number in range(60):
         pair = [client.create_run(experiment_id).info.run_id for _ in range(2)]
         runs += pair
         barrier = threading.Barrier(2)
