@@ -58,6 +58,13 @@ def test_a_rerun_skips_finished_jobs_and_rerun_all_trains_again(tmp_path, cli_en
     assert newest_parent.data.metrics["jobs_skipped"] == 2
     reused = {v for k, v in newest_parent.data.tags.items() if k.startswith(tags.REUSED_PREFIX)}
     assert reused == set(original.values())
+    # The new sweep's comparison table still lists every configuration.
+    from imdb_sweep.report.runs import select_runs
+
+    selection = select_runs(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}", "imdb-sweep")
+    assert selection.parent_run_id == newest_parent.info.run_id
+    assert {job.run_id for job in selection.finished} == set(original.values())
+    assert "| 8 |" in second.stdout and "| 16 |" in second.stdout
 
     third = run_cli([*sweep, "sweep.rerun=all"], cwd=tmp_path, env=cli_env)
     assert third.returncode == 0, third.stderr[-2000:]

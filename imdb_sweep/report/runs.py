@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import tags
 from imdb_sweep.tracking import (
     TAG_ERROR,
     TAG_PARENT_RUN_ID,
@@ -132,9 +134,18 @@ def split_by_status(runs: list[Run]) -> tuple[list[JobRun], list[JobRun]]:
 
 def select_sweep(client: MlflowClient, tracking_uri: str, experiment_id: str, experiment_name: str,
                  parent: Run) -> Selection:
-    """The jobs nested under one sweep's parent run."""
+    """The jobs nested under one sweep's parent run, plus the earlier FINISHED runs
+    the sweep reused instead of training again (tags `imdb_sweep.reused.<job>`)."""
     children = search_all_runs(client, experiment_id,
                                f"tags.`{TAG_PARENT_RUN_ID}` = '{parent.info.run_id}'")
+    nested = {run.info.run_id for run in children}
+    for key, run_id in sorted(parent.data.tags.items()):
+        if key.startswith(tags.REUSED_PREFIX) and run_id not in nested:
+            try:
+                children.append(client.get_run(run_id))
+            except MlflowException:
+                continue  # Deleted since: the table shows what is still there.
+            nested.add(run_id)
     finished, not_finished = split_by_status(children)
     return Selection(tracking_uri, experiment_id, experiment_name,
                      sweep_id=parent.data.tags.get(TAG_SWEEP_ID), parent_run_id=parent.info.run_id,
