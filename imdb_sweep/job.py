@@ -160,7 +160,7 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
                     backfilled = tracking.backfill_epochs(client, run_id, resume.history, resume.epoch_seconds)
                     _say(f"{context.label()} resuming run {run_id} after epoch {resume.epochs_done}"
                          + (f" ({backfilled} epoch point(s) restored from the checkpoint)" if backfilled else ""))
-                result = train(cfg, data, callbacks=[tracking.EpochMetricsLogger.create(run_id)],
+                result = train(cfg, data, callbacks=[tracking.epoch_metrics_callback(run_id)],
                                checkpoints=checkpoints, run_id=run_id, resume=resume)
                 metrics = result.summary_metrics()
                 metrics["data_seconds"] = data_seconds

@@ -383,35 +383,28 @@ def log_params(flat_config: Mapping[str, Any]) -> None:
     mlflow.log_params({key: "null" if value is None else value for key, value in flat_config.items()})
 
 
-class EpochMetricsLogger:
-    """Keras callback factory: logs every epoch's metrics with step = epoch (1-based)."""
+def epoch_metrics_callback(run_id: str) -> Any:
+    """A Keras callback that logs every epoch's metrics to the run, step = epoch (1-based)."""
+    import keras  # Here, not at the top: report and server code import this module too.
 
-    @staticmethod
-    def create(run_id: str) -> Any:
-        import keras  # Only jobs need Keras; report/server code must not import it.
+    client = MlflowClient()
 
-        client = MlflowClient()
+    class EpochMetricsLogger(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self._epoch_started = 0.0
 
-        class _Logger(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self._epoch_started = 0.0
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._epoch_started = time.perf_counter()
 
-            def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-                self._epoch_started = time.perf_counter()
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            timestamp = int(time.time() * 1000)
+            step = epoch + 1
+            metrics = [Metric(name, float(value), timestamp, step) for name, value in (logs or {}).items()]
+            metrics.append(Metric("epoch_seconds", time.perf_counter() - self._epoch_started, timestamp, step))
+            client.log_batch(run_id, metrics=metrics, synchronous=True)
 
-            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-                timestamp = int(time.time() * 1000)
-                step = epoch + 1
-                metrics = [
-                    Metric(name, float(value), timestamp, step)
-                    for name, value in (logs or {}).items()
-                ]
-                metrics.append(Metric("epoch_seconds", time.perf_counter() - self._epoch_started,
-                                      timestamp, step))
-                client.log_batch(run_id, metrics=metrics, synchronous=True)
-
-        return _Logger()
+    return EpochMetricsLogger()
 
 
 def log_dataset(
@@ -464,10 +457,6 @@ def log_keras_model(model: Any) -> None:
         model, name="model", signature=infer_signature(sample, model.predict(sample, verbose=0)),
         pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
     )
-
-
-def end_run_with_status(client: MlflowClient, run_id: str, status: str) -> None:
-    client.set_terminated(run_id, status=status)
 
 
 def browse_hint(uri: str) -> str:
