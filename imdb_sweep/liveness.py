@@ -104,8 +104,11 @@ class Heartbeat:
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
 
-    def __enter__(self) -> Heartbeat:
+    def start(self) -> None:
         self._thread.start()
+
+    def __enter__(self) -> Heartbeat:
+        self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:

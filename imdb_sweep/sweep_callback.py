@@ -102,17 +102,17 @@ class MlflowSweepCallback(Callback):
 
         sweep_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         sweep_arguments = " ".join(config.hydra.overrides.task)
-        tags = {
-            tracking.TAG_ROLE: "sweep",
-            tracking.TAG_SWEEP_ID: sweep_id,
-            tracking.TAG_OVERRIDES: sweep_arguments,
+        parent_tags = {
+            tags.ROLE: "sweep",
+            tags.SWEEP_ID: sweep_id,
+            tags.OVERRIDES: sweep_arguments,
             **tracking.host_tags(),
         }
         commit = tracking.git_commit()
         if commit:
-            tags[tracking.TAG_GIT_COMMIT] = commit
+            parent_tags[tags.GIT_COMMIT] = commit
         parent = self._client.create_run(
-            self._target.experiment_id, run_name=f"sweep {sweep_id}", tags=tags
+            self._target.experiment_id, run_name=f"sweep {sweep_id}", tags=parent_tags
         )
         if jobs is not None:
             self._client.log_param(parent.info.run_id, "total_jobs", len(jobs))
@@ -126,7 +126,7 @@ class MlflowSweepCallback(Callback):
         )
         self._state.publish(Path(config.hydra.sweep.dir))
         self._heartbeat = Heartbeat(self._client, parent.info.run_id, config.sweep.heartbeat_seconds)
-        self._heartbeat.__enter__()
+        self._heartbeat.start()
         # Hydra raises out of the sweep when a job failed and never calls
         # on_multirun_end then; ending the parent at exit covers that case.
         atexit.register(self._finish)
@@ -154,11 +154,10 @@ class MlflowSweepCallback(Callback):
 
     def _end_parent_run(self, state: SweepState, client: MlflowClient) -> None:
 
-        children = client.search_runs(
-            [state.experiment_id],
-            filter_string=f"tags.`{tags.PARENT_RUN_ID}` = '{state.parent_run_id}'",
-            max_results=10000,
-        )
+        from imdb_sweep.report.runs import search_all_runs
+
+        children = search_all_runs(client, state.experiment_id,
+                                   f"tags.`{tags.PARENT_RUN_ID}` = '{state.parent_run_id}'")
         parent_tags = client.get_run(state.parent_run_id).data.tags
         skipped = sum(1 for key in parent_tags if key.startswith(tags.REUSED_PREFIX))
         counts = {status: 0 for status in ("FINISHED", "FAILED", "KILLED", "RUNNING")}

@@ -322,7 +322,7 @@ def job_run(
     target: TrackingTarget,
     run_name: str,
     parent_run_id: str | None,
-    tags: Mapping[str, str],
+    run_tags: Mapping[str, str],
     resume_run_id: str | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
     """A job's run (a new one, or `resume_run_id` reopened): FINISHED when the block
@@ -331,11 +331,11 @@ def job_run(
     if resume_run_id is not None:
         run = mlflow.start_run(run_id=resume_run_id)
         # The run moves under the sweep that completes it.
-        mlflow.set_tags({**tags, **({TAG_PARENT_RUN_ID: parent_run_id} if parent_run_id else {})})
+        mlflow.set_tags({**run_tags, **({TAG_PARENT_RUN_ID: parent_run_id} if parent_run_id else {})})
     else:
         run = mlflow.start_run(
             experiment_id=target.experiment_id, run_name=run_name,
-            parent_run_id=parent_run_id, tags=dict(tags),
+            parent_run_id=parent_run_id, tags=dict(run_tags),
         )
     status = RunStatus.FINISHED
     try:
