@@ -20,15 +20,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+UNFUSED = ["train.fuse_steps=false"]
 LEVERS = {
     "Keras defaults (as the stock script)": ["train.steps_per_execution=1", "train.evaluation_batch_size=32",
-                                             "train.jit_compile=false"],
+                                             "train.jit_compile=false", *UNFUSED],
     "+ steps_per_execution=32": ["train.steps_per_execution=32", "train.evaluation_batch_size=32",
-                                 "train.jit_compile=false"],
-    "+ validation/evaluation batch 1024": ["train.steps_per_execution=32", "train.evaluation_batch_size=1024",
-                                           "train.jit_compile=false"],
-    "+ XLA (jit_compile=true)": ["train.steps_per_execution=32", "train.evaluation_batch_size=1024",
-                                 "train.jit_compile=true"],
+                                 "train.jit_compile=false", *UNFUSED],
+    "+ validation/evaluation batch 1000": ["train.steps_per_execution=32", "train.evaluation_batch_size=1000",
+                                           "train.jit_compile=false", *UNFUSED],
+    "+ XLA (jit_compile=true)": ["train.steps_per_execution=32", "train.evaluation_batch_size=1000",
+                                 "train.jit_compile=true", *UNFUSED],
+    "+ fused steps (fuse_steps=true)": ["train.steps_per_execution=32", "train.evaluation_batch_size=1000",
+                                        "train.jit_compile=true", "train.fuse_steps=true",
+                                        "train.dense_gradients=false"],
+    "+ dense embedding gradients (the defaults)": ["train.steps_per_execution=32",
+                                                    "train.evaluation_batch_size=1000", "train.jit_compile=true",
+                                                    "train.fuse_steps=true", "train.dense_gradients=true"],
 }
 
 

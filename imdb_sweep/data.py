@@ -24,6 +24,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ class ImdbData:
     source_digest: str  # sha256 of the archive (or folder listing, or Keras file)
     from_cache: bool
 
-    @property
+    @cached_property  # hashing 100 MB of arrays takes a noticeable fraction of a second
     def digest(self) -> str:
         """Digest of the arrays actually trained on: source plus every encoding choice."""
         hasher = hashlib.sha256(self.source_digest.encode())

@@ -137,6 +137,7 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
         run_tags[tags.RESUMED_AT_EPOCH] = str(resume.epochs_done)
 
     # Keras is imported only now: validation errors above come back in a blink.
+    from imdb_sweep.fused_steps import portable_model
     from imdb_sweep.train import train
 
     try:
@@ -166,7 +167,7 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
                 metrics["data_seconds"] = data_seconds
                 tracking.log_text_artifacts({"history.csv": tracking.history_csv(result.history)})
                 if cfg.tracking.log_model:
-                    tracking.log_keras_model(result.model)
+                    tracking.log_keras_model(portable_model(result.model))
                 metrics["job_seconds"] = time.perf_counter() - job_started
                 mlflow.log_metrics(metrics)
     except Exception as error:

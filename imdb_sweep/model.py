@@ -10,6 +10,8 @@ start_tensorflow()
 
 import keras  # noqa: E402 - after the quiet TensorFlow start
 
+from imdb_sweep.fused_steps import FusedStepsSequential  # noqa: E402
+
 OPTIMIZERS = {
     "rmsprop": keras.optimizers.RMSprop,
     "adam": keras.optimizers.Adam,
@@ -19,8 +21,12 @@ OPTIMIZERS = {
 }
 
 
-def build_model(model_cfg: Any, num_words: int, maxlen: int) -> keras.Model:
-    """Embedding -> Flatten -> [Dropout] -> Dense x hidden_layers -> Dense(1, sigmoid)."""
+def build_model(model_cfg: Any, num_words: int, maxlen: int, fused_steps: bool = False,
+                dense_gradients: bool = True) -> keras.Model:
+    """Embedding -> Flatten -> [Dropout] -> Dense x hidden_layers -> Dense(1, sigmoid).
+
+    With `fused_steps`, a FusedStepsSequential: the same layers, trained on
+    groups of batches, with `dense_gradients` or not (imdb_sweep.fused_steps)."""
     regularizer = keras.regularizers.L2(model_cfg.l2) if model_cfg.l2 > 0 else None
     layers: list[keras.layers.Layer] = [
         keras.Input(shape=(maxlen,), dtype="int32", name="word_ids"),
@@ -36,10 +42,12 @@ def build_model(model_cfg: Any, num_words: int, maxlen: int) -> keras.Model:
         ))
     # float32 output even under mixed precision: a float16 sigmoid saturates.
     layers.append(keras.layers.Dense(1, activation="sigmoid", name="output", dtype="float32"))
+    if fused_steps:
+        return FusedStepsSequential(layers, name="imdb_dense", dense_gradients=dense_gradients)
     return keras.Sequential(layers, name="imdb_dense")
 
 
-def resolve_jit_compile(setting: bool | str, model: keras.Model, deterministic: bool = False) -> bool | str:
+def resolve_jit_compile(setting: bool | str, model_cfg: Any, deterministic: bool = False) -> bool | str:
     """`train.jit_compile`: true/false as given; "auto" lets Keras decide on GPUs and
     with deterministic ops (Keras then turns XLA off) and, on CPUs, uses XLA unless
     the model has Dropout (slow under XLA on CPUs)."""
@@ -47,10 +55,19 @@ def resolve_jit_compile(setting: bool | str, model: keras.Model, deterministic: 
         return setting
     if deterministic or start_tensorflow():  # start_tensorflow() lists the GPUs.
         return "auto"
-    return not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
+    return not model_cfg.dropout > 0
 
 
-def compile_model(model: keras.Model, train_cfg: Any) -> keras.Model:
+def uses_fused_steps(cfg: Any) -> bool:
+    """`train.fuse_steps`, where it pays: on TensorFlow (the loop is written for it)
+    and under XLA. Without XLA, TensorFlow's own while loop and its CPU kernel for
+    summing sparse gradients make the fused step slower than Keras's loop."""
+    return (bool(cfg.train.fuse_steps) and keras.backend.backend() == "tensorflow"
+            and resolve_jit_compile(cfg.train.jit_compile, cfg.model, cfg.train.deterministic) is True)
+
+
+def compile_model(model: keras.Model, cfg: Any) -> keras.Model:
+    train_cfg = cfg.train
     optimizer = OPTIMIZERS[train_cfg.optimizer](learning_rate=train_cfg.learning_rate)
     model.compile(
         optimizer=optimizer,
@@ -58,8 +75,9 @@ def compile_model(model: keras.Model, train_cfg: Any) -> keras.Model:
         # Named explicitly: with loss=mse the string "accuracy" would not
         # necessarily mean binary accuracy.
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
-        steps_per_execution=train_cfg.steps_per_execution,
-        jit_compile=resolve_jit_compile(train_cfg.jit_compile, model, train_cfg.deterministic),
+        # A fused model's every call already runs a group of steps_per_execution batches.
+        steps_per_execution=1 if isinstance(model, FusedStepsSequential) else train_cfg.steps_per_execution,
+        jit_compile=resolve_jit_compile(train_cfg.jit_compile, cfg.model, train_cfg.deterministic),
     )
     return model
 
@@ -67,4 +85,6 @@ def compile_model(model: keras.Model, train_cfg: Any) -> keras.Model:
 def build_compiled_model(cfg: Any, num_words: int, maxlen: int) -> keras.Model:
     # Process-wide in Keras; set every time so one job's choice never leaks into the next.
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
-    return compile_model(build_model(cfg.model, num_words, maxlen), cfg.train)
+    model = build_model(cfg.model, num_words, maxlen, fused_steps=uses_fused_steps(cfg),
+                        dense_gradients=cfg.train.dense_gradients)
+    return compile_model(model, cfg)

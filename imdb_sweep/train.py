@@ -16,6 +16,7 @@ import keras  # noqa: E402 - after the quiet TensorFlow start
 
 from imdb_sweep.checkpoints import CheckpointState, CheckpointStore
 from imdb_sweep.data import ImdbData
+from imdb_sweep.fused_steps import BatchGroups, FusedStepsSequential, validation_split
 from imdb_sweep.model import build_compiled_model
 
 
@@ -69,13 +70,21 @@ class _EpochTimer(keras.callbacks.Callback):
 
 
 class _StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Raises at the first NaN/inf batch loss, so a diverged job can never finish."""
+    """Raises at the first NaN/inf loss Keras reports (after every compiled call of
+    steps_per_execution batches), so a diverged job can never finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch + 1
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             raise NonFiniteLossError(
-                f"the training loss became {float(loss)} at batch {batch + 1}; "
+                f"the training loss became {float(loss)} in epoch {self._epoch}; "
                 "the run diverged (try a smaller train.learning_rate)"
             )
 
@@ -135,16 +144,22 @@ def train(
     started = time.perf_counter()
     history: dict[str, list[float]] = {k: list(v) for k, v in state.history.items()}
     if state.epochs_done < cfg.train.epochs:
-        fitted = model.fit(
-            data.x_train, data.y_train,
+        common = dict(
             initial_epoch=state.epochs_done,
             epochs=cfg.train.epochs,
-            batch_size=cfg.train.batch_size,
-            validation_split=cfg.train.validation_split,
             validation_batch_size=cfg.train.evaluation_batch_size,
             verbose=cfg.train.verbose,
-            callbacks=[*extra, *callbacks],
         )
+        if isinstance(model, FusedStepsSequential):
+            (x_fit, y_fit), validation = validation_split(data.x_train, data.y_train, cfg.train.validation_split)
+            groups = BatchGroups(x_fit, y_fit, cfg.train.batch_size, cfg.train.steps_per_execution, cfg.seed)
+            # shuffle=False: BatchGroups shuffles every epoch itself.
+            fitted = model.fit(groups.dataset(), validation_data=validation, shuffle=False,
+                               callbacks=[groups.epoch_callback(), *extra, *callbacks], **common)
+        else:
+            fitted = model.fit(data.x_train, data.y_train, batch_size=cfg.train.batch_size,
+                               validation_split=cfg.train.validation_split,
+                               callbacks=[*extra, *callbacks], **common)
         for name, values in fitted.history.items():
             history.setdefault(name, [])
             history[name] = (resume.history.get(name, []) if resume else []) + [float(v) for v in values]

@@ -122,6 +122,8 @@ def validate_config(cfg: DictConfig) -> None:
     )
     check.require("train.deterministic", lambda v: isinstance(v, bool), "true or false")
     check.integer_at_least("train.steps_per_execution", 1)
+    check.require("train.fuse_steps", lambda v: isinstance(v, bool), "true or false")
+    check.require("train.dense_gradients", lambda v: isinstance(v, bool), "true or false")
     check.integer_at_least("train.evaluation_batch_size", 1)
     check.require("train.jit_compile", lambda v: v in ("auto", True, False), "auto, true or false")
     check.require("train.mixed_precision", lambda v: isinstance(v, bool), "true or false")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import pytest
 
+from imdb_sweep.fused_steps import FusedStepsSequential
 from imdb_sweep.model import build_compiled_model
 from tests.test_config import VARIANT_CHANGES
 
@@ -68,8 +69,11 @@ def test_mixed_precision_computes_in_float16_with_a_float32_output(compose_confi
 def test_speed_settings_reach_the_compiled_model(compose_config):
     cfg = compose_config("train.steps_per_execution=8", "train.jit_compile=false")
     model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
-    assert model.steps_per_execution == 8
+    assert not isinstance(model, FusedStepsSequential) and model.steps_per_execution == 8
     assert model.jit_compile is False
+    # Fused steps (the default, under XLA): each call of Keras's loop trains a group of 8 batches.
+    fused = build_compiled_model(compose_config("train.steps_per_execution=8"), 10000, 500)
+    assert isinstance(fused, FusedStepsSequential) and fused.steps_per_execution == 1
     # auto on a CPU: XLA for the reference model, not with Dropout (slow under XLA there).
     assert build_compiled_model(compose_config(), 10000, 500).jit_compile is True
     assert build_compiled_model(compose_config("variant=dropout"), 10000, 500).jit_compile is False

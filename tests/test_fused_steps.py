@@ -1,0 +1,144 @@
+"""Fused steps train exactly as Keras's own fit loop would, batch for batch."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from omegaconf import OmegaConf
+
+from imdb_sweep.fused_steps import BatchGroups, FusedStepsSequential, portable_model, validation_split
+from imdb_sweep.model import build_model, compile_model, uses_fused_steps
+
+VOCABULARY, LENGTH = 50, 12
+
+
+def tiny_arrays(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, VOCABULARY, size=(count, LENGTH)).astype("int32")
+    y = (x[:, -1] % 2).astype("float32")  # learnable: the parity of the last word
+    return x, y
+
+
+class DenseGradientRMSprop(keras.optimizers.RMSprop):
+    """Stock RMSprop fed summed (dense) embedding gradients: the reference for dense_gradients."""
+
+    def apply(self, grads, trainable_variables=None):
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+        return super().apply(grads, trainable_variables)
+
+
+def compiled_pair(compose_config, dense_gradients: bool = True, xla: bool = False) -> tuple[keras.Model, keras.Model]:
+    """A FusedStepsSequential and a stock Sequential with the same layers and starting weights;
+    the stock one's optimizer gets the gradients the way `dense_gradients` says."""
+    cfg = compose_config(f"train.jit_compile={str(xla).lower()}", f"train.dense_gradients={str(dense_gradients).lower()}")
+    keras.utils.set_random_seed(3)
+    fused = compile_model(build_model(cfg.model, VOCABULARY, LENGTH, fused_steps=True,
+                                      dense_gradients=dense_gradients), cfg)
+    stock = build_model(cfg.model, VOCABULARY, LENGTH, fused_steps=False)
+    stock.compile(optimizer=DenseGradientRMSprop() if dense_gradients else keras.optimizers.RMSprop(),
+                  loss=cfg.train.loss, metrics=[keras.metrics.BinaryAccuracy(name="accuracy")], jit_compile=xla)
+    stock.set_weights(fused.get_weights())
+    assert isinstance(fused, FusedStepsSequential) and not isinstance(stock, FusedStepsSequential)
+    return fused, stock
+
+
+@pytest.mark.parametrize(("count", "dense_gradients", "xla"), [
+    (96, True, False), (96, False, False),  # whole batches only
+    (100, True, False), (100, False, False),  # and a partial last batch
+    (100, True, True),  # both compiled by XLA (which rounds differently)
+])
+def test_fused_training_matches_keras_fit_on_the_same_batch_order(compose_config, count, dense_gradients, xla):
+    fused, stock = compiled_pair(compose_config, dense_gradients, xla)
+    x, y = tiny_arrays(count)
+    # Group size 2 over 3 whole batches: one full group, one padded group of 1.
+    groups = BatchGroups(x, y, batch_size=32, group_size=2, seed=5)
+    fused_history = fused.fit(groups.dataset(), epochs=2, shuffle=False, verbose=0,
+                              callbacks=[groups.epoch_callback()]).history
+
+    stock_losses, stock_accuracies = [], []
+    for epoch in range(2):
+        order = groups.order(epoch)
+        history = stock.fit(x[order], y[order], batch_size=32, epochs=1, shuffle=False, verbose=0).history
+        stock_losses += history["loss"]
+        stock_accuracies += history["accuracy"]
+
+    assert fused.optimizer.iterations.numpy() == stock.optimizer.iterations.numpy() == 2 * -(-count // 32)
+    for fused_weight, stock_weight in zip(fused.get_weights(), stock.get_weights()):
+        np.testing.assert_allclose(fused_weight, stock_weight, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(fused_history["loss"], stock_losses, rtol=1e-5)
+    np.testing.assert_allclose(fused_history["accuracy"], stock_accuracies, rtol=1e-6)
+
+
+def test_dense_gradients_change_the_embedding_update_when_words_repeat(compose_config):
+    # The two ways differ only for a word seen more than once in a batch.
+    x, y = tiny_arrays(32)
+    x[:, :6] = 7
+    trained = []
+    for dense_gradients in (True, False):
+        fused, _ = compiled_pair(compose_config, dense_gradients)
+        groups = BatchGroups(x, y, batch_size=32, group_size=1, seed=5)
+        fused.fit(groups.dataset(), epochs=1, shuffle=False, verbose=0)
+        trained.append(fused.get_layer("embedding").get_weights()[0])
+    assert np.abs(trained[0][7] - trained[1][7]).max() > 1e-4
+
+
+def test_batch_groups_shuffle_every_epoch_and_cover_every_sample_once():
+    x, y = tiny_arrays(100)
+    groups = BatchGroups(x, y, batch_size=32, group_size=2, seed=5)
+    assert len(groups) == 3
+    orders = [groups.order(epoch) for epoch in range(2)]
+    assert all(sorted(order) == list(range(100)) for order in orders)
+    assert not np.array_equal(orders[0], orders[1])
+    np.testing.assert_array_equal(orders[1], BatchGroups(x, y, 32, 2, seed=5).order(1))  # a resumed run
+
+    groups.epoch = 1
+    elements = list(groups.groups())
+    shapes = [(ids.shape, int(count), labels.shape) for (ids, count), labels in elements]
+    assert shapes == [((2, 32, LENGTH), 2, (2, 32)), ((2, 32, LENGTH), 1, (2, 32)), ((1, 4, LENGTH), 1, (1, 4))]
+    seen = np.concatenate([ids[:int(count)].reshape(-1, LENGTH) for (ids, count), _ in elements])
+    np.testing.assert_array_equal(seen, x[orders[1]])
+
+
+def test_group_size_never_exceeds_the_batches_there_are():
+    x, y = tiny_arrays(64)
+    assert BatchGroups(x, y, batch_size=32, group_size=32, seed=0).group_size == 2
+
+
+def test_validation_split_takes_the_last_fraction_like_keras():
+    x, y = tiny_arrays(10)
+    (x_fit, y_fit), (x_val, y_val) = validation_split(x, y, 0.2)
+    np.testing.assert_array_equal(x_fit, x[:8])
+    np.testing.assert_array_equal(y_val, y[8:])
+    with pytest.raises(ValueError, match="train.validation_split = 0.95"):
+        validation_split(x, y, 0.95)
+
+
+def test_the_logged_model_is_a_stock_sequential_with_the_trained_weights(compose_config, tmp_path):
+    fused, _ = compiled_pair(compose_config)
+    portable = portable_model(fused)
+    assert type(portable) is keras.Sequential
+    for ours, theirs in zip(fused.get_weights(), portable.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    portable.save(tmp_path / "model.keras")
+    with keras.saving.custom_object_scope({}):
+        reloaded = keras.models.load_model(tmp_path / "model.keras")
+    assert type(reloaded) is keras.Sequential
+    x, _ = tiny_arrays(4)
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), fused.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_fused_steps_where_they_pay_keras_own_loop_elsewhere(compose_config):
+    assert OmegaConf.select(compose_config(), "train.fuse_steps") is True
+    assert uses_fused_steps(compose_config())  # the reference model under XLA on a CPU
+    assert not uses_fused_steps(compose_config("train.fuse_steps=false"))
+    # No XLA (Dropout on a CPU, deterministic ops, or asked): the fused loop would be slower.
+    assert not uses_fused_steps(compose_config("variant=dropout"))
+    assert not uses_fused_steps(compose_config("train.deterministic=true"))
+    assert not uses_fused_steps(compose_config("train.jit_compile=false"))
+    assert uses_fused_steps(compose_config("variant=dropout", "train.jit_compile=true"))
+
+    cfg = compose_config("train.fuse_steps=false", "train.steps_per_execution=8")
+    model = compile_model(build_model(cfg.model, VOCABULARY, LENGTH), cfg)
+    assert type(model) is keras.Sequential and model.steps_per_execution == 8
