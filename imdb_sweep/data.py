@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 # Bump when the tokenizer or the cached layout changes, so old caches are ignored.
-ENCODING_VERSION = 1
+# 2: reviews cached in Keras's shuffled order.
+ENCODING_VERSION = 2
 
 START_ID = 1
 OUT_OF_VOCABULARY_ID = 2
@@ -302,7 +303,7 @@ def load_encoded_aclimdb(path: Path, cache_dir: Path) -> tuple[dict[str, Encoded
     cached = _load_cache(file) if file.exists() else None
     if cached is not None:
         return cached, digest, True
-    encoded = encode_aclimdb(read_aclimdb(path))
+    encoded = in_keras_order(encode_aclimdb(read_aclimdb(path)))
     try:
         _save_cache(file, encoded)
     except OSError:
@@ -351,6 +352,13 @@ def pad_sequences(split: EncodedSplit, maxlen: int) -> np.ndarray:
     return padded
 
 
+def in_keras_order(encoded: dict[str, EncodedSplit]) -> dict[str, EncodedSplit]:
+    """Both splits shuffled as keras.datasets.imdb shuffles its download (seed 113,
+    train first), so the aclImdb archive gives the same order as the Keras copy."""
+    rng = np.random.RandomState(KERAS_SHUFFLE_SEED)
+    return {split: encoded[split].take(keras_order(len(encoded[split]), rng)) for split in SPLITS}
+
+
 def keras_order(count: int, rng: np.random.RandomState) -> np.ndarray:
     indices = np.arange(count)
     rng.shuffle(indices)
@@ -389,12 +397,9 @@ def load_imdb(data_cfg: Any) -> ImdbData:
         encoded, digest = _load_encoded_keras()
         from_cache, location = False, "keras.datasets.imdb"
 
-    rng = np.random.RandomState(KERAS_SHUFFLE_SEED)
     arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split, limit_key in (("train", "train_limit"), ("test", "test_limit")):
         data = encoded[split]
-        if source == "aclimdb":  # The Keras download comes shuffled already.
-            data = data.take(keras_order(len(data), rng))
         limit = getattr(data_cfg, limit_key)
         if limit is not None:
             data = data.take(stratified_subset(data.labels, limit, data_cfg.subset_seed,
