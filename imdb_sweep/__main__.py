@@ -5,11 +5,14 @@ import gc
 import sys
 from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
+from imdb_sweep.runtime import garbage_collection_paused
 
-from imdb_sweep.interrupts import install_handlers
-from imdb_sweep.job import JobContext, run_job
+with garbage_collection_paused():  # Hydra and MLflow: a second of imports
+    import hydra
+    from omegaconf import DictConfig
+
+    from imdb_sweep.interrupts import install_handlers
+    from imdb_sweep.job import JobContext, run_job
 
 
 # An absolute path: Hydra resolves a relative one against the calling module,
