@@ -450,11 +450,17 @@ def log_keras_model(model: Any) -> None:
     import keras
     import tensorflow as tf
 
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
 
-    sample = np.zeros((2, *model.input_shape[1:]), dtype="int32")
+    # Written out rather than inferred from a model.predict: that would compile a
+    # prediction program just for this (about half a second of every job).
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype("int32"), (-1, *model.input_shape[1:]))]),
+        outputs=Schema([TensorSpec(np.dtype("float32"), (-1, *model.output_shape[1:]))]),
+    )
     mlflow.keras.log_model(
-        model, name="model", signature=infer_signature(sample, model.predict(sample, verbose=0)),
+        model, name="model", signature=signature,
         pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
     )
 
