@@ -13,6 +13,9 @@ with garbage_collection_paused():  # Hydra and MLflow: a second of imports
 
     from imdb_sweep.interrupts import install_handlers
     from imdb_sweep.job import JobContext, run_job
+    from imdb_sweep.ray_preset import register_ray_launcher_preset
+
+register_ray_launcher_preset()
 
 
 # An absolute path: Hydra resolves a relative one against the calling module,

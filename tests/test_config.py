@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from omegaconf import OmegaConf
 
 from imdb_sweep.tracking import flatten_config
 
@@ -65,3 +66,25 @@ def test_every_variant_file_is_listed_here():
 def test_data_path_comes_from_the_environment(compose_config, monkeypatch, tmp_path):
     monkeypatch.setenv("IMDB_SWEEP_ACLIMDB", str(tmp_path / "x.tar.gz"))
     assert compose_config().data.path == str(tmp_path / "x.tar.gz")
+
+
+def test_hydra_launcher_ray_is_the_plugin_with_our_cluster_settings():
+    from hydra import compose, initialize_config_dir
+
+    from imdb_sweep.ray_preset import register_ray_launcher_preset
+    from tests.conftest import CONF_DIR
+
+    assert register_ray_launcher_preset()
+    launchers = {}
+    for name in ("ray", "ray_cluster"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=[f"hydra/launcher={name}"], return_hydra_config=True)
+        launchers[name] = OmegaConf.to_container(cfg.hydra.launcher)
+    assert launchers["ray"] == launchers["ray_cluster"]
+    ray = launchers["ray"]
+    assert ray["_target_"] == "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher"
+    # Joining an existing cluster fails when object_store_memory is set.
+    assert ray["ray"]["init"]["object_store_memory"] is None
+    assert {"IMDB_SWEEP_STATE", "MLFLOW_TRACKING_URI", "IMDB_SWEEP_ACLIMDB"} <= set(
+        ray["ray"]["init"]["runtime_env"]["env_vars"])
+    assert ray["ray"]["remote"] == {"num_cpus": 1}

@@ -40,7 +40,7 @@ WAIT
 "$bin/ray" start --head --num-cpus 2 --port 6391 --include-dashboard false --disable-usage-stats \
     > "$STORE/ray.log" 2>&1 || { cat "$STORE/ray.log"; exit 3; }
 RAY_ADDRESS=127.0.0.1:6391 MLFLOW_TRACKING_URI=http://127.0.0.1:5055 \
-    "$PYTHON" -m imdb_sweep -m hydra/launcher=ray_cluster "$@"
+    "$PYTHON" -m imdb_sweep -m hydra/launcher=ray "$@"
 status=$?
 "$bin/ray" stop --force > /dev/null 2>&1
 kill $server; wait $server 2>/dev/null
