@@ -10,14 +10,25 @@ per-epoch numbers.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
 
-from levers import measure  # noqa: E402
+
+def measure(archive: str, overrides: list[str], epochs: int) -> dict:
+    """One fresh benchmarks/train_only.py process (deterministic ops are process-wide)."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "train_only.py"), archive, f"train.epochs={epochs}",
+         "train.verbose=0", *overrides],
+        capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    line = next(l for l in result.stdout.splitlines() if l.startswith("TRAIN_ONLY "))
+    return json.loads(line.removeprefix("TRAIN_ONLY "))
 
 
 def main() -> None:
