@@ -3,7 +3,7 @@
 Keras's `steps_per_execution` still launches one compiled train step per batch
 from a TensorFlow while loop, with an iterator read and a control-flow round
 trip in between. For the reference model each step is about a millisecond of
-work, so that launch overhead costs a third of the epoch. Here a dataset element
+work, so that launch overhead costs about a quarter of the epoch. Here a dataset element
 is a group of batches, `(group_size, batch_size, maxlen)`, and the train step
 loops over them inside one XLA program.
 
