@@ -52,33 +52,27 @@ def main() -> None:
     from omegaconf import OmegaConf
 
     from imdb_sweep.data import load_imdb
-    from imdb_sweep.fused_steps import BatchGroups, FusedStepsSequential, validation_split
+    from imdb_sweep.fused_steps import FusedStepsSequential
     from imdb_sweep.model import build_compiled_model
+    from imdb_sweep.train import fit_model
 
     data = load_imdb(OmegaConf.create({
         "source": "aclimdb", "path": archive, "num_words": 10000, "maxlen": 500,
         "train_limit": None, "test_limit": None, "subset_seed": 0, "cache_dir": None,
     }))
-    (x_fit, y_fit), validation = validation_split(data.x_train, data.y_train, 0.2)
     train_defaults = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "train" / "rmsprop.yaml"))
 
     epoch_runners = {}
     for name, settings in LEVERS.items():
         cfg = OmegaConf.create({"seed": 42, "model": OmegaConf.load(ROOT / "conf" / "model" / "dense.yaml"),
-                                "train": {**train_defaults, "threads": None, **settings}})
+                                "train": {**train_defaults, "threads": None, "verbose": 0, **settings}})
         model = build_compiled_model(cfg, 10000, 500)
         assert isinstance(model, FusedStepsSequential) == settings["fuse_steps"], name
 
         def one_epoch(model=model, cfg=cfg, epoch=[0]) -> float:
+            # The job's own fit, one epoch at a time (a fused model reshuffles by epoch).
             started = time.perf_counter()
-            if isinstance(model, FusedStepsSequential):
-                groups = BatchGroups(x_fit, y_fit, 32, cfg.train.steps_per_execution, cfg.seed)
-                groups.epoch = epoch[0]
-                model.fit(groups.dataset(), validation_data=validation, shuffle=False, verbose=0,
-                          validation_batch_size=cfg.train.evaluation_batch_size)
-            else:
-                model.fit(data.x_train, data.y_train, batch_size=32, validation_split=0.2, verbose=0,
-                          validation_batch_size=cfg.train.evaluation_batch_size)
+            fit_model(model, cfg, data, initial_epoch=epoch[0], epochs=epoch[0] + 1)
             epoch[0] += 1
             return time.perf_counter() - started
 

@@ -54,6 +54,23 @@ def garbage_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
+@contextmanager
+def garbage_collector_frozen() -> Iterator[None]:
+    """Exempt every object alive now from garbage collection until the block ends.
+
+    A job process holds millions of long-lived objects (TensorFlow, MLflow, the
+    data); each full collection during fit would walk all of them, about 0.2 s a
+    time. Frozen, a collection only looks at what fit itself creates. Unfrozen
+    afterwards, so that whatever became garbage meanwhile (this job's model, in a
+    multirun) is collected as usual.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def start_tensorflow() -> list[str]:
     """Import TensorFlow quietly (once) and return the GPUs it sees (empty on CPU)."""
     global _devices

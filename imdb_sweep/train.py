@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import math
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from imdb_sweep.runtime import set_tensorflow_threads, start_tensorflow
+from imdb_sweep.runtime import garbage_collector_frozen, set_tensorflow_threads, start_tensorflow
 
 start_tensorflow()
 
@@ -108,29 +106,13 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         self._store.save(self.model, self._state)
 
 
-@contextmanager
-def _garbage_collector_frozen() -> Iterator[None]:
-    """Exempt every object alive now from garbage collection until the block ends.
-
-    A job process holds millions of long-lived objects (TensorFlow, MLflow, the
-    data); each full collection during fit would walk all of them, about 0.2 s a
-    time. Frozen, a collection only looks at what fit itself creates. Unfrozen
-    afterwards, so that whatever became garbage meanwhile (this job's model, in a
-    multirun) is collected as usual.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-def _fit(model: keras.Model, cfg: Any, data: ImdbData, initial_epoch: int,
-         callbacks: list[keras.callbacks.Callback]) -> keras.callbacks.History:
-    """model.fit with validation_split, through the fused loop where the model has one."""
+def fit_model(model: keras.Model, cfg: Any, data: ImdbData, initial_epoch: int, epochs: int,
+              callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
+    """model.fit from `initial_epoch` to `epochs` with cfg.train's batch size, validation
+    split and verbosity, through the fused loop where the model has one."""
     common = dict(
         initial_epoch=initial_epoch,
-        epochs=cfg.train.epochs,
+        epochs=epochs,
         validation_batch_size=cfg.train.evaluation_batch_size,
         verbose=cfg.train.verbose,
     )
@@ -141,7 +123,7 @@ def _fit(model: keras.Model, cfg: Any, data: ImdbData, initial_epoch: int,
         return model.fit(groups.dataset(), validation_data=validation, shuffle=False,
                          callbacks=[groups.epoch_callback(), *callbacks], **common)
     return model.fit(data.x_train, data.y_train, batch_size=cfg.train.batch_size,
-                     validation_split=cfg.train.validation_split, callbacks=callbacks, **common)
+                     validation_split=cfg.train.validation_split, callbacks=list(callbacks), **common)
 
 
 def train(
@@ -179,13 +161,12 @@ def train(
     if checkpoints is not None:
         extra.append(_EpochCheckpoint(checkpoints, state, timer))
 
-    with _garbage_collector_frozen():
+    with garbage_collector_frozen():
         started = time.perf_counter()
         history: dict[str, list[float]] = {k: list(v) for k, v in state.history.items()}
         if state.epochs_done < cfg.train.epochs:
-            fitted = _fit(model, cfg, data, state.epochs_done, [*extra, *callbacks])
+            fitted = fit_model(model, cfg, data, state.epochs_done, cfg.train.epochs, [*extra, *callbacks])
             for name, values in fitted.history.items():
-                history.setdefault(name, [])
                 history[name] = (resume.history.get(name, []) if resume else []) + [float(v) for v in values]
         train_seconds = time.perf_counter() - started
 
