@@ -13,15 +13,17 @@ update, and the epoch's loss and metrics average over its batches as Keras's do.
 The shuffled order comes from NumPy (seeded by `seed` and the epoch number, so a
 resumed run sees the same order as an uninterrupted one), not from Keras.
 
-`dense_gradients` (train.dense_gradients) changes the update of the embedding.
-TensorFlow hands the optimizer the embedding's gradient as one slice per word
-occurrence, and Keras's RMSprop squares those slices one by one: a word seen
-300 times in a batch (the padding id is) adds the sum of 300 squares to its
-accumulator. With dense_gradients the occurrences are summed first, so the
-accumulator gets the square of the word's total gradient. That is what Keras
-does on its JAX and PyTorch backends, and under XLA on a CPU the step is much
-faster (no per-occurrence gathers and scatters; figures in the README). false
-keeps TensorFlow's per-occurrence update.
+`embedding_gradients` (train.embedding_gradients) says what RMSprop's
+accumulator gets for a word seen several times in a batch (the padding id is
+seen hundreds of times). TensorFlow hands the optimizer the embedding's
+gradient as one slice per occurrence, and Keras's RMSprop adds the square of
+each slice: "per_occurrence", the numbers of the stock script. Keras on JAX and
+PyTorch sums the occurrences first and adds the square of the sum: "summed".
+Either way the step here is computed with dense per-word sums under XLA
+instead of gathers and scatters per occurrence, which is what makes it fast on
+a CPU; for RMSprop with its default settings (the reference model's) the
+per-occurrence update is written out here for that reason. Other optimizers
+get TensorFlow's slices as they are (correct, just slower).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ start_tensorflow()
 import keras  # noqa: E402 - after the quiet TensorFlow start
 import tensorflow as tf  # noqa: E402
 
+from imdb_sweep.validation import ALLOWED_EMBEDDING_GRADIENTS as EMBEDDING_GRADIENTS  # noqa: E402
+
 
 @keras.saving.register_keras_serializable(package="imdb_sweep")
 class FusedStepsSequential(keras.Sequential):
@@ -42,23 +46,28 @@ class FusedStepsSequential(keras.Sequential):
     with x of shape (group, batch, ...), y of shape (group, batch, ...); the first
     `count` batches are trained on, one optimizer update each, in order."""
 
-    def __init__(self, *args, dense_gradients: bool = True, **kwargs):
+    def __init__(self, *args, embedding_gradients: str = "per_occurrence", **kwargs):
         super().__init__(*args, **kwargs)
-        self.dense_gradients = dense_gradients
+        if embedding_gradients not in EMBEDDING_GRADIENTS:
+            raise ValueError(f"embedding_gradients must be one of {EMBEDDING_GRADIENTS}, not {embedding_gradients!r}")
+        self.embedding_gradients = embedding_gradients
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "dense_gradients": self.dense_gradients}
+        return {**super().get_config(), "embedding_gradients": self.embedding_gradients}
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
         config = dict(config)
-        dense_gradients = config.pop("dense_gradients", True)
+        embedding_gradients = config.pop("embedding_gradients", "per_occurrence")
         model = super().from_config(config, custom_objects=custom_objects)
-        model.dense_gradients = dense_gradients
+        model.embedding_gradients = embedding_gradients
         return model
 
     def train_step(self, data):
         (x_group, batch_count), y_group = data
+        if not self.optimizer.built:
+            # With all variables: a step may hand apply_gradients only some of them.
+            self.optimizer.build(self.trainable_weights)
 
         def train_one(index):
             self._train_batch(x_group[index], y_group[index])
@@ -75,10 +84,44 @@ class FusedStepsSequential(keras.Sequential):
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(x)[0])
             scaled_loss = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
-        if self.dense_gradients:
-            gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in gradients]
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
+        pairs = list(zip(gradients, self.trainable_weights))
+        if self.embedding_gradients == "summed":
+            pairs = [(tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g, v) for g, v in pairs]
+        elif _is_plain_rmsprop(self.optimizer):
+            # Before apply_gradients, which moves the learning-rate schedule on.
+            for gradient, variable in pairs:
+                if isinstance(gradient, tf.IndexedSlices):
+                    _rmsprop_per_occurrence(self.optimizer, gradient, variable)
+            pairs = [(g, v) for g, v in pairs if not isinstance(g, tf.IndexedSlices)]
+        self.optimizer.apply_gradients(pairs)
         self.compute_metrics(x, y, y_pred)
+
+
+def _is_plain_rmsprop(optimizer: keras.optimizers.Optimizer) -> bool:
+    """RMSprop as Keras's defaults make it (no momentum, not centered, nothing
+    clipped, decayed or averaged): the update _rmsprop_per_occurrence writes out."""
+    return (type(optimizer) is keras.optimizers.RMSprop and not optimizer.centered and optimizer.momentum == 0
+            and not optimizer.weight_decay and optimizer.clipnorm is None and optimizer.clipvalue is None
+            and optimizer.global_clipnorm is None and not optimizer.use_ema
+            and optimizer.gradient_accumulation_steps is None and optimizer.loss_scale_factor is None)
+
+
+def _rmsprop_per_occurrence(optimizer: keras.optimizers.RMSprop, gradient: tf.IndexedSlices,
+                            variable: keras.Variable) -> None:
+    """Keras's RMSprop.update_step for a gradient of one slice per occurrence, as the
+    TensorFlow backend computes it (the accumulator adds every slice's square; the
+    variable moves by the sum of the per-slice increments), with dense per-row
+    sums: the same numbers up to float rounding, without gathers or scatters
+    of the accumulator per occurrence."""
+    rows = tf.shape(variable)[0]
+    values = tf.cast(gradient.values, variable.dtype)
+    summed = tf.math.unsorted_segment_sum(values, gradient.indices, rows)
+    summed_squares = tf.math.unsorted_segment_sum(tf.square(values), gradient.indices, rows)
+    # Keras keeps the accumulators in a list beside the variables; no public accessor.
+    velocity = optimizer._velocities[optimizer._get_variable_index(variable)]
+    velocity.assign(optimizer.rho * velocity + (1 - optimizer.rho) * summed_squares)
+    learning_rate = tf.cast(optimizer.learning_rate, variable.dtype)
+    variable.assign_sub(learning_rate * summed / tf.sqrt(velocity + optimizer.epsilon))
 
 
 def portable_model(model: keras.Model) -> keras.Model:
@@ -87,7 +130,7 @@ def portable_model(model: keras.Model) -> keras.Model:
     if not isinstance(model, FusedStepsSequential):
         return model
     config = model.get_config()
-    config.pop("dense_gradients")
+    config.pop("embedding_gradients")
     copy = keras.Sequential.from_config(config)
     copy.set_weights(model.get_weights())
     return copy

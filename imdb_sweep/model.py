@@ -22,11 +22,11 @@ OPTIMIZERS = {
 
 
 def build_model(model_cfg: Any, num_words: int, maxlen: int, fused_steps: bool = False,
-                dense_gradients: bool = True) -> keras.Model:
+                embedding_gradients: str = "per_occurrence") -> keras.Model:
     """Embedding -> Flatten -> [Dropout] -> Dense x hidden_layers -> Dense(1, sigmoid).
 
     With `fused_steps`, a FusedStepsSequential: the same layers, trained on
-    groups of batches, with `dense_gradients` or not (imdb_sweep.fused_steps)."""
+    groups of batches, with `embedding_gradients` (imdb_sweep.fused_steps)."""
     regularizer = keras.regularizers.L2(model_cfg.l2) if model_cfg.l2 > 0 else None
     layers: list[keras.layers.Layer] = [
         keras.Input(shape=(maxlen,), dtype="int32", name="word_ids"),
@@ -43,7 +43,7 @@ def build_model(model_cfg: Any, num_words: int, maxlen: int, fused_steps: bool =
     # float32 output even under mixed precision: a float16 sigmoid saturates.
     layers.append(keras.layers.Dense(1, activation="sigmoid", name="output", dtype="float32"))
     if fused_steps:
-        return FusedStepsSequential(layers, name="imdb_dense", dense_gradients=dense_gradients)
+        return FusedStepsSequential(layers, name="imdb_dense", embedding_gradients=embedding_gradients)
     return keras.Sequential(layers, name="imdb_dense")
 
 
@@ -86,5 +86,5 @@ def build_compiled_model(cfg: Any, num_words: int, maxlen: int) -> keras.Model:
     # Process-wide in Keras; set every time so one job's choice never leaks into the next.
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
     model = build_model(cfg.model, num_words, maxlen, fused_steps=uses_fused_steps(cfg),
-                        dense_gradients=cfg.train.dense_gradients)
+                        embedding_gradients=cfg.train.embedding_gradients)
     return compile_model(model, cfg)

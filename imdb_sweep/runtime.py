@@ -71,6 +71,44 @@ def garbage_collector_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+# glibc's M_TOP_PAD (malloc.h) and the value we give it.
+_M_TOP_PAD = -2
+_TOP_PAD_BYTES = 64 * 1024 * 1024
+_allocator_tuned = False
+
+
+def keep_freed_memory(enabled: bool = True) -> bool:
+    """Make glibc's malloc keep 64 MiB of freed memory at the top of each heap
+    instead of handing it back to the kernel (train.keep_freed_memory). Returns
+    whether the setting is in force.
+
+    Every training step frees and allocates again working buffers of a few
+    hundred KiB to a few MiB (Eigen's matrix-multiply packing, XLA's
+    temporaries), from TensorFlow's worker threads. glibc gives the freed top
+    of a thread's heap back to the kernel whenever it exceeds the 128 KiB
+    default pad, so the next step faulted in and zeroed those pages again:
+    about a million page faults in three epochs, and perf put 40-50% of the
+    job's CPU time in the kernel. With a 64 MiB pad the pages stay mapped;
+    page faults drop about sevenfold. The cost is up to 64 MiB per heap that
+    the process keeps after use. It changes no numbers.
+
+    Process-wide and one-way, like glibc's settings themselves; a no-op where
+    the C library is not glibc.
+    """
+    global _allocator_tuned
+    if not enabled or _allocator_tuned:
+        return _allocator_tuned
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (macOS, musl)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    _allocator_tuned = bool(mallopt(_M_TOP_PAD, _TOP_PAD_BYTES))
+    return _allocator_tuned
+
+
 def start_tensorflow() -> list[str]:
     """Import TensorFlow quietly (once) and return the GPUs it sees (empty on CPU)."""
     global _devices

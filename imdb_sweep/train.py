@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from imdb_sweep.runtime import garbage_collector_frozen, set_tensorflow_threads, start_tensorflow
+from imdb_sweep.runtime import garbage_collector_frozen, keep_freed_memory, set_tensorflow_threads, start_tensorflow
 
 start_tensorflow()
 
@@ -146,6 +146,7 @@ def train(
         # Process-wide and one-way: TensorFlow offers no switch back.
         tf.config.experimental.enable_op_determinism()
     set_tensorflow_threads(cfg.train.threads)
+    keep_freed_memory(cfg.train.keep_freed_memory)
     keras.utils.set_random_seed(cfg.seed)
     if resume is not None:
         assert checkpoints is not None, "resuming needs the checkpoint store"

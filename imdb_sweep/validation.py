@@ -17,6 +17,8 @@ ALLOWED_ACTIVATIONS = (
 )
 ALLOWED_LOSSES = ("binary_crossentropy", "mse")
 ALLOWED_OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "nadam")
+# How RMSprop's accumulator sees a word repeated in a batch (imdb_sweep/fused_steps.py).
+ALLOWED_EMBEDDING_GRADIENTS = ("per_occurrence", "summed")
 ALLOWED_DATA_SOURCES = ("auto", "keras", "aclimdb")
 ALLOWED_RERUN = ("missing", "all")
 
@@ -123,7 +125,8 @@ def validate_config(cfg: DictConfig) -> None:
     check.require("train.deterministic", lambda v: isinstance(v, bool), "true or false")
     check.integer_at_least("train.steps_per_execution", 1)
     check.require("train.fuse_steps", lambda v: isinstance(v, bool), "true or false")
-    check.require("train.dense_gradients", lambda v: isinstance(v, bool), "true or false")
+    check.one_of("train.embedding_gradients", ALLOWED_EMBEDDING_GRADIENTS)
+    check.require("train.keep_freed_memory", lambda v: isinstance(v, bool), "true or false")
     check.integer_at_least("train.evaluation_batch_size", 1)
     check.require("train.jit_compile", lambda v: v in ("auto", True, False), "auto, true or false")
     check.require("train.mixed_precision", lambda v: isinstance(v, bool), "true or false")

@@ -9,7 +9,7 @@ import tensorflow as tf
 from omegaconf import OmegaConf
 
 from imdb_sweep.fused_steps import BatchGroups, FusedStepsSequential, portable_model, validation_split
-from imdb_sweep.model import build_model, compile_model, uses_fused_steps
+from imdb_sweep.model import OPTIMIZERS, build_model, compile_model, uses_fused_steps
 
 VOCABULARY, LENGTH = 50, 12
 
@@ -21,36 +21,45 @@ def tiny_arrays(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-class DenseGradientRMSprop(keras.optimizers.RMSprop):
-    """Stock RMSprop fed summed (dense) embedding gradients: the reference for dense_gradients."""
+class SummedGradientRMSprop(keras.optimizers.RMSprop):
+    """Stock RMSprop fed summed (dense) embedding gradients: the reference for
+    embedding_gradients=summed. Stock RMSprop as it is is the reference for
+    per_occurrence."""
 
     def apply(self, grads, trainable_variables=None):
         grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
         return super().apply(grads, trainable_variables)
 
 
-def compiled_pair(compose_config, dense_gradients: bool = True, xla: bool = False) -> tuple[keras.Model, keras.Model]:
+def compiled_pair(compose_config, embedding_gradients: str = "per_occurrence", xla: bool = False,
+                  *overrides: str) -> tuple[keras.Model, keras.Model]:
     """A FusedStepsSequential and a stock Sequential with the same layers and starting weights;
-    the stock one's optimizer gets the gradients the way `dense_gradients` says."""
-    cfg = compose_config(f"train.jit_compile={str(xla).lower()}", f"train.dense_gradients={str(dense_gradients).lower()}")
+    the stock one's optimizer gets the gradients the way `embedding_gradients` says."""
+    cfg = compose_config(f"train.jit_compile={str(xla).lower()}", f"train.embedding_gradients={embedding_gradients}",
+                         *overrides)
     keras.utils.set_random_seed(3)
     fused = compile_model(build_model(cfg.model, VOCABULARY, LENGTH, fused_steps=True,
-                                      dense_gradients=dense_gradients), cfg)
+                                      embedding_gradients=embedding_gradients), cfg)
     stock = build_model(cfg.model, VOCABULARY, LENGTH, fused_steps=False)
-    stock.compile(optimizer=DenseGradientRMSprop() if dense_gradients else keras.optimizers.RMSprop(),
+    stock_optimizer = SummedGradientRMSprop if embedding_gradients == "summed" else OPTIMIZERS[cfg.train.optimizer]
+    stock.compile(optimizer=stock_optimizer(learning_rate=cfg.train.learning_rate),
                   loss=cfg.train.loss, metrics=[keras.metrics.BinaryAccuracy(name="accuracy")], jit_compile=xla)
     stock.set_weights(fused.get_weights())
     assert isinstance(fused, FusedStepsSequential) and not isinstance(stock, FusedStepsSequential)
     return fused, stock
 
 
-@pytest.mark.parametrize(("count", "dense_gradients", "xla"), [
-    (96, True, False), (96, False, False),  # whole batches only
-    (100, True, False), (100, False, False),  # and a partial last batch
-    (100, True, True),  # both compiled by XLA (which rounds differently)
+@pytest.mark.parametrize(("count", "embedding_gradients", "xla", "overrides"), [
+    (96, "per_occurrence", False, ()), (96, "summed", False, ()),  # whole batches only
+    (100, "per_occurrence", False, ()), (100, "summed", False, ()),  # and a partial last batch
+    # Both compiled by XLA (which rounds differently), as jobs on a CPU are.
+    (100, "per_occurrence", True, ()), (100, "summed", True, ()),
+    # Another optimizer: TensorFlow's per-occurrence slices go to it as they are.
+    (100, "per_occurrence", True, ("train.optimizer=adam",)),
 ])
-def test_fused_training_matches_keras_fit_on_the_same_batch_order(compose_config, count, dense_gradients, xla):
-    fused, stock = compiled_pair(compose_config, dense_gradients, xla)
+def test_fused_training_matches_keras_fit_on_the_same_batch_order(compose_config, count, embedding_gradients,
+                                                                  xla, overrides):
+    fused, stock = compiled_pair(compose_config, embedding_gradients, xla, *overrides)
     x, y = tiny_arrays(count)
     # Group size 2 over 3 whole batches: one full group, one padded group of 1.
     groups = BatchGroups(x, y, batch_size=32, group_size=2, seed=5)
@@ -71,13 +80,13 @@ def test_fused_training_matches_keras_fit_on_the_same_batch_order(compose_config
     np.testing.assert_allclose(fused_history["accuracy"], stock_accuracies, rtol=1e-6)
 
 
-def test_dense_gradients_change_the_embedding_update_when_words_repeat(compose_config):
+def test_summed_gradients_change_the_embedding_update_when_words_repeat(compose_config):
     # The two ways differ only for a word seen more than once in a batch.
     x, y = tiny_arrays(32)
     x[:, :6] = 7
     trained = []
-    for dense_gradients in (True, False):
-        fused, _ = compiled_pair(compose_config, dense_gradients)
+    for embedding_gradients in ("summed", "per_occurrence"):
+        fused, _ = compiled_pair(compose_config, embedding_gradients)
         groups = BatchGroups(x, y, batch_size=32, group_size=1, seed=5)
         fused.fit(groups.dataset(), epochs=1, shuffle=False, verbose=0)
         trained.append(fused.get_layer("embedding").get_weights()[0])

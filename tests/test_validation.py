@@ -28,6 +28,8 @@ BAD_VALUES = [
     ("data.source=hub", "data.source", "'hub'", "auto, keras, aclimdb"),
     ("data.train_limit=1", "data.train_limit", "1", "null or an integer >= 2"),
     ("tracking.experiment=''", "tracking.experiment", "''", "non-empty"),
+    ("train.embedding_gradients=dense", "train.embedding_gradients", "'dense'", "per_occurrence, summed"),
+    ("train.keep_freed_memory=yes", "train.keep_freed_memory", "'yes'", "true or false"),
 ]
 
 
