@@ -197,3 +197,18 @@ def test_the_real_archive_has_the_official_shape(real_archive, tmp_path):
     # vocabulary, as with keras.datasets.imdb.
     words = loaded.x_train[loaded.x_train > 1]
     assert 0.01 < (words == 2).mean() < 0.08
+
+
+def test_jobs_of_one_process_share_the_data_until_the_archive_changes(tiny_config, tmp_path):
+    from imdb_sweep.job import _load_data
+
+    archive = write_aclimdb(tmp_path / "own.tar.gz")
+    cfg = tiny_config(f"data.path={archive}")
+    first = _load_data(cfg.data)
+    assert _load_data(tiny_config(f"data.path={archive}").data) is first  # the next job of a multirun
+    other_length = _load_data(tiny_config(f"data.path={archive}", "data.maxlen=20").data)
+    assert other_length is not first and other_length.x_train.shape[1] == 20
+
+    write_aclimdb(archive, reviews_per_class=7)  # rewritten in place: new size and time
+    changed = _load_data(cfg.data)
+    assert changed is not first and len(changed.x_train) != len(first.x_train)
