@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_stock(epochs: int, env: dict[str, str]) -> dict:
+def run_stock(epochs: int, env: dict[str, str], seed: int = 42) -> dict:
     started = time.time()
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stock_reference.py"), str(epochs)],
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stock_reference.py"), str(epochs), str(seed)],
                             env=env, capture_output=True, text=True, check=True)
     wall = time.time() - started
     line = next(l for l in result.stdout.splitlines() if l.startswith("BENCHMARK "))
@@ -37,12 +37,12 @@ def run_stock(epochs: int, env: dict[str, str]) -> dict:
             "best_val_accuracy": measured["best_val_accuracy"], "wall_seconds": wall}
 
 
-def run_project(epochs: int, env: dict[str, str], extra: list[str], store: str) -> dict:
+def run_project(epochs: int, env: dict[str, str], extra: list[str], store: str, seed: int = 42) -> dict:
     from mlflow.tracking import MlflowClient
 
     started = time.time()
     subprocess.run(
-        [sys.executable, "-m", "imdb_sweep", f"train.epochs={epochs}", f"tracking.store_dir={store}",
+        [sys.executable, "-m", "imdb_sweep", f"train.epochs={epochs}", f"seed={seed}", f"tracking.store_dir={store}",
          "tracking.log_model=false", "sweep.rerun=all", "hydra.run.dir=" + store + "/outputs", *extra],
         env=env, cwd=ROOT, capture_output=True, text=True, check=True,
     )
@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
+    parser.add_argument("--vary-seed", action="store_true",
+                        help="round r trains both sides with seed 42 + r - 1 (accuracy as mean ± std over seeds)")
     parser.add_argument("extra", nargs="*", help="overrides for the imdb_sweep job (after --)")
     args = parser.parse_args()
 
@@ -87,9 +89,10 @@ def main() -> None:
 
     rounds = []
     for round_number in range(1, args.rounds + 1):
-        stock = run_stock(args.epochs, env)
-        project = run_project(args.epochs, env, args.extra, store)
-        rounds.append({"stock": stock, "project": project})
+        seed = 42 + round_number - 1 if args.vary_seed else 42
+        stock = run_stock(args.epochs, env, seed)
+        project = run_project(args.epochs, env, args.extra, store, seed)
+        rounds.append({"seed": seed, "stock": stock, "project": project})
         print(f"round {round_number}: stock {stock['wall_seconds']:.1f} s, imdb_sweep {project['wall_seconds']:.1f} s",
               flush=True)
 
@@ -98,6 +101,7 @@ def main() -> None:
             "steady_epoch_seconds": statistics.median(steady(r[side]["epoch_seconds"]) for r in rounds),
             "wall_seconds": statistics.median(r[side]["wall_seconds"] for r in rounds),
             "test_accuracy": statistics.mean(r[side]["test_accuracy"] for r in rounds),
+            "test_accuracy_std": statistics.stdev([r[side]["test_accuracy"] for r in rounds]) if len(rounds) > 1 else 0.0,
             "best_val_accuracy": statistics.mean(r[side]["best_val_accuracy"] for r in rounds),
         }
 
@@ -115,7 +119,8 @@ def main() -> None:
           f"{project['steady_epoch_seconds']:.2f} | {ratios['steady_epoch']:.2f}x |")
     print(f"| whole job, process start to exit (s) | {stock['wall_seconds']:.1f} | {project['wall_seconds']:.1f} | "
           f"{ratios['wall']:.2f}x |")
-    print(f"| test accuracy | {stock['test_accuracy']:.4f} | {project['test_accuracy']:.4f} | |")
+    print(f"| test accuracy (mean ± std over rounds) | {stock['test_accuracy']:.4f} ± {stock['test_accuracy_std']:.4f} | "
+          f"{project['test_accuracy']:.4f} ± {project['test_accuracy_std']:.4f} | |")
     print(f"| best val accuracy | {stock['best_val_accuracy']:.4f} | {project['best_val_accuracy']:.4f} | |")
     print(f"\nimdb_sweep time outside fit: {100 * statistics.median(overheads):.1f}% of the process's wall "
           f"time, {100 * statistics.median(in_job):.1f}% of run_job (which includes importing TensorFlow; "
