@@ -50,3 +50,19 @@ def test_keep_freed_memory_stops_the_page_faults_of_freeing_and_allocating_again
     # Measured here: about 14,500 page faults against 1,000.
     assert released > 5_000
     assert kept < released / 4
+
+
+def test_tensorflow_starts_without_keras_optional_extras_which_stay_importable():
+    code = textwrap.dedent("""
+        import sys
+        from imdb_sweep.runtime import start_tensorflow
+        start_tensorflow()
+        import keras
+        assert "sklearn" not in sys.modules and "matplotlib.pyplot" not in sys.modules, "imported at start-up"
+        keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])  # Keras works without them
+        import matplotlib.pyplot, sklearn  # and they import as usual afterwards
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
