@@ -10,25 +10,12 @@ per-epoch numbers.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def measure(archive: str, overrides: list[str], epochs: int) -> dict:
-    """One fresh benchmarks/train_only.py process (deterministic ops are process-wide)."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "train_only.py"), archive, f"train.epochs={epochs}",
-         "train.verbose=0", *overrides],
-        capture_output=True, text=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    line = next(l for l in result.stdout.splitlines() if l.startswith("TRAIN_ONLY "))
-    return json.loads(line.removeprefix("TRAIN_ONLY "))
+# Deterministic ops are process-wide: every run is a fresh process.
+from process_settings import run_once
 
 
 def main() -> None:
@@ -41,8 +28,8 @@ def main() -> None:
     deterministic_runs = []
     for _ in range(args.rounds):
         for switch in (False, True):
-            measured = measure(archive, [f"train.deterministic={str(switch).lower()}"], args.epochs)
-            steady[switch].append(statistics.median(measured["epoch_seconds"][1:]))
+            measured = run_once(archive, args.epochs, [f"train.deterministic={str(switch).lower()}"])
+            steady[switch].append(measured["steady_epoch_seconds"])
             if switch:
                 deterministic_runs.append((measured["test_accuracy"], measured["best_val_accuracy"]))
             print(f"deterministic={switch}: {steady[switch][-1]:.2f} s/epoch", flush=True)

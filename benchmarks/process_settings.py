@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_once(archive: str, epochs: int, overrides: list[str]) -> dict:
+    """One fresh benchmarks/train_only.py process: its epochs, accuracies and resource use."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "train_only.py"), archive, f"train.epochs={epochs}",
@@ -41,6 +42,7 @@ def run_once(archive: str, epochs: int, overrides: list[str]) -> dict:
         "epoch_seconds": measured["epoch_seconds"],
         "steady_epoch_seconds": statistics.median(measured["epoch_seconds"][1:]),
         "test_accuracy": measured["test_accuracy"],
+        "best_val_accuracy": measured["best_val_accuracy"],
         "page_faults": after.ru_minflt - before.ru_minflt,
         "cpu_seconds": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "kernel_cpu_seconds": after.ru_stime - before.ru_stime,
