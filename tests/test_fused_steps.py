@@ -110,6 +110,19 @@ def test_batch_groups_shuffle_every_epoch_and_cover_every_sample_once():
     np.testing.assert_array_equal(seen, x[orders[1]])
 
 
+def test_batch_groups_dataset_reads_every_group_without_tf_data_autotuning():
+    # Autotuning made deleting each epoch's iterator wait up to a second
+    # (benchmarks/iterator_teardown.py); the fixed prefetch buffer needs none.
+    x, y = tiny_arrays(100)
+    groups = BatchGroups(x, y, batch_size=32, group_size=2, seed=5)
+    dataset = groups.dataset()
+    assert dataset.options().autotune.enabled is False
+    elements = list(dataset.as_numpy_iterator())
+    assert [int(count) for (_, count), _ in elements] == [2, 1, 1]
+    seen = np.concatenate([ids[:int(count)].reshape(-1, LENGTH) for (ids, count), _ in elements])
+    np.testing.assert_array_equal(seen, x[groups.order(0)])
+
+
 def test_group_size_never_exceeds_the_batches_there_are():
     x, y = tiny_arrays(64)
     assert BatchGroups(x, y, batch_size=32, group_size=32, seed=0).group_size == 2
