@@ -36,9 +36,8 @@ def main() -> None:
     args = parser.parse_args()
     archive = os.environ.get("IMDB_SWEEP_ACLIMDB") or sys.exit("set IMDB_SWEEP_ACLIMDB")
 
-    from omegaconf import OmegaConf
+    from baseline import baseline_config, load_full_data
 
-    from imdb_sweep.data import load_imdb
     from imdb_sweep.fused_steps import BatchGroups, validation_split
     from imdb_sweep.model import build_compiled_model
     from imdb_sweep.runtime import keep_freed_memory
@@ -46,15 +45,8 @@ def main() -> None:
     import tensorflow as tf
 
     keep_freed_memory()  # as every job does (train.keep_freed_memory)
-    data = load_imdb(OmegaConf.create({
-        "source": "aclimdb", "path": archive, "num_words": 10000, "maxlen": 500,
-        "train_limit": None, "test_limit": None, "subset_seed": 0, "cache_dir": None,
-    }))
-    cfg = OmegaConf.create({
-        "seed": 42, "model": OmegaConf.load(ROOT / "conf" / "model" / "dense.yaml"),
-        "train": {**OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "train" / "rmsprop.yaml")),
-                  "threads": None},
-    })
+    data = load_full_data(archive)
+    cfg = baseline_config()
     (x_fit, y_fit), (x_val, y_val) = validation_split(data.x_train, data.y_train, cfg.train.validation_split)
 
     class Runner:

@@ -54,9 +54,8 @@ def main() -> None:
     args = parser.parse_args()
     archive = os.environ.get("IMDB_SWEEP_ACLIMDB") or sys.exit("set IMDB_SWEEP_ACLIMDB")
 
-    from omegaconf import OmegaConf
+    from baseline import baseline_config, load_full_data
 
-    from imdb_sweep.data import load_imdb
     from imdb_sweep.fused_steps import FusedStepsSequential
     from imdb_sweep.model import build_compiled_model
     from imdb_sweep.runtime import keep_freed_memory
@@ -64,16 +63,11 @@ def main() -> None:
 
     keep_freed_memory()  # as every job does (train.keep_freed_memory)
 
-    data = load_imdb(OmegaConf.create({
-        "source": "aclimdb", "path": archive, "num_words": 10000, "maxlen": 500,
-        "train_limit": None, "test_limit": None, "subset_seed": 0, "cache_dir": None,
-    }))
-    train_defaults = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "train" / "rmsprop.yaml"))
+    data = load_full_data(archive)
 
     epoch_runners = {}
     for name, settings in LEVERS.items():
-        cfg = OmegaConf.create({"seed": 42, "model": OmegaConf.load(ROOT / "conf" / "model" / "dense.yaml"),
-                                "train": {**train_defaults, "threads": None, "verbose": 0, **settings}})
+        cfg = baseline_config(verbose=0, **settings)
         model = build_compiled_model(cfg, 10000, 500)
         assert isinstance(model, FusedStepsSequential) == settings["fuse_steps"], name
 
