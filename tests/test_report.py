@@ -29,6 +29,7 @@ from imdb_sweep.report import (
     render,
     select_runs,
 )
+from imdb_sweep.report.__main__ import build_parser, choose_format
 from imdb_sweep.report.__main__ import main as report_main
 from imdb_sweep.report.plots import render_plots
 from imdb_sweep.report.runs import JobRun
@@ -297,6 +298,35 @@ def test_cli_writes_files_and_explains_bad_input(seeded_sweep, tmp_path, monkeyp
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert report_main(["--store-dir", str(tmp_path / "nowhere")]) == 2
     assert f"no tracking store at sqlite:///{tmp_path / 'nowhere' / 'mlflow.db'}" in capsys.readouterr().err
+
+
+def test_file_suffixes_name_formats_on_the_command_line(seeded_sweep, tmp_path, monkeypatch, capsys):
+    store, _ = seeded_sweep
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
+    help_text = " ".join(build_parser().format_help().split())
+    assert "markdown (md), csv, html (htm), json, latex (tex)" in help_text
+
+    assert report_main(["--format", "md"]) == 0
+    markdown = capsys.readouterr().out
+    assert markdown.startswith("## Sweep new-sweep") and "| variant | units |" in markdown
+    assert report_main(["--format", "MD"]) == 0 and capsys.readouterr().out == markdown
+    assert report_main(["--format", "tex"]) == 0 and "\\begin{tabular}" in capsys.readouterr().out
+    page = tmp_path / "report.page"
+    assert report_main(["--format", "htm", "--output", str(page)]) == 0
+    assert page.read_text().startswith("<!DOCTYPE html>")
+    # Without --format the output's suffix decides, aliases and full names alike.
+    for suffix, expected in ((".md", "markdown"), (".htm", "html"), (".tex", "latex"),
+                             (".latex", "latex"), (".html", "html"), (".unknown", "markdown")):
+        assert choose_format(None, Path(f"table{suffix}")) == expected
+    assert choose_format("htm", Path("table.csv")) == "html"  # --format wins over the suffix
+
+    with pytest.raises(SystemExit):
+        report_main(["--format", "xls"])
+    assert "invalid choice: 'xls'" in capsys.readouterr().err
+    table = build_table(select_runs(store.uri, EXPERIMENT))
+    assert render(table, "md") == render(table, "markdown")
+    with pytest.raises(ValueError, match=r"unknown format 'xls': expected one of markdown \(md\)"):
+        render(table, "xls")
 
 
 # ---------------------------------------------------------------------------

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep.report.formats import FORMATS, render, to_csv, to_html, to_markdown
+from imdb_sweep.report.formats import FORMATS, canonical_format, render, to_csv, to_html, to_markdown
 from imdb_sweep.report.runs import LATEST, Selection, load_curves, select_parent_run, select_runs
 from imdb_sweep.report.table import ComparisonTable, build_table, parse_baseline, varying_params
 
 __all__ = [
-    "FORMATS", "LATEST", "ComparisonTable", "Selection", "build_table", "load_curves",
+    "FORMATS", "LATEST", "ComparisonTable", "Selection", "build_table", "canonical_format", "load_curves",
     "parse_baseline", "publish_sweep_report", "render", "select_parent_run", "select_runs",
     "sweep_summary_markdown", "varying_params",
 ]

@@ -2,6 +2,7 @@
 
     python -m imdb_sweep.report                          # latest sweep, Markdown to stdout
     python -m imdb_sweep.report --format csv --output table.csv
+    python -m imdb_sweep.report --format md              # md, htm, tex: the suffixes work too
     python -m imdb_sweep.report --format html --output report.html --plots plots/
     python -m imdb_sweep.report --sweep <id> --experiment <name> --format json
     python -m imdb_sweep.report --baseline variant=baseline   # difference + Welch p-value
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from imdb_sweep.report.formats import FORMATS, SUFFIXES, render
+from imdb_sweep.report.formats import FORMAT_CHOICES, SUFFIXES, canonical_format, format_help, render
 from imdb_sweep.report.runs import LATEST, load_curves, select_runs
 from imdb_sweep.report.table import build_table, parse_baseline
 from imdb_sweep.tracking import resolve_tracking_uri
@@ -33,8 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "'latest' (default): the most recently started sweep")
     which.add_argument("--all", action="store_true", dest="every_run",
                        help="every run of the experiment, all sweeps and single runs together")
-    parser.add_argument("--format", choices=FORMATS, default=None,
-                        help="output format (default: from the --output suffix, else markdown)")
+    parser.add_argument("--format", type=str.lower, choices=FORMAT_CHOICES, default=None,
+                        metavar="FORMAT",
+                        help=f"output format: {format_help()} (default: from the --output "
+                             "suffix, else markdown)")
     parser.add_argument("--output", type=Path, default=None, help="write here instead of stdout")
     parser.add_argument("--plots", type=Path, default=None, metavar="DIR",
                         help="also write the plots as PNG files into DIR")
@@ -49,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def choose_format(requested: str | None, output: Path | None) -> str:
     if requested:
-        return requested
+        return canonical_format(requested)
     if output is not None and output.suffix.lower() in SUFFIXES:
         return SUFFIXES[output.suffix.lower()]
     return "markdown"

@@ -20,8 +20,27 @@ from imdb_sweep.report.runs import JobRun
 from imdb_sweep.report.table import RANKING_METRIC, ComparisonTable, Row
 
 FORMATS = ("markdown", "csv", "html", "json", "latex")
+# What users type: the file suffixes of the formats.
+FORMAT_ALIASES = {"md": "markdown", "htm": "html", "tex": "latex"}
+FORMAT_CHOICES = tuple(sorted((*FORMATS, *FORMAT_ALIASES)))
 SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".csv": "csv", ".html": "html",
-            ".htm": "html", ".json": "json", ".tex": "latex"}
+            ".htm": "html", ".json": "json", ".tex": "latex", ".latex": "latex"}
+
+
+def canonical_format(name: str) -> str:
+    """`md` -> `markdown`, `htm` -> `html`, `tex` -> `latex`; a format name stays itself."""
+    lowered = name.strip().lower()
+    if lowered in FORMATS:
+        return lowered
+    if lowered in FORMAT_ALIASES:
+        return FORMAT_ALIASES[lowered]
+    raise ValueError(f"unknown format '{name}': expected one of {format_help()}")
+
+
+def format_help() -> str:
+    """`markdown (md), csv, html (htm), json, latex (tex)`."""
+    aliases = {canonical: alias for alias, canonical in FORMAT_ALIASES.items()}
+    return ", ".join(f"{name} ({aliases[name]})" if name in aliases else name for name in FORMATS)
 
 
 def _clean(value: float) -> float | None:
@@ -337,6 +356,7 @@ def to_html(table: ComparisonTable, plots: dict[str, bytes] | None = None) -> st
 
 
 def render(table: ComparisonTable, output_format: str, plots: dict[str, bytes] | None = None) -> str:
+    output_format = canonical_format(output_format)
     if output_format == "markdown":
         return to_markdown(table)
     if output_format == "csv":
@@ -347,4 +367,4 @@ def render(table: ComparisonTable, output_format: str, plots: dict[str, bytes] |
         return to_latex(table)
     if output_format == "html":
         return to_html(table, plots)
-    raise ValueError(f"unknown format '{output_format}': expected one of {', '.join(FORMATS)}")
+    raise ValueError(f"unknown format '{output_format}': expected one of {format_help()}")
