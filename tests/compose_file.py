@@ -59,11 +59,19 @@ def mlflow_command(compose: Mapping[str, Any], env: Mapping[str, str]) -> list[s
     return [interpolate(str(argument), env) for argument in compose["services"]["mlflow"]["command"]]
 
 
+def backend_store_uri(command: list[str]) -> str:
+    (uri,) = [argument.split("=", 1)[1] for argument in command
+              if argument.startswith("--backend-store-uri=")]
+    return uri
+
+
 def native_command(
-    command: list[str], database_host: str, database_port: int, artifacts: Path, port: int
+    command: list[str], database_host: str, database_port: int, artifacts: Path, port: int,
+    backend_scheme: str | None = None,
 ) -> list[str]:
     """The same server command for this machine: only what exists inside the containers
-    changes (the database's service name, the artifacts volume, the bound address)."""
+    changes (the database's service name, the artifacts volume, the bound address).
+    `backend_scheme` (e.g. postgresql+psycopg2) replaces the backend URI's scheme."""
     assert command[:2] == ["mlflow", "server"], command
     native = [sys.executable, "-m", "mlflow", "server"]
     for argument in command[2:]:
@@ -73,6 +81,9 @@ def native_command(
             argument = f"--port={port}"
         elif argument.startswith("--backend-store-uri="):
             argument = argument.replace("@postgres:5432/", f"@{database_host}:{database_port}/")
+            if backend_scheme:
+                _, rest = argument.split("://", 1)
+                argument = f"--backend-store-uri={backend_scheme}://{rest}"
         elif argument.startswith("--artifacts-destination="):
             argument = f"--artifacts-destination={artifacts}"
         native.append(argument)
@@ -95,10 +106,10 @@ class Postgres:
     database: str
 
     def connect(self):
-        import psycopg2
+        import psycopg
 
-        return psycopg2.connect(host=self.host, port=self.port, user=self.user,
-                                password=self.password, dbname=self.database)
+        return psycopg.connect(host=self.host, port=self.port, user=self.user,
+                               password=self.password, dbname=self.database)
 
 
 def _as_cluster_owner(command: list[str]) -> list[str]:
@@ -132,13 +143,11 @@ def throwaway_postgres(binaries: Path) -> Iterator[Postgres]:
          "-w", "start"])
     cluster = Postgres("127.0.0.1", port, "mlflow", password, "mlflow")
     try:
-        import psycopg2
+        import psycopg
 
-        admin = psycopg2.connect(host=cluster.host, port=port, user="mlflow", password=password,
-                                 dbname="postgres")
-        admin.autocommit = True
-        admin.cursor().execute("CREATE DATABASE mlflow")
-        admin.close()
+        with psycopg.connect(host=cluster.host, port=port, user="mlflow", password=password,
+                             dbname="postgres", autocommit=True) as admin:
+            admin.execute("CREATE DATABASE mlflow")
         yield cluster
     finally:
         subprocess.run(_as_cluster_owner([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate",
@@ -153,11 +162,12 @@ def compose_env(cluster: Postgres) -> dict[str, str]:
 
 def start_compose_server(
     compose: dict, cluster: Postgres, workdir: Path, env: dict[str, str] | None = None,
+    backend_scheme: str | None = None,
 ) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = native_command(
         mlflow_command(compose, compose_env(cluster)),
-        cluster.host, cluster.port, workdir / "artifacts", port)
+        cluster.host, cluster.port, workdir / "artifacts", port, backend_scheme)
     log = open(workdir / "server.log", "wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
                                env={**os.environ, **(env or {})})

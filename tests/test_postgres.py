@@ -1,6 +1,8 @@
 """The docker-compose server, run natively: a throwaway PostgreSQL cluster, `mlflow server`
-started exactly as docker-compose.yml declares it, and sweeps against it over HTTP
-(the joblib launcher included), plus the basic-auth override and the host-header check."""
+started exactly as docker-compose.yml declares it (the plain postgresql:// URI, which
+SQLAlchemy 2.1 opens with psycopg 3), and sweeps against it over HTTP (the joblib launcher
+included), plus the postgresql+psycopg2:// form, the basic-auth override and the
+host-header check."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy
+from mlflow import MlflowClient
 
 from tests import compose_file
 from tests.compose_file import (
@@ -31,7 +35,7 @@ def postgres() -> Iterator[Postgres]:
     if binaries is None:
         pytest.skip("PostgreSQL is not installed (initdb not found; .ci/run installs it: "
                     "apt-get install postgresql)")
-    pytest.importorskip("psycopg2", reason="the PostgreSQL driver psycopg2 is not installed")
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver psycopg (3) is not installed")
     with throwaway_postgres(binaries) as cluster:
         yield cluster
 
@@ -61,6 +65,46 @@ def database_counts(cluster: Postgres, experiment: str) -> dict[str, object]:
                WHERE e.name = %s GROUP BY m.run_uuid, m.key, m.step""", (experiment,))
         points = cursor.fetchall()
     return {"runs": runs, "points": points}
+
+
+def runs_in_database(cluster: Postgres, experiment: str) -> list[tuple[str, str]]:
+    """(run name, status) of the runs of one experiment, read straight from PostgreSQL."""
+    with cluster.connect() as connection, connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT r.name, r.status FROM runs r
+               JOIN experiments e ON e.experiment_id = r.experiment_id
+               WHERE e.name = %s""", (experiment,))
+        return cursor.fetchall()
+
+
+def log_one_run(tracking_uri: str, experiment: str) -> None:
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.create_experiment(experiment)
+    run = client.create_run(experiment_id, run_name="one")
+    client.log_metric(run.info.run_id, "accuracy", 0.5)
+    client.set_terminated(run.info.run_id, "FINISHED")
+
+
+def test_the_compose_server_runs_on_the_plain_postgresql_uri(compose_server, postgres):
+    uri = compose_file.backend_store_uri(compose_file.mlflow_command(
+        compose_file.load(), compose_file.compose_env(postgres)))
+    assert uri.startswith("postgresql://"), uri
+    # The URI every MLflow and SQLAlchemy page shows; SQLAlchemy 2.1 opens it with psycopg 3.
+    assert sqlalchemy.engine.make_url(uri).get_dialect().driver == "psycopg"
+    log_one_run(compose_server, "pg-plain-uri")
+    assert runs_in_database(postgres, "pg-plain-uri") == [("one", "FINISHED")]
+
+
+def test_the_psycopg2_form_of_the_uri_still_works(postgres, tmp_path):
+    pytest.importorskip("psycopg2", reason="the PostgreSQL driver psycopg2 is not installed")
+    process, uri = start_compose_server(compose_file.load(), postgres, tmp_path,
+                                        backend_scheme="postgresql+psycopg2")
+    try:
+        assert compose_file.backend_store_uri(process.args).startswith("postgresql+psycopg2://")
+        log_one_run(uri, "pg-psycopg2-uri")
+    finally:
+        stop_process(process)
+    assert runs_in_database(postgres, "pg-psycopg2-uri") == [("one", "FINISHED")]
 
 
 def test_a_parallel_sweep_against_the_compose_server_on_postgres(
