@@ -72,7 +72,7 @@ class FakeSweeps:
         return parent.info.run_id
 
     def job(self, parent_run_id: str | None, params: dict[str, object], test_accuracy: float | None,
-            status: str = "FINISHED", sweep_id: str = "") -> str:
+            status: str = "FINISHED", sweep_id: str = "", validation_accuracy: float | None = None) -> str:
         tags = {tracking.TAG_ROLE: "job", tracking.TAG_SWEEP_ID: sweep_id}
         if parent_run_id:
             tags[tracking.TAG_PARENT_RUN_ID] = parent_run_id
@@ -81,8 +81,10 @@ class FakeSweeps:
         run = self.client.create_run(self.experiment_id, run_name=name, start_time=self._tick(), tags=tags)
         metrics = []
         if test_accuracy is not None:
+            if validation_accuracy is None:
+                validation_accuracy = test_accuracy + 0.01
             final = {"test_accuracy": test_accuracy, "test_loss": 1 - test_accuracy,
-                     "best_val_accuracy": test_accuracy + 0.01, "best_epoch": 1.0,
+                     "best_val_accuracy": validation_accuracy, "best_epoch": 1.0,
                      "final_val_accuracy": test_accuracy, "train_seconds": 2.0}
             metrics += [Metric(key, value, self.clock, 0) for key, value in final.items()]
             for epoch in (1, 2):
@@ -234,8 +236,8 @@ def test_single_runs_per_configuration_show_plain_values(store):
     table = build_table(select_runs(store.uri, EXPERIMENT))
     assert not table.grouped_by_seed and [row.n for row in table.rows] == [1, 1]
     markdown = render(table, "markdown")
-    assert "| variant | units | test_accuracy | test_loss |" in markdown
-    assert "**0.8400**" in markdown and "±" not in markdown and "95% CI" not in markdown
+    assert "| variant | units | best_val_accuracy | test_accuracy | test_loss |" in markdown
+    assert "**0.8500**" in markdown and "±" not in markdown and "95% CI" not in markdown
 
 
 def test_every_format_parses(seeded_sweep):
@@ -258,7 +260,8 @@ def test_every_format_parses(seeded_sweep):
         stats.ttest_ind(ACCURACIES["64"], ACCURACIES["32"], equal_var=False).pvalue)
 
     markdown = render(table, "markdown")
-    assert "| variant | units | test_accuracy (mean ± std) | 95% CI | n | Δ vs baseline | p (Welch) |" in markdown
+    assert ("| variant | units | best_val_accuracy (mean ± std) | test_accuracy (mean ± std) | 95% CI | n "
+            "| Δ vs baseline | p (Welch) |") in markdown
     assert markdown.count("**") == 2
 
     latex = render(table, "latex")
@@ -329,6 +332,87 @@ def test_file_suffixes_name_formats_on_the_command_line(seeded_sweep, tmp_path, 
         render(table, "xls")
 
 
+# (validation, test) accuracy per seed: the validation ranking is the reverse of the test one.
+DISAGREEING = {"32": [(0.90, 0.80), (0.88, 0.81)], "64": [(0.86, 0.85), (0.87, 0.86)], "128": [(0.84, 0.87)]}
+
+
+@pytest.fixture(scope="module")
+def disagreeing_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[FakeSweeps, str]:
+    store = FakeSweeps(tmp_path_factory.mktemp("disagreeing") / "store")
+    parent = store.sweep("val-vs-test")
+    for units, pairs in DISAGREEING.items():
+        for seed, (validation, test) in enumerate(pairs):
+            store.job(parent, job_params(units, seed), test, sweep_id="val-vs-test",
+                      validation_accuracy=validation)
+    return store, parent
+
+
+def test_rows_are_ranked_and_the_best_chosen_on_validation_not_test(disagreeing_sweep):
+    store, _ = disagreeing_sweep
+    table = build_table(select_runs(store.uri, EXPERIMENT))
+    assert table.ranked_by == "best_val_accuracy"
+    assert [row.params["model.units"] for row in table.rows] == ["32", "64", "128"]
+    assert [row.is_best for row in table.rows] == [True, False, False]
+    best = table.best_run()
+    assert (best.metrics["best_val_accuracy"], best.metrics["test_accuracy"]) == (0.90, 0.80)
+
+    markdown = render(table, "markdown")
+    assert markdown.splitlines()[0].endswith("ranked by best_val_accuracy")
+    # The ranking metric first and in bold, the test accuracy beside it, not bold.
+    assert "| baseline | 32 | **0.8900 ± 0.0141** | 0.8050 ± 0.0071 |" in markdown
+    assert "Ranked by best_val_accuracy (higher is better)" in markdown
+    assert "test_accuracy is reported beside it and plays no part in the choice" in markdown
+    assert json.loads(render(table, "json"))["ranked_by"] == "best_val_accuracy"
+    assert "Ranked by best\\_val\\_accuracy" in render(table, "latex")
+
+    on_test = build_table(select_runs(store.uri, EXPERIMENT), rank_by="test_accuracy")
+    assert [row.params["model.units"] for row in on_test.rows] == ["128", "64", "32"]
+    assert on_test.best_run().metrics["test_accuracy"] == 0.87
+    assert "the best row's test_accuracy is an optimistic estimate" in render(on_test, "markdown")
+    # Losses rank lowest first.
+    on_loss = build_table(select_runs(store.uri, EXPERIMENT), rank_by="test_loss")
+    assert [row.params["model.units"] for row in on_loss.rows] == ["128", "64", "32"]
+    assert "Ranked by test_loss (lower is better)" in render(on_loss, "markdown")
+
+    with pytest.raises(ValueError, match=r"--rank-by 'val_acc': no selected run logged that metric; "
+                                         r"metrics available: best_epoch, best_val_accuracy, "
+                                         r"final_val_accuracy, test_accuracy, test_loss, train_seconds, "
+                                         r"val_accuracy, val_loss"):
+        build_table(select_runs(store.uri, EXPERIMENT), rank_by="val_acc")
+
+
+def test_cli_rank_by(disagreeing_sweep, monkeypatch, capsys):
+    store, _ = disagreeing_sweep
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
+    assert "--rank-by METRIC" in build_parser().format_help()
+    assert report_main(["--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["ranked_by"] == "best_val_accuracy"
+    assert [row["model.units"] for row in document["rows"]] == ["32", "64", "128"]
+    assert report_main(["--format", "json", "--rank-by", "test_accuracy"]) == 0
+    assert [row["model.units"] for row in json.loads(capsys.readouterr().out)["rows"]] == ["128", "64", "32"]
+
+    assert report_main(["--rank-by", "accuracy_on_test"]) == 2
+    error = capsys.readouterr().err
+    assert "Error: --rank-by 'accuracy_on_test': no selected run logged that metric" in error
+    assert "metrics available: best_epoch, best_val_accuracy," in error
+
+
+def test_the_parent_run_records_the_validation_choice(disagreeing_sweep):
+    store, parent = disagreeing_sweep
+    markdown = publish_sweep_report(store.uri, store.experiment_id, parent)
+    assert "**0.8900 ± 0.0141**" in markdown
+    recorded = store.client.get_run(parent).data
+    chosen = store.client.get_run(recorded.tags["best_run_id"]).data
+    assert (chosen.params["model.units"], chosen.metrics["best_val_accuracy"]) == ("32", 0.90)
+    assert recorded.tags["ranked_by"] == "best_val_accuracy"
+    assert recorded.metrics["best_val_accuracy"] == pytest.approx(0.90)
+    assert recorded.metrics["best_test_accuracy"] == pytest.approx(0.80)  # not the 0.87 of another run
+    assert recorded.tags["best_configuration"] == "variant=baseline, units=32"
+    assert recorded.metrics["best_mean_val_accuracy"] == pytest.approx(0.89)
+    assert recorded.metrics["best_mean_test_accuracy"] == pytest.approx(0.805)
+
+
 # ---------------------------------------------------------------------------
 # Runs really logged by one short sweep: 2 configurations x 3 seeds, 2 epochs
 # ---------------------------------------------------------------------------
@@ -360,7 +444,7 @@ def test_a_real_sweep_groups_its_seeds(real_sweep):
                                      scale=statistics.stdev(values) / math.sqrt(len(values)))
         assert (row.summaries["test_accuracy"].ci_low, row.summaries["test_accuracy"].ci_high) == (
             pytest.approx(low), pytest.approx(high))
-    means = [row.value("test_accuracy") for row in table.rows]
+    means = [row.value("best_val_accuracy") for row in table.rows]
     assert means == sorted(means, reverse=True)
 
 
@@ -374,12 +458,14 @@ def test_the_parent_run_carries_the_comparison(real_sweep):
     jobs = [run for run in runs if run.data.tags.get(tracking.TAG_ROLE) == "job"]
     assert parent.info.status == "FINISHED" and len(jobs) == 6
 
-    best = max(jobs, key=lambda run: run.data.metrics["test_accuracy"])
+    # Chosen on validation; its test accuracy is reported, whatever the other runs scored on test.
+    best_value = max(run.data.metrics["best_val_accuracy"] for run in jobs)
+    chosen = {run.info.run_id: run for run in jobs if run.data.metrics["best_val_accuracy"] == best_value}
+    assert parent.data.tags["best_run_id"] in chosen and parent.data.tags["ranked_by"] == "best_val_accuracy"
+    best = chosen[parent.data.tags["best_run_id"]]
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(best_value)
     assert parent.data.metrics["best_test_accuracy"] == pytest.approx(best.data.metrics["test_accuracy"])
-    assert parent.data.tags["best_run_id"] in {
-        run.info.run_id for run in jobs
-        if run.data.metrics["test_accuracy"] == best.data.metrics["test_accuracy"]}
-    assert "best_mean_test_accuracy" in parent.data.metrics
+    assert "best_mean_test_accuracy" in parent.data.metrics and "best_mean_val_accuracy" in parent.data.metrics
 
     artifacts = {item.path for item in client.list_artifacts(parent.info.run_id, "report")}
     assert artifacts == {"report/comparison.md", "report/comparison.csv", "report/comparison.html",
@@ -390,7 +476,7 @@ def test_the_parent_run_carries_the_comparison(real_sweep):
     published = Path(client.download_artifacts(parent.info.run_id, "report/comparison.md"))
     # The console shows the same table when the sweep ends.
     assert published.read_text() in result.stdout
-    assert "| units | test_accuracy (mean ± std) | 95% CI | n |" in result.stdout
+    assert "| units | best_val_accuracy (mean ± std) | test_accuracy (mean ± std) | 95% CI | n |" in result.stdout
 
 
 @pytest.mark.slow
@@ -398,10 +484,12 @@ def test_publishing_works_on_an_ended_parent_run_of_a_server(mlflow_server, tmp_
     client = MlflowClient(mlflow_server)
     experiment_id = client.create_experiment(f"publish-{tmp_path.name}")
     parent = client.create_run(experiment_id, tags={tracking.TAG_ROLE: "sweep", tracking.TAG_SWEEP_ID: "s"})
-    for seed, accuracy in enumerate((0.7, 0.8)):
+    # The seed better on validation is the worse one on test: the validation winner is reported.
+    for seed, (validation, accuracy) in enumerate(((0.81, 0.7), (0.79, 0.8))):
         job = client.create_run(experiment_id, tags={tracking.TAG_ROLE: "job",
                                                      tracking.TAG_PARENT_RUN_ID: parent.info.run_id})
-        client.log_batch(job.info.run_id, metrics=[Metric("test_accuracy", accuracy, 0, 0)],
+        client.log_batch(job.info.run_id, metrics=[Metric("test_accuracy", accuracy, 0, 0),
+                                                   Metric("best_val_accuracy", validation, 0, 0)],
                          params=[Param("seed", str(seed)), Param("model.units", "8")])
         client.set_terminated(job.info.run_id)
     client.set_terminated(parent.info.run_id)
@@ -409,7 +497,8 @@ def test_publishing_works_on_an_ended_parent_run_of_a_server(mlflow_server, tmp_
     markdown = publish_sweep_report(mlflow_server, experiment_id, parent.info.run_id)
     assert "0.7500 ± 0.0707" in markdown
     ended = client.get_run(parent.info.run_id)
-    assert ended.info.status == "FINISHED" and ended.data.metrics["best_test_accuracy"] == pytest.approx(0.8)
+    assert ended.info.status == "FINISHED" and ended.data.metrics["best_test_accuracy"] == pytest.approx(0.7)
+    assert ended.data.metrics["best_val_accuracy"] == pytest.approx(0.81)
     assert "report/comparison.html" in {item.path for item in client.list_artifacts(parent.info.run_id, "report")}
 
 

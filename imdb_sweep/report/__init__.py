@@ -19,10 +19,17 @@ from mlflow.tracking import MlflowClient
 
 from imdb_sweep.report.formats import FORMATS, canonical_format, render, to_csv, to_html, to_markdown
 from imdb_sweep.report.runs import LATEST, Selection, load_curves, select_parent_run, select_runs
-from imdb_sweep.report.table import ComparisonTable, build_table, parse_baseline, varying_params
+from imdb_sweep.report.table import (
+    DEFAULT_RANKING_METRIC,
+    TEST_METRIC,
+    ComparisonTable,
+    build_table,
+    parse_baseline,
+    varying_params,
+)
 
 __all__ = [
-    "FORMATS", "LATEST", "ComparisonTable", "Selection", "build_table", "canonical_format", "load_curves",
+    "DEFAULT_RANKING_METRIC", "FORMATS", "LATEST", "ComparisonTable", "Selection", "build_table", "canonical_format", "load_curves",
     "parse_baseline", "publish_sweep_report", "render", "select_parent_run", "select_runs",
     "sweep_summary_markdown", "varying_params",
 ]
@@ -30,28 +37,42 @@ __all__ = [
 # Where the sweep's comparison lands among the parent run's artifacts.
 REPORT_ARTIFACT_DIR = "report"
 TAG_BEST_RUN_ID = "best_run_id"
+TAG_RANKED_BY = "ranked_by"
+TAG_BEST_CONFIGURATION = "best_configuration"
 METRIC_BEST_TEST_ACCURACY = "best_test_accuracy"
+METRIC_BEST_VAL_ACCURACY = "best_val_accuracy"
 
 
-def sweep_summary_markdown(tracking_uri: str, experiment_id: str, parent_run_id: str) -> str:
-    """The Markdown comparison table of one sweep's jobs, best test accuracy first."""
-    return to_markdown(build_table(select_parent_run(tracking_uri, experiment_id, parent_run_id)))
+def parent_metric_name(metric: str, prefix: str = "best_") -> str:
+    """How the parent run names the chosen run's `metric`: `test_accuracy` ->
+    `best_test_accuracy`, `best_val_accuracy` stays itself (no `best_best_`)."""
+    return prefix + metric.removeprefix("best_")
 
 
-def publish_sweep_report(tracking_uri: str, experiment_id: str, parent_run_id: str) -> str:
+def sweep_summary_markdown(tracking_uri: str, experiment_id: str, parent_run_id: str,
+                           rank_by: str = DEFAULT_RANKING_METRIC) -> str:
+    """The Markdown comparison table of one sweep's jobs, best validation accuracy first."""
+    return to_markdown(build_table(select_parent_run(tracking_uri, experiment_id, parent_run_id),
+                                   rank_by=rank_by))
+
+
+def publish_sweep_report(tracking_uri: str, experiment_id: str, parent_run_id: str,
+                         rank_by: str = DEFAULT_RANKING_METRIC) -> str:
     """Attach the comparison to the sweep's parent run and return its Markdown.
 
     Artifacts under `report/`: comparison.md, .csv, .html (plots embedded) and
-    plots/*.png. Tag `best_run_id` and metric `best_test_accuracy` name the single
-    best job; when seeds repeat, tag `best_configuration` and metric
-    `best_mean_test_accuracy` name the best configuration. Works on a parent run
-    that has already ended (MlflowClient writes to terminated runs).
+    plots/*.png. The best job is chosen on `rank_by` (validation accuracy), never
+    on the test set: tag `best_run_id` names it, tag `ranked_by` the metric that
+    chose it, metrics `best_val_accuracy` and `best_test_accuracy` are its values.
+    When seeds repeat, tag `best_configuration` and metrics `best_mean_val_accuracy`
+    and `best_mean_test_accuracy` name the best configuration and its means. Works
+    on a parent run that has already ended (MlflowClient writes to terminated runs).
     """
     from imdb_sweep.report.plots import render_plots  # matplotlib only when publishing
 
     selection = select_parent_run(tracking_uri, experiment_id, parent_run_id)
     load_curves(selection)
-    table = build_table(selection)
+    table = build_table(selection, rank_by=rank_by)
     markdown = to_markdown(table)
     plots = render_plots(table)
 
@@ -66,11 +87,19 @@ def publish_sweep_report(tracking_uri: str, experiment_id: str, parent_run_id: s
             (root / "plots" / name).write_bytes(data)
         client.log_artifacts(parent_run_id, folder, artifact_path=REPORT_ARTIFACT_DIR)
 
+    client.set_tag(parent_run_id, TAG_RANKED_BY, table.ranked_by)
+    reported = list(dict.fromkeys((table.ranked_by, DEFAULT_RANKING_METRIC, TEST_METRIC)))
     best = table.best_run()
     if best is not None:
         client.set_tag(parent_run_id, TAG_BEST_RUN_ID, best.run_id)
-        client.log_metric(parent_run_id, METRIC_BEST_TEST_ACCURACY, best.metrics["test_accuracy"])
-    if table.grouped_by_seed and table.rows and not math.isnan(table.rows[0].value("test_accuracy")):
-        client.set_tag(parent_run_id, "best_configuration", table.row_label(table.rows[0]))
-        client.log_metric(parent_run_id, "best_mean_test_accuracy", table.rows[0].value("test_accuracy"))
+        for metric in reported:
+            if metric in best.metrics:
+                client.log_metric(parent_run_id, parent_metric_name(metric), best.metrics[metric])
+    if table.grouped_by_seed and table.rows and not math.isnan(table.rows[0].value(table.ranked_by)):
+        best_row = table.rows[0]
+        client.set_tag(parent_run_id, TAG_BEST_CONFIGURATION, table.row_label(best_row))
+        for metric in reported:
+            if not math.isnan(best_row.value(metric)):
+                client.log_metric(parent_run_id, parent_metric_name(metric, "best_mean_"),
+                                  best_row.value(metric))
     return markdown

@@ -1,8 +1,9 @@
 """The comparison table as Markdown, CSV, HTML, JSON and LaTeX.
 
 Machine formats (CSV, JSON) carry full param keys (`model.units`) and every
-statistic; the human formats (Markdown, HTML, LaTeX) use short headers (`units`)
-and show mean +- std, the 95% CI and n of the test accuracy.
+statistic; the human formats (Markdown, HTML, LaTeX) use short headers (`units`),
+show the metric that ranks (validation accuracy) first and the test accuracy
+beside it, with mean +- std, the 95% CI and n of the test accuracy.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from imdb_sweep.report.runs import JobRun
-from imdb_sweep.report.table import RANKING_METRIC, ComparisonTable, Row
+from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row, lower_is_better
 
 FORMATS = ("markdown", "csv", "html", "json", "latex")
 # What users type: the file suffixes of the formats.
@@ -67,7 +68,7 @@ def row_record(table: ComparisonTable, row: Row) -> dict[str, Any]:
         for metric in table.metrics:
             record[metric] = _clean(row.summaries[metric].mean)
     if table.baseline:
-        record[f"{RANKING_METRIC}_difference_to_baseline"] = _clean(row.comparison.difference)
+        record[f"{TEST_METRIC}_difference_to_baseline"] = _clean(row.comparison.difference)
         record["welch_p_value"] = None if row.is_baseline else _clean(row.comparison.p_value)
         record["is_baseline"] = row.is_baseline
     record["is_best"] = row.is_best
@@ -106,7 +107,7 @@ def to_json(table: ComparisonTable) -> str:
         "parent_run_id": selection.parent_run_id,
         "grouped_by_seed": table.grouped_by_seed,
         "baseline": table.baseline,
-        "ranked_by": RANKING_METRIC,
+        "ranked_by": table.ranked_by,
         "columns": [{"key": key, "label": table.labels[key]} for key in table.param_keys],
         "rows": [row_record(table, row) for row in table.rows],
         "not_finished": [not_finished_record(run) for run in selection.not_finished],
@@ -135,34 +136,50 @@ def _p_value(value: float) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def leading_metrics(table: ComparisonTable) -> list[str]:
+    """The metric that ranks, then the test accuracy beside it (once when they are one)."""
+    return [table.ranked_by] + ([TEST_METRIC] if table.ranked_by != TEST_METRIC else [])
+
+
 def display_headers(table: ComparisonTable) -> list[str]:
     headers = [table.labels[key] for key in table.param_keys]
-    if table.grouped_by_seed:
-        headers += [f"{RANKING_METRIC} (mean ± std)", "95% CI", "n"]
-    else:
-        headers.append(RANKING_METRIC)
+    for metric in leading_metrics(table):
+        if not table.grouped_by_seed:
+            headers.append(metric)
+            continue
+        headers.append(f"{metric} (mean ± std)")
+        if metric == TEST_METRIC:
+            headers += ["95% CI", "n"]
     if table.baseline:
         headers.append("Δ vs baseline")
         if table.grouped_by_seed:
             headers.append("p (Welch)")
-    headers += [metric for metric in table.metrics if metric != RANKING_METRIC]
+    headers += [metric for metric in table.metrics if metric not in leading_metrics(table)]
     headers += ["runs"] if table.grouped_by_seed else ["run", "run_id"]
     return headers
 
 
+def _mean_and_std(metric: str, row: Row) -> str:
+    summary = row.summaries[metric]
+    text = _number(metric, summary.mean, row.n == 1)
+    if text and not math.isnan(summary.std):
+        text += f" ± {summary.std:.4f}"
+    return text
+
+
 def display_cells(table: ComparisonTable, row: Row, short_ids: bool) -> list[str]:
-    """Cell texts of one row; the test accuracy cell is the one marked as best."""
+    """Cell texts of one row; the cell of the ranking metric is the one marked as best."""
     single = row.n == 1
     cells = ["" if row.params.get(key) is None else str(row.params[key]) for key in table.param_keys]
-    accuracy = row.summaries[RANKING_METRIC]
-    if table.grouped_by_seed:
-        text = _number(RANKING_METRIC, accuracy.mean, single)
-        if not math.isnan(accuracy.std):
-            text += f" ± {accuracy.std:.4f}"
-        interval = "" if math.isnan(accuracy.ci_low) else f"[{accuracy.ci_low:.4f}, {accuracy.ci_high:.4f}]"
-        cells += [text, interval, str(row.n)]
-    else:
-        cells.append(_number(RANKING_METRIC, accuracy.mean, single))
+    for metric in leading_metrics(table):
+        if not table.grouped_by_seed:
+            cells.append(_number(metric, row.summaries[metric].mean, single))
+            continue
+        cells.append(_mean_and_std(metric, row))
+        if metric == TEST_METRIC:
+            accuracy = row.summaries[TEST_METRIC]
+            interval = "" if math.isnan(accuracy.ci_low) else f"[{accuracy.ci_low:.4f}, {accuracy.ci_high:.4f}]"
+            cells += [interval, str(row.n)]
     if table.baseline:
         if row.is_baseline:
             cells.append("baseline")
@@ -172,7 +189,7 @@ def display_cells(table: ComparisonTable, row: Row, short_ids: bool) -> list[str
         if table.grouped_by_seed:
             cells.append("" if row.is_baseline else _p_value(row.comparison.p_value))
     cells += [_number(metric, row.summaries[metric].mean, single)
-              for metric in table.metrics if metric != RANKING_METRIC]
+              for metric in table.metrics if metric not in leading_metrics(table)]
     identify = (lambda run_id: run_id[:8]) if short_ids else (lambda run_id: run_id)
     if table.grouped_by_seed:
         cells.append(" ".join(identify(run.run_id) for run in row.runs))
@@ -185,14 +202,25 @@ def ranking_column(table: ComparisonTable) -> int:
     return len(table.param_keys)
 
 
+def ranking_note(table: ComparisonTable) -> str:
+    """Which metric ranks and chooses the best, and what that means for the test accuracy."""
+    direction = "lower" if lower_is_better(table.ranked_by) else "higher"
+    note = (f"Ranked by {table.ranked_by} ({direction} is better), best first; the best is in bold.")
+    if table.ranked_by == TEST_METRIC:
+        return note + (f" Chosen on the test set (--rank-by {TEST_METRIC}): the best row's "
+                       f"{TEST_METRIC} is an optimistic estimate.")
+    return note + f" {TEST_METRIC} is reported beside it and plays no part in the choice."
+
+
 def footnote(table: ComparisonTable) -> str:
-    notes = [f"Ranked by {RANKING_METRIC}, best first; the best is in bold."]
+    notes = [ranking_note(table)]
     if table.grouped_by_seed:
-        notes.append("Runs differing only in seed are grouped: mean ± sample std, 95% confidence "
-                     "interval of the mean (Student t, n-1 degrees of freedom), n runs.")
+        notes.append("Runs differing only in seed are grouped: mean ± sample std; for "
+                     f"{TEST_METRIC} also the 95% confidence interval of the mean (Student t, "
+                     "n-1 degrees of freedom) and n runs.")
     if table.baseline:
         shown = ",".join(f"{key}={value}" for key, value in table.baseline.items())
-        notes.append(f"Δ: difference of mean {RANKING_METRIC} to the baseline ({shown})"
+        notes.append(f"Δ: difference of mean {TEST_METRIC} to the baseline ({shown})"
                      + ("; p: two-sided Welch t-test." if table.grouped_by_seed else "."))
     return " ".join(notes)
 
@@ -201,7 +229,7 @@ def heading(table: ComparisonTable) -> str:
     selection = table.selection
     configurations = (f", {len(table.rows)} configuration(s)" if table.grouped_by_seed else "")
     return (f"{selection.describe().capitalize()}: {len(selection.finished)} finished run(s)"
-            f"{configurations}, {len(selection.not_finished)} not finished")
+            f"{configurations}, {len(selection.not_finished)} not finished; ranked by {table.ranked_by}")
 
 
 def _markdown_escape(text: str) -> str:

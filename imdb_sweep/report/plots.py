@@ -12,11 +12,11 @@ matplotlib.use("Agg")  # Before pyplot: reports run on servers and in CI, withou
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from imdb_sweep.report.table import RANKING_METRIC, ComparisonTable, Row  # noqa: E402
+from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row  # noqa: E402
 
 CURVE_TITLES = {"val_accuracy": "Validation accuracy", "val_loss": "Validation loss"}
 PLOT_FILES = {"val_accuracy": "val_accuracy.png", "val_loss": "val_loss.png",
-              RANKING_METRIC: "test_accuracy.png"}
+              TEST_METRIC: "test_accuracy.png"}
 
 
 def _colors(count: int) -> list:
@@ -85,18 +85,18 @@ def accuracy_bars_figure(table: ComparisonTable) -> plt.Figure:
     seeds as dots where seeds repeat."""
     figure, axes = plt.subplots(figsize=(max(6.0, 0.7 * len(table.rows) + 3), 5))
     positions = np.arange(len(table.rows))
-    means = [row.value(RANKING_METRIC) for row in table.rows]
+    means = [row.value(TEST_METRIC) for row in table.rows]
     colors = _colors(len(table.rows))
     errors = None
     if table.grouped_by_seed:
         errors = np.array([[0.0 if math.isnan(s.ci_low) else s.mean - s.ci_low,
                             0.0 if math.isnan(s.ci_high) else s.ci_high - s.mean]
-                           for s in (row.summaries[RANKING_METRIC] for row in table.rows)]).T
+                           for s in (row.summaries[TEST_METRIC] for row in table.rows)]).T
     bars = axes.bar(positions, np.nan_to_num(means), color=colors, yerr=errors, capsize=4,
                     edgecolor=["black" if row.is_best else "none" for row in table.rows])
     if table.grouped_by_seed:
         for position, row in zip(positions, table.rows):
-            values = [run.metrics[RANKING_METRIC] for run in row.runs if RANKING_METRIC in run.metrics]
+            values = [run.metrics[TEST_METRIC] for run in row.runs if TEST_METRIC in run.metrics]
             axes.scatter([position] * len(values), values, color="black", s=10, zorder=3)
     for bar, value in zip(bars, means):
         if not math.isnan(value):
@@ -107,10 +107,10 @@ def accuracy_bars_figure(table: ComparisonTable) -> plt.Figure:
                     fontsize="small")
     how = "mean, error bars 95% CI, dots: single seeds" if table.grouped_by_seed else ""
     axes.set_title(_title(table, "Test accuracy per configuration", how), fontsize="medium")
-    axes.set_ylabel(RANKING_METRIC)
+    axes.set_ylabel(TEST_METRIC)
     # A t interval of a few seeds can reach past 1: show it whole rather than clip it.
-    highest = max([row.summaries[RANKING_METRIC].ci_high for row in table.rows
-                   if not math.isnan(row.summaries[RANKING_METRIC].ci_high)], default=1.0)
+    highest = max([row.summaries[TEST_METRIC].ci_high for row in table.rows
+                   if not math.isnan(row.summaries[TEST_METRIC].ci_high)], default=1.0)
     axes.set_ylim(0, max(1.05, highest + 0.05))
     axes.grid(axis="y", alpha=0.3)
     figure.tight_layout()
@@ -120,7 +120,7 @@ def accuracy_bars_figure(table: ComparisonTable) -> plt.Figure:
 def render_plots(table: ComparisonTable) -> dict[str, bytes]:
     """File name -> PNG bytes. The curves need `runs.load_curves` to have run."""
     figures = {PLOT_FILES[metric]: curve_figure(table, metric) for metric in CURVE_TITLES}
-    figures[PLOT_FILES[RANKING_METRIC]] = accuracy_bars_figure(table)
+    figures[PLOT_FILES[TEST_METRIC]] = accuracy_bars_figure(table)
     pngs: dict[str, bytes] = {}
     for name, figure in figures.items():
         buffer = io.BytesIO()

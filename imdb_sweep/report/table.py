@@ -10,10 +10,16 @@ from imdb_sweep.report.runs import JobRun, Selection
 from imdb_sweep.report.stats import Comparison, Summary, summarize, welch_test
 
 SEED_KEY = "seed"
-RANKING_METRIC = "test_accuracy"
+# Rows are ranked, and the best run chosen, on validation: choosing on the test
+# set would make the test accuracy reported beside it optimistic.
+DEFAULT_RANKING_METRIC = "best_val_accuracy"
+# What the table reports for the chosen run: seed statistics, baseline tests, plots.
+TEST_METRIC = "test_accuracy"
 # The results, in the order the table shows them.
-RESULT_METRICS = ("test_accuracy", "test_loss", "best_val_accuracy", "best_epoch",
+RESULT_METRICS = ("best_val_accuracy", "test_accuracy", "test_loss", "best_epoch",
                   "final_val_accuracy", "train_seconds")
+# Metrics where lower is better when one ranks by them (--rank-by test_loss).
+LOWER_IS_BETTER_SUFFIXES = ("loss", "seconds")
 # Params that never change what is trained (where things are kept, how chatty a
 # job is): a difference in them does not make another configuration.
 IGNORED_PREFIXES = ("tracking.", "sweep.")
@@ -21,6 +27,23 @@ IGNORED_KEYS = ("data.path", "data.cache_dir", "train.verbose")
 # Column order: the named variant first, then the model, training and data
 # groups, anything else, and the seed last.
 _KEY_ORDER = ("variant", "model.", "train.", "data.")
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.endswith(LOWER_IS_BETTER_SUFFIXES)
+
+
+def available_metrics(runs: Iterable[JobRun]) -> list[str]:
+    """Every metric logged on at least one of `runs`, sorted."""
+    return sorted({metric for run in runs for metric in run.metrics})
+
+
+def check_ranking_metric(metric: str, runs: list[JobRun]) -> None:
+    """A ValueError naming `metric` and the metrics there are, when no run logged it."""
+    known = available_metrics(runs)
+    if runs and metric not in known:
+        raise ValueError(f"--rank-by '{metric}': no selected run logged that metric; "
+                         f"metrics available: {', '.join(known) or 'none'}")
 
 
 def affects_training(key: str) -> bool:
@@ -111,6 +134,7 @@ class ComparisonTable:
     grouped_by_seed: bool  # rows are configurations with seed statistics
     baseline: dict[str, str] | None = None
     metrics: tuple[str, ...] = field(default=RESULT_METRICS)
+    ranked_by: str = DEFAULT_RANKING_METRIC
 
     def row_label(self, row: Row, separator: str = ", ") -> str:
         """`units=8, activation=relu`: how plots and messages name a row."""
@@ -118,10 +142,12 @@ class ComparisonTable:
         return separator.join(parts) or row.runs[0].run_name
 
     def best_run(self) -> JobRun | None:
-        """The single finished run with the highest test accuracy."""
+        """The single finished run best on `ranked_by` (validation by default, never
+        the test set unless asked); a tie goes to the run of the higher-ranked row."""
         scored = [run for row in self.rows for run in row.runs
-                  if not math.isnan(run.metrics.get(RANKING_METRIC, math.nan))]
-        return max(scored, key=lambda run: run.metrics[RANKING_METRIC], default=None)
+                  if not math.isnan(run.metrics.get(self.ranked_by, math.nan))]
+        sign = -1.0 if lower_is_better(self.ranked_by) else 1.0
+        return max(scored, key=lambda run: sign * run.metrics[self.ranked_by], default=None)
 
 
 def _row(params: dict[str, str | None], runs: list[JobRun], metrics: tuple[str, ...]) -> Row:
@@ -167,17 +193,24 @@ def find_baseline_row(table: ComparisonTable, baseline: dict[str, str]) -> Row:
                      f"to pick one of: {choices}")
 
 
-def _ranking_key(row: Row) -> tuple[bool, float]:
-    value = row.value(RANKING_METRIC)
-    return (math.isnan(value), -value if not math.isnan(value) else 0.0)
+def _ranking_key(row: Row, metric: str) -> tuple[bool, float]:
+    """Best first, rows without the metric last; the sort is stable, so ties keep start order."""
+    value = row.value(metric)
+    if math.isnan(value):
+        return True, 0.0
+    return False, value if lower_is_better(metric) else -value
 
 
 def build_table(selection: Selection, baseline: dict[str, str] | None = None,
-                metrics: tuple[str, ...] = RESULT_METRICS) -> ComparisonTable:
+                metrics: tuple[str, ...] = RESULT_METRICS,
+                rank_by: str = DEFAULT_RANKING_METRIC) -> ComparisonTable:
     """Rank the finished runs: one row per configuration (varying params without the
     seed) with seed statistics when some configuration ran more than once, else one
-    row per run. Best test accuracy first."""
+    row per run. Best mean `rank_by` (validation accuracy) first."""
     runs = selection.finished
+    check_ranking_metric(rank_by, runs)
+    if rank_by not in metrics:  # the table shows what it is ranked by
+        metrics = (rank_by, *metrics)
     keys = varying_params(runs)
     config_keys = [key for key in keys if key != SEED_KEY]
     groups = group_runs(runs, config_keys)
@@ -185,21 +218,21 @@ def build_table(selection: Selection, baseline: dict[str, str] | None = None,
     param_keys = config_keys if grouped else keys
     rows = [_row({key: group[0].params.get(key) for key in param_keys}, group, metrics)
             for group in (groups if grouped else [[run] for run in runs])]
-    rows.sort(key=_ranking_key)
+    rows.sort(key=lambda row: _ranking_key(row, rank_by))
     table = ComparisonTable(selection, param_keys, short_labels(param_keys), rows, grouped,
-                            baseline, metrics)
+                            baseline, metrics, rank_by)
 
-    best_value = max((row.value(RANKING_METRIC) for row in rows
-                      if not math.isnan(row.value(RANKING_METRIC))), default=math.nan)
-    for row in rows:
-        row.is_best = row.value(RANKING_METRIC) == best_value
+    if rows and not math.isnan(rows[0].value(rank_by)):
+        for row in rows:
+            row.is_best = row.value(rank_by) == rows[0].value(rank_by)
 
     if baseline:
+        # The baseline comparison is about what the table reports: the test accuracy.
         reference = find_baseline_row(table, baseline)
         reference.is_baseline = True
-        reference_values = [run.metrics[RANKING_METRIC] for run in reference.runs
-                            if RANKING_METRIC in run.metrics]
+        reference_values = [run.metrics[TEST_METRIC] for run in reference.runs
+                            if TEST_METRIC in run.metrics]
         for row in rows:
-            values = [run.metrics[RANKING_METRIC] for run in row.runs if RANKING_METRIC in run.metrics]
+            values = [run.metrics[TEST_METRIC] for run in row.runs if TEST_METRIC in run.metrics]
             row.comparison = welch_test(values, reference_values)
     return table
