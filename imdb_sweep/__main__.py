@@ -3,8 +3,8 @@
 import atexit
 import gc
 import sys
-from pathlib import Path
 
+from imdb_sweep.config_files import config_dir
 from imdb_sweep.runtime import garbage_collection_paused
 
 with garbage_collection_paused():  # Hydra and MLflow: a second of imports
@@ -20,7 +20,7 @@ register_ray_launcher_preset()
 
 # An absolute path: Hydra resolves a relative one against the calling module,
 # which differs between `python -m imdb_sweep` and an import of `main`.
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_DIR = str(config_dir())
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")

@@ -12,11 +12,11 @@ config as well, but Hydra warns about that as deprecated schema matching.)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import OmegaConf
 
-SETTINGS_FILE = Path(__file__).resolve().parent.parent / "conf" / "hydra" / "launcher" / "ray_cluster.yaml"
+from imdb_sweep.config_files import config_dir
+
+SETTINGS_FILE = config_dir() / "hydra" / "launcher" / "ray_cluster.yaml"
 
 
 def register_ray_launcher_preset() -> bool:

@@ -1,0 +1,138 @@
+"""The project as users install it: `pip install .` builds a wheel that carries conf/ (as
+imdb_sweep/conf), a job runs from that wheel in another folder, an editable install keeps
+reading the checkout's conf/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import site
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import PROJECT_ROOT, write_aclimdb
+
+# Not copied into the build folder: environments, outputs and earlier builds.
+SKIPPED_AT_TOP = {".git", ".venv", "build", "dist", "mlruns", "outputs", "multirun",
+                  ".pytest_cache", "benchmarks"}
+SKIPPED_ANYWHERE = shutil.ignore_patterns("__pycache__", "*.egg-info")
+
+
+def skip_build_outputs(folder: str, names: list[str]) -> set[str]:
+    skipped = set(SKIPPED_ANYWHERE(folder, names))
+    if Path(folder) == PROJECT_ROOT:
+        skipped |= SKIPPED_AT_TOP & set(names)
+    return skipped
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The user's environment without anything that points Python or the job at the checkout."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("PYTHONPATH", "MLFLOW_TRACKING_URI", "IMDB_SWEEP_ACLIMDB", "IMDB_SWEEP_STATE")}
+    return {**env, **extra}
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None,
+        timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=cwd, env=env or clean_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `pip install .` builds, from a copy of the working tree (so that the build
+    writes nothing into the checkout), with this environment's setuptools: no download."""
+    source = tmp_path_factory.mktemp("source") / "imdb_sweep"
+    shutil.copytree(PROJECT_ROOT, source, ignore=skip_build_outputs)
+    wheels = tmp_path_factory.mktemp("wheels")
+    built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                 "--check-build-dependencies", "--wheel-dir", str(wheels), str(source)], cwd=wheels)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    (wheel_file,) = wheels.glob("imdb_sweep-*.whl")
+    return wheel_file
+
+
+@pytest.fixture(scope="module")
+def installed_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with the wheel installed. Its dependencies are this
+    environment's, reached through a .pth file: a path entry only, so this environment's own
+    .pth files (the editable install's import hook among them) do not run there."""
+    venv = tmp_path_factory.mktemp("venv")
+    created = run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=venv)
+    assert created.returncode == 0, created.stderr
+    python = venv / "bin" / "python"
+    installed = run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+                     "--no-index", str(wheel)], cwd=venv)
+    assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
+    # Only now: pip must not see (and offer to replace) this environment's imdb_sweep.
+    (venv_site,) = (venv / "lib").glob("python*/site-packages")
+    (venv_site / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    return python
+
+
+def imported_from(python: Path, cwd: Path) -> dict[str, str]:
+    """Where `python` imports imdb_sweep from, which config folder it uses, and how it was
+    installed (pip's direct_url.json: {"url": ..., "dir_info": {"editable": ...}}, or null)."""
+    probe = ("import json, imdb_sweep, imdb_sweep.config_files as c; from importlib import metadata; "
+             "print(json.dumps({'package': imdb_sweep.__file__, 'config_dir': str(c.config_dir()), "
+             "'direct_url': metadata.distribution('imdb_sweep').read_text('direct_url.json')}))")
+    result = run([str(python), "-c", probe], cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_every_module_and_every_config_file(wheel: Path):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules = {path.relative_to(PROJECT_ROOT).as_posix()
+               for path in (PROJECT_ROOT / "imdb_sweep").rglob("*.py")}
+    # A subpackage missing from pyproject.toml's `packages` list would be left out here.
+    assert modules <= names, sorted(modules - names)
+    configs = {"imdb_sweep/conf/" + path.relative_to(PROJECT_ROOT / "conf").as_posix()
+               for path in (PROJECT_ROOT / "conf").rglob("*.yaml")}
+    assert "imdb_sweep/conf/config.yaml" in configs
+    assert configs == {name for name in names if name.startswith("imdb_sweep/conf/")}
+
+
+@pytest.mark.slow
+def test_a_job_runs_from_the_installed_wheel_in_another_folder(installed_python: Path, tmp_path: Path):
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    venv = installed_python.parent.parent
+    where = imported_from(installed_python, workdir)
+    assert Path(where["package"]).is_relative_to(venv), where
+    assert Path(where["config_dir"]) == Path(where["package"]).parent / "conf"
+
+    archive = write_aclimdb(tmp_path / "tiny_aclImdb.tar.gz")
+    store = tmp_path / "store"
+    env = clean_env(IMDB_SWEEP_CACHE_DIR=str(tmp_path / "cache"))
+    result = run([str(installed_python), "-m", "imdb_sweep", f"data.path={archive}",
+                  "data.train_limit=32", "data.maxlen=50", "data.num_words=40", "train.epochs=1",
+                  "train.batch_size=8", "train.verbose=0", f"tracking.store_dir={store}",
+                  "tracking.log_model=false"], cwd=workdir, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("imdb-sweep")
+    (run_info,) = client.search_runs([experiment.experiment_id])
+    assert run_info.info.status == "FINISHED"
+    assert run_info.data.params["data.train_limit"] == "32"
+    assert "test_accuracy" in run_info.data.metrics
+
+
+def test_an_editable_install_reads_the_checkouts_conf(tmp_path: Path):
+    """`pip install -e .` (make setup): edits to conf/ take effect without reinstalling."""
+    where = imported_from(Path(sys.executable), tmp_path)
+    installed = json.loads(where["direct_url"] or "{}")
+    if not installed.get("dir_info", {}).get("editable"):
+        pytest.skip(f"imdb_sweep is not an editable install here ({where['package']})")
+    if Path(installed["url"].removeprefix("file://")).resolve() != PROJECT_ROOT:
+        pytest.skip(f"the editable install points at {installed['url']}, not this checkout")
+    assert Path(where["package"]).resolve().is_relative_to(PROJECT_ROOT), where
+    assert Path(where["config_dir"]) == PROJECT_ROOT / "conf"
