@@ -1,6 +1,6 @@
 """The project as users install it: `pip install .` builds a wheel that carries conf/ (as
 imdb_sweep/conf), a job runs from that wheel in another folder, an editable install keeps
-reading the checkout's conf/."""
+reading the checkout's conf/, and `python -m imdb_sweep --help` describes the tool."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from tests.conftest import PROJECT_ROOT, write_aclimdb
 SKIPPED_AT_TOP = {".git", ".venv", "build", "dist", "mlruns", "outputs", "multirun",
                   ".pytest_cache", "benchmarks"}
 SKIPPED_ANYWHERE = shutil.ignore_patterns("__pycache__", "*.egg-info")
+
+VARIANTS = sorted(path.stem for path in (PROJECT_ROOT / "conf" / "variant").glob("*.yaml"))
 
 
 def skip_build_outputs(folder: str, names: list[str]) -> set[str]:
@@ -87,6 +89,20 @@ def imported_from(python: Path, cwd: Path) -> dict[str, str]:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def assert_help_describes_the_tool(text: str) -> None:
+    assert "powered by Hydra" not in text
+    assert text.startswith("imdb_sweep: hyperparameter sweeps of the Keras IMDB sentiment model")
+    assert "variant: " + ", ".join(VARIANTS) in text
+    for command in ("python -m imdb_sweep model.units=64",
+                    "python -m imdb_sweep -m model.units=32,64 model.activation=relu,tanh",
+                    "python -m imdb_sweep -m 'variant=glob(*)'",
+                    "python -m imdb_sweep.server", "python -m imdb_sweep.report"):
+        assert command in text, command
+    assert "$MLFLOW_TRACKING_URI" in text and "mlruns/" in text
+    # $CONFIG: the composed config, overrides given before --help included.
+    assert "units: 48" in text and "experiment: imdb-sweep" in text
+
+
 @pytest.mark.slow
 def test_the_wheel_holds_every_module_and_every_config_file(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -96,7 +112,7 @@ def test_the_wheel_holds_every_module_and_every_config_file(wheel: Path):
     assert modules <= names, sorted(modules - names)
     configs = {"imdb_sweep/conf/" + path.relative_to(PROJECT_ROOT / "conf").as_posix()
                for path in (PROJECT_ROOT / "conf").rglob("*.yaml")}
-    assert "imdb_sweep/conf/config.yaml" in configs
+    assert {"imdb_sweep/conf/config.yaml", "imdb_sweep/conf/hydra/help/imdb_sweep.yaml"} <= configs
     assert configs == {name for name in names if name.startswith("imdb_sweep/conf/")}
 
 
@@ -124,6 +140,20 @@ def test_a_job_runs_from_the_installed_wheel_in_another_folder(installed_python:
     assert run_info.info.status == "FINISHED"
     assert run_info.data.params["data.train_limit"] == "32"
     assert "test_accuracy" in run_info.data.metrics
+
+    helped = run([str(installed_python), "-m", "imdb_sweep", "model.units=48", "--help"], cwd=workdir,
+                 env=env, timeout=120)
+    assert helped.returncode == 0, helped.stderr[-3000:]
+    assert_help_describes_the_tool(helped.stdout)
+
+
+def test_the_help_describes_the_tool_its_variants_and_example_commands(tmp_path: Path):
+    # As a user types it in their project folder; the checkout's imdb_sweep, by PYTHONPATH.
+    env = clean_env(PYTHONPATH=str(PROJECT_ROOT))
+    result = run([sys.executable, "-m", "imdb_sweep", "model.units=48", "--help"], cwd=tmp_path,
+                 env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_help_describes_the_tool(result.stdout)
 
 
 def test_an_editable_install_reads_the_checkouts_conf(tmp_path: Path):
