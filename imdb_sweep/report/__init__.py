@@ -29,9 +29,9 @@ from imdb_sweep.report.table import (
 )
 
 __all__ = [
-    "DEFAULT_RANKING_METRIC", "FORMATS", "LATEST", "ComparisonTable", "Selection", "build_table", "canonical_format", "load_curves",
-    "parse_baseline", "publish_sweep_report", "render", "select_parent_run", "select_runs",
-    "sweep_summary_markdown", "varying_params",
+    "DEFAULT_RANKING_METRIC", "FORMATS", "LATEST", "TEST_METRIC", "ComparisonTable", "Selection",
+    "build_table", "canonical_format", "load_curves", "parse_baseline", "publish_sweep_report", "render",
+    "select_parent_run", "select_runs", "sweep_summary_markdown", "varying_params",
 ]
 
 # Where the sweep's comparison lands among the parent run's artifacts.

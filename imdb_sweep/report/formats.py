@@ -299,32 +299,45 @@ def to_latex(table: ComparisonTable) -> str:
 # HTML: one self-contained page, plots embedded
 # ---------------------------------------------------------------------------
 
+# Fits a 1366-pixel laptop screen: compact cells, headers that wrap at `_`, numbers
+# that never wrap, and a scrolling box for tables wider than that (many params).
 _STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em; color: #222; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.15em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th { background: #f0f0f0; }
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1em; color: #222; }
+h1 { font-size: 1.3em; } h2 { font-size: 1.1em; }
+h1, p.meta { overflow-wrap: anywhere; }
+div.table-box { max-width: 100%; overflow-x: auto; margin: 1em 0; }
+table { border-collapse: collapse; font-size: 0.8em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.35em; text-align: right; }
+th { background: #f0f0f0; vertical-align: bottom; font-weight: 600; }
+td { white-space: nowrap; }
 td.param, th.param { text-align: left; }
-td.ranking { white-space: nowrap; }
-td.runs { text-align: left; font-family: monospace; font-size: 0.8em; }
+td.runs { text-align: left; font-family: monospace; font-size: 0.85em; white-space: normal; }
+table#not-finished td { white-space: normal; overflow-wrap: anywhere; }
+td.run-name { text-align: left; white-space: normal; overflow-wrap: anywhere; min-width: 8em; }
 tr.best td { background: #e6f4ea; }
 tr.best td.ranking { font-weight: bold; }
 tr.baseline td { font-style: italic; }
 p.note, p.meta { color: #555; font-size: 0.9em; max-width: 60em; }
-figure { display: inline-block; margin: 1em 1em 1em 0; }
-figure img { max-width: 100%; border: 1px solid #ddd; }
+figure { display: inline-block; margin: 1em 1em 1em 0; max-width: 100%; vertical-align: top; }
+figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 """
 
 
-def _run_link(table: ComparisonTable, run_id: str) -> str:
-    """A link to the run in the MLflow UI when the store is a server, else the id."""
+def _header_html(text: str) -> str:
+    """Escaped, with a line-break opportunity after each `_` (`best_val_accuracy`)."""
+    return html.escape(text).replace("_", "_<wbr>")
+
+
+def _run_link(table: ComparisonTable, run_id: str, shown: str | None = None) -> str:
+    """A link to the run in the MLflow UI when the store is a server, else the id;
+    `shown` (a short id) stands in the text, the full id in the tooltip."""
     uri = table.selection.tracking_uri
-    escaped = html.escape(run_id)
+    escaped = html.escape(shown or run_id)
+    title = f' title="{html.escape(run_id)}"' if shown else ""
     if uri.startswith(("http://", "https://")):
         target = f"{uri.rstrip('/')}/#/experiments/{table.selection.experiment_id}/runs/{run_id}"
-        return f'<a href="{html.escape(target)}">{escaped}</a>'
-    return escaped
+        return f'<a href="{html.escape(target)}"{title}>{escaped}</a>'
+    return f"<span{title}>{escaped}</span>" if shown else escaped
 
 
 def to_html(table: ComparisonTable, plots: dict[str, bytes] | None = None) -> str:
@@ -343,9 +356,9 @@ def to_html(table: ComparisonTable, plots: dict[str, bytes] | None = None) -> st
         + f" &middot; generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
     ]
     if table.rows:
-        parts.append('<table id="comparison">')
+        parts.append('<div class="table-box"><table id="comparison">')
         parts.append("<thead><tr>" + "".join(
-            f'<th class="{"param" if index < parameter_count else "result"}">{html.escape(header)}</th>'
+            f'<th class="{"param" if index < parameter_count else "result"}">{_header_html(header)}</th>'
             for index, header in enumerate(headers)) + "</tr></thead>")
         parts.append("<tbody>")
         for row in table.rows:
@@ -355,12 +368,14 @@ def to_html(table: ComparisonTable, plots: dict[str, bytes] | None = None) -> st
             for index, cell in enumerate(cells):
                 css = "param" if index < parameter_count else "ranking" if index == marked else "result"
                 content = html.escape(cell)
-                if index == len(cells) - 1:  # the run id(s), linked to the MLflow UI
+                if index == len(cells) - 1:  # the run id(s), short, linked to the MLflow UI
                     css = "runs"
-                    content = " ".join(_run_link(table, run.run_id) for run in row.runs)
+                    content = " ".join(_run_link(table, run.run_id, run.run_id[:8]) for run in row.runs)
+                elif not table.grouped_by_seed and index == len(cells) - 2:
+                    css = "run-name"
                 rendered.append(f'<td class="{css}">{content}</td>')
             parts.append(f'<tr class="{classes}">' + "".join(rendered) + "</tr>")
-        parts.append("</tbody></table>")
+        parts.append("</tbody></table></div>")
         parts.append(f'<p class="note">{html.escape(footnote(table))}</p>')
     else:
         parts.append("<p>No finished runs to rank.</p>")

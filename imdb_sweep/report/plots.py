@@ -19,6 +19,14 @@ PLOT_FILES = {"val_accuracy": "val_accuracy.png", "val_loss": "val_loss.png",
               TEST_METRIC: "test_accuracy.png"}
 
 
+# Legend entries longer than this, or more of them than this, go below the plot,
+# where they can spread over several columns instead of narrowing the axes.
+LEGEND_BESIDE_MAX_CHARACTERS = 28
+LEGEND_BESIDE_MAX_ENTRIES = 12
+CURVE_FIGURE_SIZE = (9.0, 5.0)  # inches
+PNG_DPI = 110
+
+
 def _colors(count: int) -> list:
     palette = plt.get_cmap("tab10" if count <= 10 else "tab20" if count <= 20 else "viridis")
     if count > 20:
@@ -27,7 +35,8 @@ def _colors(count: int) -> list:
 
 
 def _row_label(table: ComparisonTable, row: Row) -> str:
-    label = table.row_label(row)
+    """The short label (the fewest keys that tell rows apart), with n where seeds repeat."""
+    label = table.short_label(row)
     return f"{label} (n={row.n})" if table.grouped_by_seed else label
 
 
@@ -36,10 +45,18 @@ def _title(table: ComparisonTable, what: str, how: str = "") -> str:
     return f"{what}\n{table.selection.describe()}" + (f" · {how}" if how else "")
 
 
-def _place_legend(axes: plt.Axes, count: int) -> None:
-    # Outside the axes, so no curve is ever hidden behind it.
-    axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False,
-                fontsize="small", ncol=1 if count <= 20 else 2)
+def _place_legend(axes: plt.Axes, labels: list[str], title: str) -> None:
+    """Beside the axes when the entries are few and short, else below in columns:
+    outside the axes either way, so no curve is hidden behind it."""
+    longest = max(len(label) for label in labels)
+    if longest <= LEGEND_BESIDE_MAX_CHARACTERS and len(labels) <= LEGEND_BESIDE_MAX_ENTRIES:
+        axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False,
+                    fontsize="small", title=title or None, title_fontsize="small")
+        return
+    # About 95 characters of small text fit the width of a 9-inch figure.
+    columns = max(1, min(len(labels), 95 // (longest + 6)))
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), borderaxespad=0.0, frameon=False,
+                fontsize="small", ncol=columns, title=title or None, title_fontsize="small")
 
 
 def _row_curve(table: ComparisonTable, row: Row, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -57,13 +74,15 @@ def _row_curve(table: ComparisonTable, row: Row, metric: str) -> tuple[np.ndarra
 
 def curve_figure(table: ComparisonTable, metric: str) -> plt.Figure:
     """`metric` per epoch, one line per row; a +-1 std band where seeds repeat."""
-    figure, axes = plt.subplots(figsize=(9, 5))
+    figure, axes = plt.subplots(figsize=CURVE_FIGURE_SIZE)
     colors = _colors(len(table.rows))
+    labels = []
     for row, color in zip(table.rows, colors):
         epochs, means, stds = _row_curve(table, row, metric)
         if epochs.size == 0:
             continue
-        axes.plot(epochs, means, marker="o", markersize=3, color=color, label=_row_label(table, row))
+        labels.append(_row_label(table, row))
+        axes.plot(epochs, means, marker="o", markersize=3, color=color, label=labels[-1])
         if row.n > 1:
             axes.fill_between(epochs, means - stds, means + stds, color=color, alpha=0.15, linewidth=0)
     how = "mean over seeds, band ± 1 std" if table.grouped_by_seed else ""
@@ -72,47 +91,70 @@ def curve_figure(table: ComparisonTable, metric: str) -> plt.Figure:
     axes.set_ylabel(metric)
     axes.xaxis.get_major_locator().set_params(integer=True)
     axes.grid(alpha=0.3)
-    if axes.get_lines():  # runs without per-epoch history draw nothing
-        _place_legend(axes, len(table.rows))
+    if labels:  # runs without per-epoch history draw nothing
+        _place_legend(axes, labels, table.label_title())
     else:
         axes.text(0.5, 0.5, f"no {metric} history logged", transform=axes.transAxes, ha="center")
-    figure.tight_layout()
+    # Lay out the axes alone; savefig(bbox_inches="tight") then adds the legend
+    # around them instead of shrinking the axes to make room for it.
+    figure.subplots_adjust(left=0.09, right=0.97, top=0.88, bottom=0.12)
     return figure
 
 
-def accuracy_bars_figure(table: ComparisonTable) -> plt.Figure:
-    """Test accuracy per row as bars, ranked; 95% CI error bars and the single
-    seeds as dots where seeds repeat."""
-    figure, axes = plt.subplots(figsize=(max(6.0, 0.7 * len(table.rows) + 3), 5))
-    positions = np.arange(len(table.rows))
-    means = [row.value(TEST_METRIC) for row in table.rows]
-    colors = _colors(len(table.rows))
-    errors = None
-    if table.grouped_by_seed:
-        errors = np.array([[0.0 if math.isnan(s.ci_low) else s.mean - s.ci_low,
-                            0.0 if math.isnan(s.ci_high) else s.ci_high - s.mean]
-                           for s in (row.summaries[TEST_METRIC] for row in table.rows)]).T
-    bars = axes.bar(positions, np.nan_to_num(means), color=colors, yerr=errors, capsize=4,
-                    edgecolor=["black" if row.is_best else "none" for row in table.rows])
-    if table.grouped_by_seed:
-        for position, row in zip(positions, table.rows):
-            values = [run.metrics[TEST_METRIC] for run in row.runs if TEST_METRIC in run.metrics]
-            axes.scatter([position] * len(values), values, color="black", s=10, zorder=3)
-    for bar, value in zip(bars, means):
-        if not math.isnan(value):
-            axes.annotate(f"{value:.3f}", (bar.get_x() + bar.get_width() / 2, 0), xytext=(0, 3),
-                          textcoords="offset points", ha="center", va="bottom", fontsize="small",
-                          color="white" if value > 0.15 else "black")
-    axes.set_xticks(positions, [_row_label(table, row) for row in table.rows], rotation=30, ha="right",
-                    fontsize="small")
-    how = "mean, error bars 95% CI, dots: single seeds" if table.grouped_by_seed else ""
-    axes.set_title(_title(table, "Test accuracy per configuration", how), fontsize="medium")
-    axes.set_ylabel(TEST_METRIC)
-    # A t interval of a few seeds can reach past 1: show it whole rather than clip it.
-    highest = max([row.summaries[TEST_METRIC].ci_high for row in table.rows
-                   if not math.isnan(row.summaries[TEST_METRIC].ci_high)], default=1.0)
-    axes.set_ylim(0, max(1.05, highest + 0.05))
-    axes.grid(axis="y", alpha=0.3)
+def _test_values(row: Row) -> list[float]:
+    return [run.metrics[TEST_METRIC] for run in row.runs
+            if TEST_METRIC in run.metrics and not math.isnan(run.metrics[TEST_METRIC])]
+
+
+def _zoomed_limits(table: ComparisonTable) -> tuple[float, float]:
+    """The value axis around the means, intervals and seeds, with room for the value labels:
+    differences of a point stay visible, which a 0..1 axis flattens."""
+    values = [value for row in table.rows for value in _test_values(row)]
+    for row in table.rows:
+        summary = row.summaries[TEST_METRIC]
+        values += [value for value in (summary.ci_low, summary.ci_high) if not math.isnan(value)]
+    if not values:
+        return 0.0, 1.0
+    low, high = min(values), max(values)
+    span = max(high - low, 0.01)
+    return low - 0.08 * span, high + 0.25 * span
+
+
+def accuracy_dots_figure(table: ComparisonTable) -> plt.Figure:
+    """Test accuracy per row as a dot plot in ranking order (best at the top): the mean,
+    its 95% CI as a bar and each seed as a small dot where seeds repeat, on a value
+    axis zoomed to the data. Row labels are the short labels, written horizontally."""
+    count = len(table.rows)
+    figure, axes = plt.subplots(figsize=(8.0, 1.6 + 0.38 * max(count, 1)))
+    positions = np.arange(count)[::-1]  # the first (best) row at the top
+    best_color, other_color = "tab:green", "tab:blue"
+    for position, row in zip(positions, table.rows):
+        summary = row.summaries[TEST_METRIC]
+        if math.isnan(summary.mean):
+            continue
+        color = best_color if row.is_best else other_color
+        if table.grouped_by_seed:
+            axes.scatter(_test_values(row), [position] * len(_test_values(row)), s=12, color="0.45",
+                         alpha=0.7, zorder=2, linewidths=0)
+        error = None
+        if not math.isnan(summary.ci_low):
+            error = [[summary.mean - summary.ci_low], [summary.ci_high - summary.mean]]
+        axes.errorbar([summary.mean], [position], xerr=error, fmt="o", markersize=7, color=color,
+                      capsize=4, elinewidth=1.5, zorder=3)
+        right = max([summary.mean, *([summary.ci_high] if error else []), *_test_values(row)])
+        axes.annotate(f"{summary.mean:.4f}", (right, position), xytext=(6, 0), textcoords="offset points",
+                      va="center", fontsize="small", fontweight="bold" if row.is_best else "normal")
+    axes.set_yticks(positions, [_row_label(table, row) for row in table.rows], fontsize="small")
+    for tick, row in zip(axes.get_yticklabels(), table.rows):
+        tick.set_fontweight("bold" if row.is_best else "normal")
+    axes.set_ylim(-0.7, count - 0.3)
+    axes.set_xlim(*_zoomed_limits(table))
+    how = " (mean, bar: 95% CI, grey dots: single seeds)" if table.grouped_by_seed else ""
+    axes.set_xlabel(TEST_METRIC + how)
+    axes.set_ylabel(table.label_title())
+    axes.grid(axis="x", alpha=0.3)
+    axes.set_title(_title(table, f"Test accuracy per configuration, ranked by {table.ranked_by}",
+                          "best at the top, in green"), fontsize="medium")
     figure.tight_layout()
     return figure
 
@@ -120,11 +162,11 @@ def accuracy_bars_figure(table: ComparisonTable) -> plt.Figure:
 def render_plots(table: ComparisonTable) -> dict[str, bytes]:
     """File name -> PNG bytes. The curves need `runs.load_curves` to have run."""
     figures = {PLOT_FILES[metric]: curve_figure(table, metric) for metric in CURVE_TITLES}
-    figures[PLOT_FILES[TEST_METRIC]] = accuracy_bars_figure(table)
+    figures[PLOT_FILES[TEST_METRIC]] = accuracy_dots_figure(table)
     pngs: dict[str, bytes] = {}
     for name, figure in figures.items():
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        figure.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight")
         plt.close(figure)
         pngs[name] = buffer.getvalue()
     return pngs

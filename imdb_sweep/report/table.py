@@ -84,6 +84,28 @@ def short_labels(keys: list[str]) -> dict[str, str]:
     return labels
 
 
+def distinguishing_keys(rows: list[dict[str, str | None]], keys: list[str]) -> list[str]:
+    """The fewest of `keys` whose values still tell `rows` apart, in column order.
+
+    One key alone where one does (the first such, so `variant` before the keys that
+    a variant sets); otherwise keys are added greedily, each time the one that
+    separates the most rows, until the rows are as distinct as with every key.
+    """
+    def distinct(chosen: list[str]) -> int:
+        return len({tuple(row.get(key) for key in chosen) for row in rows})
+
+    wanted = distinct(keys)
+    for key in keys:
+        if distinct([key]) == wanted:
+            return [key]
+    chosen: list[str] = []
+    while distinct(chosen) < wanted:
+        # max() keeps the first of equals: column order breaks ties.
+        chosen.append(max((key for key in keys if key not in chosen),
+                          key=lambda key: distinct([*chosen, key])))
+    return sorted(chosen, key=keys.index)
+
+
 def group_runs(runs: list[JobRun], keys: list[str]) -> list[list[JobRun]]:
     """Runs with equal values for `keys`, in order of first appearance."""
     groups: dict[tuple[str | None, ...], list[JobRun]] = {}
@@ -135,11 +157,26 @@ class ComparisonTable:
     baseline: dict[str, str] | None = None
     metrics: tuple[str, ...] = field(default=RESULT_METRICS)
     ranked_by: str = DEFAULT_RANKING_METRIC
+    # The fewest param keys that tell the rows apart: what plots name rows by.
+    label_keys: list[str] = field(default_factory=list)
 
     def row_label(self, row: Row, separator: str = ", ") -> str:
-        """`units=8, activation=relu`: how plots and messages name a row."""
+        """`units=8, activation=relu`: the full configuration, as messages and tags name a row."""
         parts = [f"{self.labels[key]}={row.params.get(key)}" for key in self.param_keys]
         return separator.join(parts) or row.runs[0].run_name
+
+    def short_label(self, row: Row) -> str:
+        """The row named by `label_keys` only: `dropout` when the variant alone tells the
+        rows apart (`label_title` names the key), else `units=64, activation=tanh`."""
+        if len(self.label_keys) == 1:
+            value = row.params.get(self.label_keys[0])
+            return row.runs[0].run_name if value is None else str(value)
+        parts = [f"{self.labels[key]}={row.params.get(key)}" for key in self.label_keys]
+        return ", ".join(parts) or row.runs[0].run_name
+
+    def label_title(self) -> str:
+        """What the short labels are values of: `variant`, or empty for key=value labels."""
+        return self.labels[self.label_keys[0]] if len(self.label_keys) == 1 else ""
 
     def best_run(self) -> JobRun | None:
         """The single finished run best on `ranked_by` (validation by default, never
@@ -220,7 +257,8 @@ def build_table(selection: Selection, baseline: dict[str, str] | None = None,
             for group in (groups if grouped else [[run] for run in runs])]
     rows.sort(key=lambda row: _ranking_key(row, rank_by))
     table = ComparisonTable(selection, param_keys, short_labels(param_keys), rows, grouped,
-                            baseline, metrics, rank_by)
+                            baseline, metrics, rank_by,
+                            distinguishing_keys([row.params for row in rows], param_keys))
 
     if rows and not math.isnan(rows[0].value(rank_by)):
         for row in rows:
