@@ -1,19 +1,17 @@
 """`python -m imdb_sweep [-m] key=value ...`: one job per composed config."""
 
-import atexit
-import gc
 import sys
 
 from imdb_sweep.config_files import config_dir
-from imdb_sweep.runtime import garbage_collection_paused
+from imdb_sweep.process.memory import garbage_collection_paused
+from imdb_sweep.process.policy import start_process
 
 with garbage_collection_paused():  # Hydra and MLflow: a second of imports
     import hydra
     from omegaconf import DictConfig
 
-    from imdb_sweep.interrupts import install_handlers
     from imdb_sweep.job import JobContext, run_job
-    from imdb_sweep.ray_preset import register_ray_launcher_preset
+    from imdb_sweep.sweep.ray_preset import register_ray_launcher_preset
 
 register_ray_launcher_preset()
 
@@ -24,17 +22,12 @@ CONFIG_DIR = str(config_dir())
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> float:
-    # The returned test accuracy lets optimizing sweepers (e.g. Optuna) use it.
-    return run_job(cfg, JobContext.from_hydra())["test_accuracy"]
+def main(cfg: DictConfig) -> None:
+    run_job(cfg, JobContext.from_hydra())
 
 
 if __name__ == "__main__":
-    # Registered first, so it runs after every other exit handler (MLflow's, the
-    # sweep's): with everything frozen, the interpreter's final garbage
-    # collection skips TensorFlow's object graph, about a second per process.
-    atexit.register(gc.freeze)
-    install_handlers()
+    start_process()
     try:
         main()
     except KeyboardInterrupt as interrupt:

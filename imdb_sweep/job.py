@@ -1,10 +1,13 @@
-"""One job from start to end: validate, load data, train, record in MLflow.
+"""One job from start to end, read top to bottom in `run_job`:
 
-The order matters: everything that can fail on bad input (config values, the
-dataset path, the tracking server) is checked before a run is created, so bad
-input never leaves a half-written run behind. Then, unless `sweep.rerun=all`:
-a configuration that already has a FINISHED run is skipped, and one with a
-checkpoint resumes in its own run from its last completed epoch.
+1. check every config value and the data path;
+2. connect to the tracking store, and mark KILLED the runs of dead processes;
+3. load the data: with the config it makes the job's `config_hash`;
+4. unless `sweep.rerun=all`: a FINISHED run of this configuration answers the
+   job; a checkpoint of an interrupted one resumes that run after its last epoch;
+5. train inside the job's MLflow run, logging every epoch, and record the results.
+
+Bad input fails in 1-3, before a run exists, so it never leaves a half-written run.
 """
 
 from __future__ import annotations
@@ -13,18 +16,27 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import mlflow
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from imdb_sweep import tags, tracking
-from imdb_sweep.checkpoints import CheckpointState, CheckpointStore
-from imdb_sweep.data import ImdbData, check_data_source, load_imdb, resolve_source
-from imdb_sweep.liveness import Heartbeat, reap_dead_runs
-from imdb_sweep.sweep_state import SweepState
-from imdb_sweep.validation import validate_config
+from imdb_sweep.config.identity import (
+    config_hash, distinguishing_overrides, flatten_config, run_name_from_overrides,
+)
+from imdb_sweep.config.validation import validate_config
+from imdb_sweep.console import labelled_output, say
+from imdb_sweep.data import ImdbData, PreviousLoad, check_data_source
+from imdb_sweep.tracking.sweep_state import SweepState
+from imdb_sweep.tracking import tags
+from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
+from imdb_sweep.tracking.records import (
+    backfill_epochs, history_csv, log_dataset, log_keras_model, log_params, log_text_artifacts,
+)
+from imdb_sweep.tracking.runs import find_finished_run, job_run, run_tags
+from imdb_sweep.tracking.store import TrackingTarget, connect
+from imdb_sweep.training.checkpoints import CheckpointState, CheckpointStore
 
 
 @dataclass(frozen=True)
@@ -34,7 +46,6 @@ class JobContext:
     overrides: list[str] = field(default_factory=list)
     job_number: int | None = None  # 1-based
     sweep: SweepState | None = None
-    output_dir: Path | None = None
 
     @staticmethod
     def from_hydra() -> JobContext:
@@ -45,174 +56,164 @@ class JobContext:
             return JobContext()
         hydra_cfg = HydraConfig.get()
         overrides = list(hydra_cfg.overrides.task)
-        output_dir = Path(hydra_cfg.runtime.output_dir)
         if hydra_cfg.mode != RunMode.MULTIRUN:
-            return JobContext(overrides=overrides, output_dir=output_dir)
+            return JobContext(overrides=overrides)
         return JobContext(
             overrides=overrides,
             job_number=int(hydra_cfg.job.num) + 1,
             sweep=SweepState.find(Path(hydra_cfg.sweep.dir)),
-            output_dir=output_dir,
         )
 
     def distinguishing_overrides(self) -> list[str]:
-        return tracking.job_overrides(self.overrides, self.sweep.swept_keys if self.sweep else None)
+        return distinguishing_overrides(self.overrides, self.sweep.swept_keys if self.sweep else None)
+
+    def position(self) -> str | None:
+        """`[3/8]` in a sweep, None for a single run."""
+        if self.job_number is None:
+            return None
+        total = self.sweep.total_jobs if self.sweep and self.sweep.total_jobs else "?"
+        return f"[{self.job_number}/{total}]"
 
     def label(self) -> str:
-        position = ""
-        if self.job_number is not None:
-            total = self.sweep.total_jobs if self.sweep and self.sweep.total_jobs else "?"
-            position = f"[{self.job_number}/{total}] "
-        return position + (" ".join(self.distinguishing_overrides()) or "(defaults)")
+        overrides = " ".join(self.distinguishing_overrides()) or "(defaults)"
+        return f"{self.position()} {overrides}" if self.position() else overrides
 
 
-def _say(message: str) -> None:
-    print(message, flush=True)
+def check_job_inputs(cfg: DictConfig) -> None:
+    """Every config value and the data path, before anything else happens."""
+    validate_config(cfg)
+    check_data_source(cfg.data)
 
 
-def checkpoint_root(cfg: DictConfig) -> Path:
-    configured = cfg.sweep.checkpoint_dir
-    return Path(configured if configured else Path(cfg.tracking.store_dir) / "checkpoints").expanduser()
-
-
-def _resumable(client: MlflowClient, store: CheckpointStore) -> CheckpointState | None:
-    """A checkpoint whose run still exists and did not finish (else it is stale)."""
-    state = store.load_state()
-    if state is None:
-        return None
-    try:
-        run = client.get_run(state.run_id)
-    except Exception:  # noqa: BLE001 - a run deleted or in another store: start afresh
-        return None
-    return state if run.info.status != "FINISHED" else None
-
-
-# The last job's data, kept for the next job of the same process.
-_loaded_data: dict[str, ImdbData] = {}
-
-
-def _load_data(data_cfg: DictConfig) -> ImdbData:
-    """load_imdb, reusing the arrays of this process's previous job when it loaded
-    the same data: most jobs of a multirun do (basic launcher, joblib workers),
-    and each would otherwise hash the archive and read the cache again, about a
-    third of a second per job. Keyed by the data settings and the archive's
-    size and modification time, so a changed archive is read afresh."""
-    _, path = resolve_source(data_cfg)
-    stamp = None
-    if path is not None and path.is_file():
-        stat = path.stat()
-        stamp = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    key = repr((OmegaConf.to_container(data_cfg, resolve=True), stamp))
-    if key not in _loaded_data:
-        _loaded_data.clear()  # one data set at a time: the arrays are about 100 MB
-        _loaded_data[key] = load_imdb(data_cfg)
-    return _loaded_data[key]
+# The previous job's data, kept for the next job of the same process (PreviousLoad).
+_previous_load = PreviousLoad()
 
 
 def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, float]:
     """Train one configuration and record it as one MLflow run; return its final metrics."""
     job_started = time.perf_counter()
     context = context or JobContext()
-    validate_config(cfg)
-    check_data_source(cfg.data)
-    target = tracking.connect(cfg.tracking, cfg.sweep.connect_attempts,
-                              sweep_uri=context.sweep.tracking_uri if context.sweep else None)
+    check_job_inputs(cfg)
+    target = connect(cfg.tracking, cfg.sweep.connect_attempts,
+                     sweep_uri=context.sweep.tracking_uri if context.sweep else None)
     client = MlflowClient(target.uri)
     for run_id in reap_dead_runs(client, target.experiment_id, cfg.sweep.dead_after_seconds):
-        _say(f"Marked run {run_id} KILLED: its process is gone")
+        say(f"Marked run {run_id} KILLED: its process is gone")
 
-    _say(context.label())
-    started = time.perf_counter()
-    data = _load_data(cfg.data)
-    data_seconds = time.perf_counter() - started
-    config_hash = tracking.config_hash(cfg, data.source_digest)
-    parent_run_id = context.sweep.parent_run_id if context.sweep else None
+    say(context.label())
+    data_started = time.perf_counter()
+    data = _previous_load.load(cfg.data)
+    data_seconds = time.perf_counter() - data_started
+    job_hash = config_hash(cfg, data.source_digest)
 
     if cfg.sweep.rerun == "missing":
-        finished = tracking.find_finished_run(client, target.experiment_id, config_hash)
+        finished = find_finished_run(client, target.experiment_id, job_hash)
         if finished is not None:
-            return _reuse(client, finished, context, parent_run_id)
-
-    checkpoints = CheckpointStore(checkpoint_root(cfg), config_hash) if cfg.sweep.checkpoints else None
-    resume = None
-    if checkpoints is not None:
-        if cfg.sweep.rerun == "all":
-            checkpoints.remove()
-        else:
-            resume = _resumable(client, checkpoints)
-
-    variant = OmegaConf.select(cfg, "variant", default=None) or "custom"
-    run_name = tracking.run_name_from_overrides(context.distinguishing_overrides(), fallback=str(variant))
-    run_tags = {
-        tags.ROLE: "job",
-        tags.OVERRIDES: " ".join(context.overrides),
-        tags.CONFIG_HASH: config_hash,
-        tags.DATA_DIGEST: data.source_digest,
-        **tracking.host_tags(),
-    }
-    commit = tracking.git_commit()
-    if commit:
-        run_tags[tags.GIT_COMMIT] = commit
-    if context.sweep is not None:
-        run_tags[tags.SWEEP_ID] = context.sweep.sweep_id
-    if resume is not None:
-        run_tags[tags.RESUMED_AT_EPOCH] = str(resume.epochs_done)
-
-    # Keras is imported only now: validation errors above come back in a blink.
-    from imdb_sweep.fused_steps import portable_model
-    from imdb_sweep.train import train
+            return _answer_from_finished_run(client, finished, context)
+    checkpoints, resume = _checkpoints_and_resume(cfg, client, job_hash)
 
     try:
-        with tracking.job_run(target, run_name, parent_run_id, run_tags,
-                              resume_run_id=resume.run_id if resume else None) as run:
-            run_id = run.info.run_id
-            with Heartbeat(client, run_id, cfg.sweep.heartbeat_seconds):
-                if resume is None:
-                    tracking.log_params(tracking.flatten_config(cfg))
-                    tracking.log_dataset(client, run_id, data.x_train, data.y_train, data.location,
-                                         data.digest, "training")
-                    tracking.log_dataset(client, run_id, data.x_test, data.y_test, data.location,
-                                         data.digest, "test")
-                    tracking.log_text_artifacts({
-                        "config/resolved_config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
-                        "config/overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(context.overrides)),
-                    })
-                else:
-                    if tags.ERROR in client.get_run(run_id).data.tags:
-                        client.delete_tag(run_id, tags.ERROR)
-                    backfilled = tracking.backfill_epochs(client, run_id, resume.history, resume.epoch_seconds)
-                    _say(f"{context.label()} resuming run {run_id} after epoch {resume.epochs_done}"
-                         + (f" ({backfilled} epoch point(s) restored from the checkpoint)" if backfilled else ""))
-                result = train(cfg, data, callbacks=[tracking.epoch_metrics_callback(run_id)],
-                               checkpoints=checkpoints, run_id=run_id, resume=resume)
-                metrics = result.summary_metrics()
-                metrics["data_seconds"] = data_seconds
-                tracking.log_text_artifacts({"history.csv": tracking.history_csv(result.history)})
-                if cfg.tracking.log_model:
-                    tracking.log_keras_model(portable_model(result.model))
-                metrics["job_seconds"] = time.perf_counter() - job_started
-                mlflow.log_metrics(metrics)
+        run_id, metrics = _train_in_run(cfg, context, target, client, data, job_hash, checkpoints, resume,
+                                timings={"data_seconds": data_seconds, "job_started": job_started})
     except Exception as error:
         # Said at once: in a multirun Hydra only reports failures after the last job.
-        print(f"{context.label()} FAILED: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        say(f"{context.label()} FAILED: {type(error).__name__}: {error}", stream=sys.stderr)
         raise
     if checkpoints is not None:
         checkpoints.remove()
-
-    _say(
-        f"{context.label()} done: test_accuracy={metrics['test_accuracy']:.4f} "
-        f"best_val_accuracy={metrics['best_val_accuracy']:.4f} (epoch {int(metrics['best_epoch'])}) "
-        f"run {run_id}"
-    )
+    say(f"{context.label()} done: best_val_accuracy={metrics['best_val_accuracy']:.4f} "
+        f"(epoch {int(metrics['best_epoch'])}) test_accuracy={metrics['test_accuracy']:.4f} "
+        f"run {run_id}")
     return metrics
 
 
-def _reuse(client: MlflowClient, finished: Any, context: JobContext, parent_run_id: str | None) -> dict[str, float]:
+def _answer_from_finished_run(client: MlflowClient, finished: Run, context: JobContext) -> dict[str, float]:
     """Skip a job whose configuration already has a FINISHED run; list it on the sweep."""
     run_id = finished.info.run_id
-    if parent_run_id is not None:
-        key = f"{tags.REUSED_PREFIX}{context.job_number or run_id}"
-        client.set_tag(parent_run_id, key, run_id)
-    _say(f"{context.label()} skipped: FINISHED run {run_id} has this exact configuration "
-         "(sweep.rerun=all trains it again)")
+    if context.sweep is not None:
+        client.set_tag(context.sweep.parent_run_id, f"{tags.REUSED_PREFIX}{context.job_number or run_id}", run_id)
+    say(f"{context.label()} skipped: FINISHED run {run_id} has this exact configuration "
+        "(sweep.rerun=all trains it again)")
     return dict(finished.data.metrics)
+
+
+def _checkpoints_and_resume(cfg: DictConfig, client: MlflowClient, job_hash: str,
+                            ) -> tuple[CheckpointStore | None, CheckpointState | None]:
+    """The configuration's checkpoint folder (None when switched off) and the
+    checkpoint to resume from, if its run still exists and did not finish."""
+    if not cfg.sweep.checkpoints:
+        return None, None
+    root = cfg.sweep.checkpoint_dir or Path(cfg.tracking.store_dir) / "checkpoints"
+    checkpoints = CheckpointStore(Path(root).expanduser(), job_hash)
+    if cfg.sweep.rerun == "all":
+        checkpoints.remove()
+        return checkpoints, None
+    state = checkpoints.load_state()
+    if state is None:
+        return checkpoints, None
+    try:
+        run = client.get_run(state.run_id)
+    except Exception:  # noqa: BLE001 - a run deleted or in another store: start afresh
+        return checkpoints, None
+    return checkpoints, (state if run.info.status != "FINISHED" else None)
+
+
+def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, client: MlflowClient,
+                  data: ImdbData, job_hash: str, checkpoints: CheckpointStore | None,
+                  resume: CheckpointState | None, timings: dict[str, float]) -> tuple[str, dict[str, float]]:
+    # TensorFlow starts only now, quietly: the checks above come back in a blink.
+    from imdb_sweep.process.quiet_tensorflow import start_tensorflow
+
+    start_tensorflow()
+    from imdb_sweep.tracking.epoch_logger import EpochMetricsLogger
+    from imdb_sweep.training.callbacks import EpochTimer
+    from imdb_sweep.training.fit import train
+    from imdb_sweep.training.fused.model import portable_model
+
+    sweep = context.sweep
+    job_tags = run_tags(
+        "job", OVERRIDES=" ".join(context.overrides), CONFIG_HASH=job_hash, DATA_DIGEST=data.source_digest,
+        SWEEP_ID=sweep.sweep_id if sweep else None,
+        RESUMED_AT_EPOCH=str(resume.epochs_done) if resume else None,
+    )
+    run_name = run_name_from_overrides(context.distinguishing_overrides(),
+                                       fallback=str(OmegaConf.select(cfg, "variant", default=None) or "custom"))
+    with job_run(target, run_name, sweep.parent_run_id if sweep else None, job_tags,
+                 resume_run_id=resume.run_id if resume else None) as run, \
+            Heartbeat(client, run.info.run_id, cfg.sweep.heartbeat_seconds):
+        run_id = run.info.run_id
+        if resume is None:
+            _record_inputs(client, run_id, cfg, context, data)
+        else:
+            _reopen_resumed_run(client, run_id, resume, context)
+        timer = EpochTimer()
+        with labelled_output(context.position()):
+            result = train(cfg, data, callbacks=[EpochMetricsLogger(run_id, timer)], checkpoints=checkpoints,
+                           run_id=run_id, resume=resume, epoch_timer=timer)
+        metrics = {**result.summary_metrics(), "data_seconds": timings["data_seconds"]}
+        log_text_artifacts({"history.csv": history_csv(result.history)})
+        if cfg.tracking.log_model:
+            log_keras_model(portable_model(result.model))
+        metrics["job_seconds"] = time.perf_counter() - timings["job_started"]
+        mlflow.log_metrics(metrics)
+    return run_id, metrics
+
+
+def _record_inputs(client: MlflowClient, run_id: str, cfg: DictConfig, context: JobContext, data: ImdbData) -> None:
+    """A new run's params, datasets and config files."""
+    log_params(flatten_config(cfg))
+    log_dataset(client, run_id, data.x_train, data.y_train, data.location, data.digest, "training")
+    log_dataset(client, run_id, data.x_test, data.y_test, data.location, data.digest, "test")
+    log_text_artifacts({
+        "config/resolved_config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+        "config/overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(context.overrides)),
+    })
+
+
+def _reopen_resumed_run(client: MlflowClient, run_id: str, resume: CheckpointState, context: JobContext) -> None:
+    """A resumed run: its old error cleared, the checkpoint's epochs it lacks logged."""
+    if tags.ERROR in client.get_run(run_id).data.tags:
+        client.delete_tag(run_id, tags.ERROR)
+    restored = backfill_epochs(client, run_id, resume.history, resume.epoch_seconds)
+    say(f"{context.label()} resuming run {run_id} after epoch {resume.epochs_done}"
+        + (f" ({restored} epoch point(s) restored from the checkpoint)" if restored else ""))

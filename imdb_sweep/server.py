@@ -23,12 +23,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-# Kept in step with tracking.STORE_DATABASE / STORE_ARTIFACTS; not imported from
-# there so that starting a server does not import MLflow's client stack twice.
-STORE_DATABASE = "mlflow.db"
-STORE_ARTIFACTS = "artifacts"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 5000
+from imdb_sweep.tracking.uris import (
+    DEFAULT_SERVER_HOST,
+    DEFAULT_SERVER_PORT,
+    STORE_ARTIFACTS,
+    local_store_uri,
+)
 
 
 def _is_loopback(host: str) -> bool:
@@ -41,7 +41,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def server_command(
-    store: Path, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1,
+    store: Path, host: str = DEFAULT_SERVER_HOST, port: int = DEFAULT_SERVER_PORT, workers: int = 1,
     extra: Sequence[str] = (),
 ) -> list[str]:
     """The `mlflow server` command line for a local store folder."""
@@ -49,7 +49,7 @@ def server_command(
     return [
         sys.executable, "-m", "mlflow", "server",
         "--host", host, "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{store / STORE_DATABASE}",
+        "--backend-store-uri", local_store_uri(store),
         "--serve-artifacts", "--artifacts-destination", str(store / STORE_ARTIFACTS),
         "--workers", str(workers),
         *extra,
@@ -65,9 +65,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--store", type=Path, default=Path("mlruns"),
                         help="the store folder the sweeps write to (tracking.store_dir; default: mlruns)")
-    parser.add_argument("--host", default=DEFAULT_HOST,
-                        help=f"address to bind (default: {DEFAULT_HOST}, this machine only)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default: {DEFAULT_PORT}")
+    parser.add_argument("--host", default=DEFAULT_SERVER_HOST,
+                        help=f"address to bind (default: {DEFAULT_SERVER_HOST}, this machine only)")
+    parser.add_argument("--port", type=int, default=DEFAULT_SERVER_PORT, help=f"default: {DEFAULT_SERVER_PORT}")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (default: 1)")
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []

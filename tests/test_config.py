@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from imdb_sweep.tracking import flatten_config
+from imdb_sweep.config.identity import flatten_config
 
 BASELINE = {
     "seed": 42,
@@ -71,7 +71,7 @@ def test_data_path_comes_from_the_environment(compose_config, monkeypatch, tmp_p
 def test_hydra_launcher_ray_is_the_plugin_with_our_cluster_settings():
     from hydra import compose, initialize_config_dir
 
-    from imdb_sweep.ray_preset import register_ray_launcher_preset
+    from imdb_sweep.sweep.ray_preset import register_ray_launcher_preset
     from tests.conftest import CONF_DIR
 
     assert register_ray_launcher_preset()

@@ -13,16 +13,11 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from imdb_sweep import data as data_module
-from imdb_sweep.data import (
-    DataError,
-    EncodedSplit,
-    load_imdb,
-    pad_sequences,
-    read_aclimdb,
-    stratified_subset,
-    tokenize,
-)
+from imdb_sweep.data import loader as loader_module
+from imdb_sweep.data import DataError, PreviousLoad, load_imdb
+from imdb_sweep.data.aclimdb import read_aclimdb, tokenize
+from imdb_sweep.data.arrays import pad_sequences, stratified_subset
+from imdb_sweep.data.encoding import EncodedSplit
 from tests.conftest import write_aclimdb
 
 
@@ -107,7 +102,7 @@ def test_second_load_comes_from_the_cache_without_reading_reviews(tiny_archive, 
     def fail(*_args, **_kwargs):
         raise AssertionError("the archive was tokenized again")
 
-    monkeypatch.setattr(data_module, "read_aclimdb", fail)
+    monkeypatch.setattr(loader_module, "read_aclimdb", fail)
     second = load_imdb(data_cfg(tiny_archive, tmp_path, maxlen=30, num_words=10))
     assert second.from_cache
     again = load_imdb(data_cfg(tiny_archive, tmp_path))
@@ -200,8 +195,8 @@ def test_the_real_archive_has_the_official_shape(real_archive, tmp_path):
 
 
 def test_jobs_of_one_process_share_the_data_until_the_archive_changes(tiny_config, tmp_path):
-    from imdb_sweep.job import _load_data
-
+    previous_load = PreviousLoad()
+    _load_data = previous_load.load
     archive = write_aclimdb(tmp_path / "own.tar.gz")
     cfg = tiny_config(f"data.path={archive}")
     first = _load_data(cfg.data)

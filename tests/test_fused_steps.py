@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
 
-from imdb_sweep.fused_steps import BatchGroups, FusedStepsSequential, portable_model, validation_split
-from imdb_sweep.model import OPTIMIZERS, build_model, compile_model, uses_fused_steps
+from imdb_sweep.training.fused.batches import BatchGroups, validation_split
+from imdb_sweep.training.fused.model import FusedStepsSequential, portable_model
+from imdb_sweep.training.model import OPTIMIZERS, build_model, compile_model, uses_fused_steps
 
 VOCABULARY, LENGTH = 50, 12
 
@@ -164,3 +165,10 @@ def test_fused_steps_where_they_pay_keras_own_loop_elsewhere(compose_config):
     cfg = compose_config("train.fuse_steps=false", "train.steps_per_execution=8")
     model = compile_model(build_model(cfg.model, VOCABULARY, LENGTH), cfg)
     assert type(model) is keras.Sequential and model.steps_per_execution == 8
+
+
+def test_the_private_keras_state_the_fused_loop_uses_is_still_there():
+    # Fails loudly, naming the attribute, when a Keras upgrade renames one.
+    from imdb_sweep.training.fused.keras_internals import check_keras_internals
+
+    check_keras_internals()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import keras
 import pytest
 
-from imdb_sweep.fused_steps import FusedStepsSequential
-from imdb_sweep.model import build_compiled_model
+from imdb_sweep.training.fused.model import FusedStepsSequential
+from imdb_sweep.training.model import build_compiled_model
 from tests.test_config import VARIANT_CHANGES
 
 
@@ -79,3 +79,10 @@ def test_speed_settings_reach_the_compiled_model(compose_config):
     assert build_compiled_model(compose_config("variant=dropout"), 10000, 500).jit_compile is False
     forced = compose_config("variant=dropout", "train.jit_compile=true")
     assert build_compiled_model(forced, 10000, 500).jit_compile is True
+
+
+def test_every_optimizer_the_config_offers_is_built():
+    from imdb_sweep.config import choices
+    from imdb_sweep.training.model import OPTIMIZERS
+
+    assert tuple(OPTIMIZERS) == choices.OPTIMIZERS

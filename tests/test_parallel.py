@@ -11,7 +11,7 @@ import sys
 import pytest
 from hydra import compose, initialize_config_dir
 
-from imdb_sweep.validation import ConfigError, validate_config
+from imdb_sweep.config.validation import ConfigError, validate_config
 from tests.conftest import CONF_DIR, PROJECT_ROOT, run_cli
 
 TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
@@ -37,7 +37,7 @@ def test_train_threads_follows_the_launcher_environment_and_is_validated(tiny_co
 
 @pytest.mark.slow
 def test_set_tensorflow_threads_sizes_both_pools():
-    code = ("from imdb_sweep.runtime import set_tensorflow_threads as s; s(1); s(1); import tensorflow as tf; "
+    code = ("from imdb_sweep.process.quiet_tensorflow import set_tensorflow_threads as s; s(1); s(1); import tensorflow as tf; "
             "t = tf.config.threading; print(t.get_intra_op_parallelism_threads(), "
             "t.get_inter_op_parallelism_threads()); tf.constant(1) + 1; s(2)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

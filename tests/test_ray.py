@@ -13,10 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from imdb_sweep.tracking import tags
 import pytest
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep import tags
 from tests.conftest import PROJECT_ROOT
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the Ray launcher is not installed (pip install -e '.[ray]')")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep import tags
-from imdb_sweep.liveness import reap_dead_runs
+from imdb_sweep.tracking import tags
+from imdb_sweep.tracking.liveness import reap_dead_runs
 from tests.conftest import PROJECT_ROOT, run_cli
 
 TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=2",
@@ -181,7 +181,7 @@ def test_reaper_marks_only_provably_dead_runs(tmp_path):
 
 def test_deterministic_training_repeats_exactly(tiny_config):
     from imdb_sweep.data import load_imdb
-    from imdb_sweep.train import train
+    from imdb_sweep.training.fit import train
 
     cfg = tiny_config("train.epochs=3", "train.deterministic=true", "model.dropout=0.3")
     data = load_imdb(cfg.data)
@@ -191,9 +191,9 @@ def test_deterministic_training_repeats_exactly(tiny_config):
 
 
 def test_resuming_from_a_checkpoint_continues_the_history(tiny_config, tmp_path):
-    from imdb_sweep.checkpoints import CheckpointStore
+    from imdb_sweep.training.checkpoints import CheckpointStore
     from imdb_sweep.data import load_imdb
-    from imdb_sweep.train import train
+    from imdb_sweep.training.fit import train
 
     data = load_imdb(tiny_config().data)
     store = CheckpointStore(tmp_path / "checkpoints", "abc")

@@ -20,7 +20,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
-from imdb_sweep import tracking
+from imdb_sweep.tracking import tags
 from imdb_sweep.report import (
     build_table,
     load_curves,
@@ -68,17 +68,17 @@ class FakeSweeps:
     def sweep(self, sweep_id: str) -> str:
         parent = self.client.create_run(
             self.experiment_id, run_name=f"sweep {sweep_id}", start_time=self._tick(),
-            tags={tracking.TAG_ROLE: "sweep", tracking.TAG_SWEEP_ID: sweep_id})
+            tags={tags.ROLE: "sweep", tags.SWEEP_ID: sweep_id})
         return parent.info.run_id
 
     def job(self, parent_run_id: str | None, params: dict[str, object], test_accuracy: float | None,
             status: str = "FINISHED", sweep_id: str = "", validation_accuracy: float | None = None) -> str:
-        tags = {tracking.TAG_ROLE: "job", tracking.TAG_SWEEP_ID: sweep_id}
+        job_tags = {tags.ROLE: "job", tags.SWEEP_ID: sweep_id}
         if parent_run_id:
-            tags[tracking.TAG_PARENT_RUN_ID] = parent_run_id
+            job_tags[tags.PARENT_RUN_ID] = parent_run_id
         name = ",".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in params.items()
                         if key in ("model.units", "seed", "variant"))
-        run = self.client.create_run(self.experiment_id, run_name=name, start_time=self._tick(), tags=tags)
+        run = self.client.create_run(self.experiment_id, run_name=name, start_time=self._tick(), tags=job_tags)
         metrics = []
         if test_accuracy is not None:
             if validation_accuracy is None:
@@ -454,8 +454,8 @@ def test_the_parent_run_carries_the_comparison(real_sweep):
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     runs = client.search_runs([experiment.experiment_id])
-    (parent,) = [run for run in runs if run.data.tags.get(tracking.TAG_ROLE) == "sweep"]
-    jobs = [run for run in runs if run.data.tags.get(tracking.TAG_ROLE) == "job"]
+    (parent,) = [run for run in runs if run.data.tags.get(tags.ROLE) == "sweep"]
+    jobs = [run for run in runs if run.data.tags.get(tags.ROLE) == "job"]
     assert parent.info.status == "FINISHED" and len(jobs) == 6
 
     # Chosen on validation; its test accuracy is reported, whatever the other runs scored on test.
@@ -483,11 +483,11 @@ def test_the_parent_run_carries_the_comparison(real_sweep):
 def test_publishing_works_on_an_ended_parent_run_of_a_server(mlflow_server, tmp_path):
     client = MlflowClient(mlflow_server)
     experiment_id = client.create_experiment(f"publish-{tmp_path.name}")
-    parent = client.create_run(experiment_id, tags={tracking.TAG_ROLE: "sweep", tracking.TAG_SWEEP_ID: "s"})
+    parent = client.create_run(experiment_id, tags={tags.ROLE: "sweep", tags.SWEEP_ID: "s"})
     # The seed better on validation is the worse one on test: the validation winner is reported.
     for seed, (validation, accuracy) in enumerate(((0.81, 0.7), (0.79, 0.8))):
-        job = client.create_run(experiment_id, tags={tracking.TAG_ROLE: "job",
-                                                     tracking.TAG_PARENT_RUN_ID: parent.info.run_id})
+        job = client.create_run(experiment_id, tags={tags.ROLE: "job",
+                                                     tags.PARENT_RUN_ID: parent.info.run_id})
         client.log_batch(job.info.run_id, metrics=[Metric("test_accuracy", accuracy, 0, 0),
                                                    Metric("best_val_accuracy", validation, 0, 0)],
                          params=[Param("seed", str(seed)), Param("model.units", "8")])
@@ -549,7 +549,7 @@ def test_the_html_report_renders_in_chromium(real_sweep, tmp_path):
 def test_the_report_never_imports_keras_or_tensorflow():
     # In its own interpreter: other tests in this session have imported TensorFlow.
     code = ("import sys, imdb_sweep.report.__main__, imdb_sweep.report.plots; "
-            "loaded = [name for name in ('keras', 'tensorflow', 'imdb_sweep.train', 'imdb_sweep.model', "
+            "loaded = [name for name in ('keras', 'tensorflow', 'imdb_sweep.training', "
             "'imdb_sweep.data') if name in sys.modules]; print(loaded); sys.exit(1 if loaded else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             timeout=120)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOCATE_AND_FREE = textwrap.dedent("""
     import ctypes, resource, sys, threading
     import numpy as np
-    from imdb_sweep.runtime import keep_freed_memory
+    from imdb_sweep.process.memory import keep_freed_memory
     if sys.argv[1] == "keep":
         assert keep_freed_memory() is True
     else:
@@ -55,7 +55,7 @@ def test_keep_freed_memory_stops_the_page_faults_of_freeing_and_allocating_again
 def test_tensorflow_starts_without_keras_optional_extras_which_stay_importable():
     code = textwrap.dedent("""
         import sys
-        from imdb_sweep.runtime import start_tensorflow
+        from imdb_sweep.process.quiet_tensorflow import start_tensorflow
         start_tensorflow()
         import keras
         assert "sklearn" not in sys.modules and "matplotlib.pyplot" not in sys.modules, "imported at start-up"

@@ -13,7 +13,8 @@ import pytest
 import mlflow
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep import server, tracking
+from imdb_sweep import server
+from imdb_sweep.tracking import records, runs, store, tags
 from tests.conftest import PROJECT_ROOT, free_port, run_cli, start_mlflow_server, stop_process, wait_for_http
 
 TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
@@ -28,7 +29,7 @@ def test_the_server_command_opens_the_default_store_on_localhost(tmp_path):
     assert command[command.index("--host") + 1] == "127.0.0.1"
     # The same URI a sweep writes to when no tracking URI is set.
     store_cfg = type("Cfg", (), {"uri": None, "store_dir": str(tmp_path / "mlruns")})
-    uri, _ = tracking.resolve_tracking_uri(store_cfg)
+    uri, _ = store.resolve_tracking_uri(store_cfg)
     assert command[command.index("--backend-store-uri") + 1] == uri
     assert command[command.index("--artifacts-destination") + 1] == str(tmp_path / "mlruns" / "artifacts")
     assert "--serve-artifacts" in command
@@ -44,12 +45,12 @@ def test_mlflow_options_pass_through_after_a_double_dash():
 
 
 def test_http_retries_are_bounded_unless_the_user_chose(monkeypatch):
-    for name in tracking.HTTP_RETRY_DEFAULTS:
+    for name in store.HTTP_RETRY_DEFAULTS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "9")
-    tracking.bound_http_retries()
+    store.bound_http_retries()
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "9"
-    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == tracking.HTTP_RETRY_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == store.HTTP_RETRY_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -70,10 +71,10 @@ def _listening_addresses(port: int) -> set[str]:
 def test_the_local_server_shows_what_a_sweep_wrote_and_binds_localhost(tmp_path, compose_config):
     # A run written straight to the default store, as a sweep without a tracking URI does.
     cfg = compose_config(f"tracking.store_dir={tmp_path / 'mlruns'}")
-    target = tracking.connect(cfg.tracking)
-    with tracking.job_run(target, "units=8", None, {tracking.TAG_ROLE: "job"}) as written:
+    target = store.connect(cfg.tracking)
+    with runs.job_run(target, "units=8", None, {tags.ROLE: "job"}) as written:
         mlflow.log_metric("val_accuracy", 0.75, step=1)
-        tracking.log_text_artifacts({"history.csv": "epoch,val_accuracy\n1,0.75\n"})
+        records.log_text_artifacts({"history.csv": "epoch,val_accuracy\n1,0.75\n"})
     mlflow.set_tracking_uri(None)
 
     port = free_port()

@@ -9,14 +9,17 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep import tracking
+from imdb_sweep.tracking import tags
+from imdb_sweep.config import identity
+from imdb_sweep.tracking import store
+from imdb_sweep.tracking import records
 from imdb_sweep.data import DataError
 from imdb_sweep.job import JobContext, run_job
-from imdb_sweep.validation import ConfigError
+from imdb_sweep.config.validation import ConfigError
 
 
 def store_client(cfg) -> tuple[MlflowClient, str]:
-    uri, _ = tracking.resolve_tracking_uri(cfg.tracking)
+    uri, _ = store.resolve_tracking_uri(cfg.tracking)
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(cfg.tracking.experiment)
     return client, experiment.experiment_id if experiment else ""
@@ -25,28 +28,28 @@ def store_client(cfg) -> tuple[MlflowClient, str]:
 def test_config_hash_follows_what_is_trained(tiny_config):
     base = tiny_config()
     digest = "d" * 64
-    reference = tracking.config_hash(base, digest)
-    assert tracking.config_hash(tiny_config(), digest) == reference
-    assert tracking.config_hash(tiny_config("tracking.log_model=true", "train.verbose=2"), digest) == reference
+    reference = identity.config_hash(base, digest)
+    assert identity.config_hash(tiny_config(), digest) == reference
+    assert identity.config_hash(tiny_config("tracking.log_model=true", "train.verbose=2"), digest) == reference
     for change in ("model.units=33", "seed=1", "train.learning_rate=0.01", "data.maxlen=49"):
-        assert tracking.config_hash(tiny_config(change), digest) != reference, change
-    assert tracking.config_hash(base, "e" * 64) != reference
+        assert identity.config_hash(tiny_config(change), digest) != reference, change
+    assert identity.config_hash(base, "e" * 64) != reference
 
 
 def test_run_names_use_the_last_key_segment():
-    assert tracking.run_name_from_overrides(["model.units=64", "model.activation=tanh"], "x") == \
+    assert identity.run_name_from_overrides(["model.units=64", "model.activation=tanh"], "x") == \
         "units=64,activation=tanh"
-    assert tracking.run_name_from_overrides([], "baseline") == "baseline"
+    assert identity.run_name_from_overrides([], "baseline") == "baseline"
 
 
 def test_job_overrides_keep_swept_keys_or_hyperparameters():
     overrides = ["model.units=64", "data.path=/d.tgz", "tracking.store_dir=/s", "seed=3"]
-    assert tracking.job_overrides(overrides, ["model.units"]) == ["model.units=64"]
-    assert tracking.job_overrides(overrides) == ["model.units=64", "seed=3"]
+    assert identity.distinguishing_overrides(overrides, ["model.units"]) == ["model.units=64"]
+    assert identity.distinguishing_overrides(overrides) == ["model.units=64", "seed=3"]
 
 
 def test_flatten_config_spells_out_every_key(tiny_config):
-    flat = tracking.flatten_config(tiny_config())
+    flat = identity.flatten_config(tiny_config())
     assert flat["model.units"] == 32 and flat["train.loss"] == "binary_crossentropy"
     assert not any(key.startswith("hydra") for key in flat)
 
@@ -59,9 +62,9 @@ def test_a_single_run_logs_everything_without_a_parent(tiny_config):
 
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "units=32"
-    assert tracking.TAG_PARENT_RUN_ID not in run.data.tags
-    assert run.data.tags[tracking.TAG_ROLE] == "job"
-    assert len(run.data.tags[tracking.TAG_CONFIG_HASH]) == 16
+    assert tags.PARENT_RUN_ID not in run.data.tags
+    assert run.data.tags[tags.ROLE] == "job"
+    assert len(run.data.tags[tags.CONFIG_HASH]) == 16
     assert run.data.params["model.units"] == "32"
     assert run.data.params["variant"] == "baseline"
     assert run.data.params["data.num_words"] == "40"
@@ -111,7 +114,7 @@ def test_a_job_that_raises_during_training_ends_failed(tiny_config):
     client, experiment_id = store_client(cfg)
     (run,) = client.search_runs([experiment_id])
     assert run.info.status == "FAILED"
-    assert "NonFiniteLossError" in run.data.tags[tracking.TAG_ERROR]
+    assert "NonFiniteLossError" in run.data.tags[tags.ERROR]
 
 
 def test_an_unreachable_server_is_named_within_seconds(tiny_config, monkeypatch):
@@ -120,13 +123,13 @@ def test_an_unreachable_server_is_named_within_seconds(tiny_config, monkeypatch)
     uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     started = time.monotonic()
-    with pytest.raises(tracking.TrackingError, match=f"MLFLOW_TRACKING_URI = '{uri}'.*not reachable"):
+    with pytest.raises(store.TrackingError, match=f"MLFLOW_TRACKING_URI = '{uri}'.*not reachable"):
         run_job(tiny_config("sweep.connect_attempts=2"))
     assert time.monotonic() - started < 30
 
 
 def test_history_csv_has_one_row_per_epoch():
-    text = tracking.history_csv({"loss": [0.5, 0.4], "val_accuracy": [0.6, 0.7]})
+    text = records.history_csv({"loss": [0.5, 0.4], "val_accuracy": [0.6, 0.7]})
     rows = list(csv.reader(io.StringIO(text)))
     assert rows == [["epoch", "loss", "val_accuracy"], ["1", "0.5", "0.6"], ["2", "0.4", "0.7"]]
 
@@ -147,7 +150,7 @@ def test_parallel_jobs_logging_the_same_dataset_all_get_it(tmp_path):
     def log(run_id: str, digest: str, barrier: threading.Barrier) -> None:
         try:
             barrier.wait()
-            tracking.log_dataset(client, run_id, x, y, "/data/aclImdb.tar.gz", digest, "training")
+            records.log_dataset(client, run_id, x, y, "/data/aclImdb.tar.gz", digest, "training")
         except Exception as error:  # noqa: BLE001 - collected and asserted below
             failures.append(str(error))
 

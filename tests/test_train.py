@@ -7,7 +7,8 @@ import math
 import pytest
 
 from imdb_sweep.data import load_imdb
-from imdb_sweep.train import NonFiniteLossError, TrainingResult, train
+from imdb_sweep.training.callbacks import NonFiniteLossError
+from imdb_sweep.training.fit import TrainingResult, train
 
 
 def test_train_reports_keras_metrics_for_every_epoch(tiny_config):

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 from imdb_sweep.report.formats import FORMAT_CHOICES, SUFFIXES, canonical_format, format_help, render
 from imdb_sweep.report.runs import LATEST, load_curves, select_runs
 from imdb_sweep.report.table import DEFAULT_RANKING_METRIC, build_table, parse_baseline
-from imdb_sweep.tracking import resolve_tracking_uri
+from imdb_sweep.tracking.store import resolve_tracking_uri
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,13 +12,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep import tags
-from imdb_sweep.tracking import (
-    TAG_ERROR,
-    TAG_PARENT_RUN_ID,
-    TAG_ROLE,
-    TAG_SWEEP_ID,
-)
+from imdb_sweep.tracking import tags
 
 LATEST = "latest"
 # Per-epoch curves the plots draw.
@@ -46,7 +40,7 @@ class JobRun:
             start_time=run.info.start_time or 0,
             params=dict(run.data.params),
             metrics=dict(run.data.metrics),
-            error=run.data.tags.get(TAG_ERROR),
+            error=run.data.tags.get(tags.ERROR),
         )
 
 
@@ -99,7 +93,7 @@ def find_experiment(client: MlflowClient, tracking_uri: str, name: str) -> tuple
 
 def sweep_parents(client: MlflowClient, experiment_id: str) -> list[Run]:
     """The experiment's sweep (parent) runs, most recently started first."""
-    return search_all_runs(client, experiment_id, f"tags.`{TAG_ROLE}` = 'sweep'",
+    return search_all_runs(client, experiment_id, f"tags.`{tags.ROLE}` = 'sweep'",
                            order_by=["attributes.start_time DESC"])
 
 
@@ -110,15 +104,15 @@ def find_sweep_parent(client: MlflowClient, tracking_uri: str, experiment_id: st
     if not parents:
         raise ValueError(
             f"no sweep found in experiment '{experiment_name}' of the tracking store "
-            f"{tracking_uri} (no run tagged {TAG_ROLE}=sweep). Run one with "
+            f"{tracking_uri} (no run tagged {tags.ROLE}=sweep). Run one with "
             "`python -m imdb_sweep -m ...`, or report every run with --all."
         )
     if sweep == LATEST:
         return parents[0]
     for parent in parents:
-        if sweep in (parent.data.tags.get(TAG_SWEEP_ID), parent.info.run_id):
+        if sweep in (parent.data.tags.get(tags.SWEEP_ID), parent.info.run_id):
             return parent
-    recent = ", ".join(parent.data.tags.get(TAG_SWEEP_ID, parent.info.run_id) for parent in parents[:5])
+    recent = ", ".join(parent.data.tags.get(tags.SWEEP_ID, parent.info.run_id) for parent in parents[:5])
     raise ValueError(
         f"no sweep '{sweep}' in experiment '{experiment_name}' of the tracking store "
         f"{tracking_uri}; the most recent sweeps there: {recent}"
@@ -137,7 +131,7 @@ def select_sweep(client: MlflowClient, tracking_uri: str, experiment_id: str, ex
     """The jobs nested under one sweep's parent run, plus the earlier FINISHED runs
     the sweep reused instead of training again (tags `imdb_sweep.reused.<job>`)."""
     children = search_all_runs(client, experiment_id,
-                               f"tags.`{TAG_PARENT_RUN_ID}` = '{parent.info.run_id}'")
+                               f"tags.`{tags.PARENT_RUN_ID}` = '{parent.info.run_id}'")
     nested = {run.info.run_id for run in children}
     for key, run_id in sorted(parent.data.tags.items()):
         if key.startswith(tags.REUSED_PREFIX) and run_id not in nested:
@@ -148,7 +142,7 @@ def select_sweep(client: MlflowClient, tracking_uri: str, experiment_id: str, ex
             nested.add(run_id)
     finished, not_finished = split_by_status(children)
     return Selection(tracking_uri, experiment_id, experiment_name,
-                     sweep_id=parent.data.tags.get(TAG_SWEEP_ID), parent_run_id=parent.info.run_id,
+                     sweep_id=parent.data.tags.get(tags.SWEEP_ID), parent_run_id=parent.info.run_id,
                      finished=finished, not_finished=not_finished)
 
 
@@ -160,7 +154,7 @@ def select_runs(tracking_uri: str, experiment_name: str, sweep: str = LATEST,
     experiment_id, name = find_experiment(client, tracking_uri, experiment_name)
     if every_run:
         jobs = [run for run in search_all_runs(client, experiment_id)
-                if run.data.tags.get(TAG_ROLE) != "sweep"]
+                if run.data.tags.get(tags.ROLE) != "sweep"]
         finished, not_finished = split_by_status(jobs)
         return Selection(tracking_uri, experiment_id, name, sweep_id=None, parent_run_id=None,
                          finished=finished, not_finished=not_finished)

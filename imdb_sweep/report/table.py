@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from imdb_sweep.config.identity import affects_training
 from imdb_sweep.report.runs import JobRun, Selection
 from imdb_sweep.report.stats import Comparison, Summary, summarize, welch_test
 
@@ -20,36 +21,13 @@ RESULT_METRICS = ("best_val_accuracy", "test_accuracy", "test_loss", "best_epoch
                   "final_val_accuracy", "train_seconds")
 # Metrics where lower is better when one ranks by them (--rank-by test_loss).
 LOWER_IS_BETTER_SUFFIXES = ("loss", "seconds")
-# Params that never change what is trained (where things are kept, how chatty a
-# job is): a difference in them does not make another configuration.
-IGNORED_PREFIXES = ("tracking.", "sweep.")
-IGNORED_KEYS = ("data.path", "data.cache_dir", "train.verbose")
 # Column order: the named variant first, then the model, training and data
 # groups, anything else, and the seed last.
 _KEY_ORDER = ("variant", "model.", "train.", "data.")
 
 
-def lower_is_better(metric: str) -> bool:
-    return metric.endswith(LOWER_IS_BETTER_SUFFIXES)
-
-
-def available_metrics(runs: Iterable[JobRun]) -> list[str]:
-    """Every metric logged on at least one of `runs`, sorted."""
-    return sorted({metric for run in runs for metric in run.metrics})
-
-
-def check_ranking_metric(metric: str, runs: list[JobRun]) -> None:
-    """A ValueError naming `metric` and the metrics there are, when no run logged it."""
-    known = available_metrics(runs)
-    if runs and metric not in known:
-        raise ValueError(f"--rank-by '{metric}': no selected run logged that metric; "
-                         f"metrics available: {', '.join(known) or 'none'}")
-
-
-def affects_training(key: str) -> bool:
-    return key not in IGNORED_KEYS and not key.startswith(IGNORED_PREFIXES)
-
-
+# Metrics where lower is better when one ranks by them (--rank-by test_loss).
+LOWER_IS_BETTER_SUFFIXES = ("loss", "seconds")
 def _column_rank(key: str) -> tuple[int, str]:
     if key == SEED_KEY:
         return len(_KEY_ORDER) + 1, key

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from imdb_sweep.runtime import start_tensorflow
+import keras
 
-start_tensorflow()
-
-import keras  # noqa: E402 - after the quiet TensorFlow start
-
-from imdb_sweep.fused_steps import FusedStepsSequential  # noqa: E402
+from imdb_sweep.config import choices
+from imdb_sweep.process.quiet_tensorflow import start_tensorflow
+from imdb_sweep.training.fused.model import FusedStepsSequential
 
 OPTIMIZERS = {
     "rmsprop": keras.optimizers.RMSprop,
@@ -26,7 +24,7 @@ def build_model(model_cfg: Any, num_words: int, maxlen: int, fused_steps: bool =
     """Embedding -> Flatten -> [Dropout] -> Dense x hidden_layers -> Dense(1, sigmoid).
 
     With `fused_steps`, a FusedStepsSequential: the same layers, trained on
-    groups of batches, with `embedding_gradients` (imdb_sweep.fused_steps)."""
+    groups of batches, with `embedding_gradients` (imdb_sweep/training/fused/)."""
     regularizer = keras.regularizers.L2(model_cfg.l2) if model_cfg.l2 > 0 else None
     layers: list[keras.layers.Layer] = [
         keras.Input(shape=(maxlen,), dtype="int32", name="word_ids"),

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from imdb_sweep.runtime import garbage_collector_frozen, keep_freed_memory, set_tensorflow_threads, start_tensorflow
+import keras
 
-start_tensorflow()
-
-import keras  # noqa: E402 - after the quiet TensorFlow start
-
-from imdb_sweep.checkpoints import CheckpointState, CheckpointStore
 from imdb_sweep.data import ImdbData
-from imdb_sweep.fused_steps import BatchGroups, FusedStepsSequential, validation_split
-from imdb_sweep.model import build_compiled_model
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss."""
+from imdb_sweep.process.memory import garbage_collector_frozen
+from imdb_sweep.process.policy import apply_training_settings
+from imdb_sweep.training.callbacks import EpochCheckpoint, EpochTimer, StopOnNonFiniteLoss
+from imdb_sweep.training.checkpoints import CheckpointState, CheckpointStore
+from imdb_sweep.training.fused.batches import BatchGroups, validation_split
+from imdb_sweep.training.fused.model import FusedStepsSequential
+from imdb_sweep.training.model import build_compiled_model
 
 
 @dataclass
@@ -56,56 +51,6 @@ class TrainingResult:
         }
 
 
-class _EpochTimer(keras.callbacks.Callback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-        self._started = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.seconds.append(time.perf_counter() - self._started)
-
-
-class _StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Raises at the first NaN/inf loss Keras reports (after every compiled call of
-    steps_per_execution batches), so a diverged job can never finish."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch = epoch + 1
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            raise NonFiniteLossError(
-                f"the training loss became {float(loss)} in epoch {self._epoch}; "
-                "the run diverged (try a smaller train.learning_rate)"
-            )
-
-
-class _EpochCheckpoint(keras.callbacks.Callback):
-    """Saves model, optimizer state and history after every epoch."""
-
-    def __init__(self, store: CheckpointStore, state: CheckpointState, timer: _EpochTimer):
-        super().__init__()
-        self._store = store
-        self._state = state
-        self._timer = timer
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        for name, value in (logs or {}).items():
-            self._state.history.setdefault(name, []).append(float(value))
-        self._state.epoch_seconds.append(self._timer.seconds[-1])
-        self._state.epochs_done = epoch + 1
-        self._store.save(self.model, self._state)
-
-
 def fit_model(model: keras.Model, cfg: Any, data: ImdbData, initial_epoch: int, epochs: int,
               callbacks: Sequence[keras.callbacks.Callback] = ()) -> keras.callbacks.History:
     """model.fit from `initial_epoch` to `epochs` with cfg.train's batch size, validation
@@ -133,23 +78,20 @@ def train(
     checkpoints: CheckpointStore | None = None,
     run_id: str = "",
     resume: CheckpointState | None = None,
+    epoch_timer: EpochTimer | None = None,
 ) -> TrainingResult:
     """Seed, build (or restore from `resume`), fit with validation_split, evaluate.
 
     With `checkpoints`, every epoch is saved there for `run_id`; with `resume`,
     training continues after its last completed epoch, weights and optimizer
-    state restored, and the returned history covers every epoch.
+    state restored, and the returned history covers every epoch. Pass
+    `epoch_timer` to read the epochs' times from another callback.
     """
-    if cfg.train.deterministic:
-        import tensorflow as tf
-
-        # Process-wide and one-way: TensorFlow offers no switch back.
-        tf.config.experimental.enable_op_determinism()
-    set_tensorflow_threads(cfg.train.threads)
-    keep_freed_memory(cfg.train.keep_freed_memory)
+    apply_training_settings(cfg.train)
     keras.utils.set_random_seed(cfg.seed)
     if resume is not None:
-        assert checkpoints is not None, "resuming needs the checkpoint store"
+        if checkpoints is None:
+            raise ValueError("resuming a run needs its checkpoint store")
         model = keras.models.load_model(checkpoints.model_path)
         state = CheckpointState(run_id, resume.epochs_done,
                                 {k: list(v) for k, v in resume.history.items()},
@@ -157,10 +99,10 @@ def train(
     else:
         model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
         state = CheckpointState(run_id, 0)
-    timer = _EpochTimer()
-    extra: list[keras.callbacks.Callback] = [timer, _StopOnNonFiniteLoss()]
+    timer = epoch_timer or EpochTimer()
+    extra: list[keras.callbacks.Callback] = [timer, StopOnNonFiniteLoss()]
     if checkpoints is not None:
-        extra.append(_EpochCheckpoint(checkpoints, state, timer))
+        extra.append(EpochCheckpoint(checkpoints, state, timer))
 
     with garbage_collector_frozen():
         started = time.perf_counter()

@@ -13,7 +13,6 @@ HEARTBEAT = "imdb_sweep.heartbeat"
 # On a parent run, one tag per job that reused an earlier FINISHED run:
 # `imdb_sweep.reused.<job number>` = that run's id.
 REUSED_PREFIX = "imdb_sweep.reused."
-RESUMED_FROM_SWEEP = "imdb_sweep.resumed_from_sweep"
 RESUMED_AT_EPOCH = "imdb_sweep.resumed_at_epoch"
 GIT_COMMIT = "mlflow.source.git.commit"
 PARENT_RUN_ID = "mlflow.parentRunId"

@@ -1,10 +1,11 @@
 """The Hydra callback that owns a multirun's parent MLflow run.
 
-on_multirun_start: expand the sweep, validate every job's config and data path
-(so a typo in the fifth job fails before the first one trains), reach the
-tracking store, create the parent run and publish its id for the jobs.
+on_multirun_start: expand the sweep, check every job's config and data path
+(expansion.py), reach the tracking store, create the parent run and publish its
+id for the jobs (imdb_sweep/tracking/sweep_state.py).
 on_multirun_end (or process exit, when a job failed and Hydra raised): end the
-parent run with a status and counts that reflect its jobs, print the table.
+parent run with a status and counts that reflect its jobs, print the table and
+where to browse it.
 """
 
 from __future__ import annotations
@@ -21,60 +22,22 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-from imdb_sweep import tags, tracking
-from imdb_sweep.data import check_data_source
-from imdb_sweep.interrupts import was_interrupted
-from imdb_sweep.liveness import Heartbeat, reap_dead_runs
-from imdb_sweep.sweep_state import SweepState
-from imdb_sweep.validation import ConfigError, validate_config
-
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-
-
-def expand_basic_sweep(config: DictConfig) -> tuple[list[list[str]] | None, list[str]]:
-    """Each job's overrides, as Hydra's basic sweeper will launch them (None for
-    other sweepers, e.g. Optuna, whose jobs are only known as they run), and the
-    keys the sweep varies."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    loader = GlobalHydra.instance().config_loader()
-    arguments = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-    arguments += list(config.hydra.overrides.task)
-    parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
-    swept_keys = [override.key_or_group for override in parsed if override.is_sweep_override()]
-    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
-        return None, swept_keys
-    jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-    return jobs, swept_keys
-
-
-def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[str]) -> None:
-    """Compose and check every job of the sweep; one error lists every bad job."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    loader = GlobalHydra.instance().config_loader()
-    problems: list[str] = []
-    for overrides in jobs:
-        job_config = loader.load_sweep_config(config, list(overrides))
-        label = " ".join(tracking.job_overrides(overrides, swept_keys)) or "(defaults)"
-        try:
-            validate_config(job_config)
-            check_data_source(job_config.data)
-        except ConfigError as error:
-            problems += [f"job {label}: {problem}" for problem in error.problems]
-        except ValueError as error:
-            problems.append(f"job {label}: {error}")
-    if problems:
-        raise ConfigError(problems)
+from imdb_sweep.console import say
+from imdb_sweep.process.interrupts import was_interrupted
+from imdb_sweep.sweep.expansion import expand_basic_sweep, validate_sweep
+from imdb_sweep.tracking.sweep_state import SweepState
+from imdb_sweep.tracking import tags
+from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
+from imdb_sweep.tracking.runs import run_tags
+from imdb_sweep.tracking.store import TrackingError, TrackingTarget, connect
+from imdb_sweep.tracking.uris import browse_hint
 
 
 class MlflowSweepCallback(Callback):
     def __init__(self) -> None:
         self._client: MlflowClient | None = None
         self._state: SweepState | None = None
-        self._target: tracking.TrackingTarget | None = None
+        self._target: TrackingTarget | None = None
         self._heartbeat: Heartbeat | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -91,8 +54,8 @@ class MlflowSweepCallback(Callback):
             jobs, swept_keys = expand_basic_sweep(config)
             if jobs is not None:
                 validate_sweep(config, jobs, swept_keys)
-            self._target = tracking.connect(config.tracking, config.sweep.connect_attempts)
-        except (ValueError, tracking.TrackingError) as error:
+            self._target = connect(config.tracking, config.sweep.connect_attempts)
+        except (ValueError, TrackingError) as error:
             print(f"Error: {error}", file=sys.stderr, flush=True)
             raise SystemExit(1) from error
         self._client = MlflowClient(self._target.uri)
@@ -102,17 +65,9 @@ class MlflowSweepCallback(Callback):
 
         sweep_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
         sweep_arguments = " ".join(config.hydra.overrides.task)
-        parent_tags = {
-            tags.ROLE: "sweep",
-            tags.SWEEP_ID: sweep_id,
-            tags.OVERRIDES: sweep_arguments,
-            **tracking.host_tags(),
-        }
-        commit = tracking.git_commit()
-        if commit:
-            parent_tags[tags.GIT_COMMIT] = commit
         parent = self._client.create_run(
-            self._target.experiment_id, run_name=f"sweep {sweep_id}", tags=parent_tags
+            self._target.experiment_id, run_name=f"sweep {sweep_id}",
+            tags=run_tags("sweep", SWEEP_ID=sweep_id, OVERRIDES=sweep_arguments),
         )
         if jobs is not None:
             self._client.log_param(parent.info.run_id, "total_jobs", len(jobs))
@@ -199,4 +154,4 @@ class MlflowSweepCallback(Callback):
             print(publish_sweep_report(state.tracking_uri, state.experiment_id, state.parent_run_id), flush=True)
         except Exception as error:  # noqa: BLE001 - a table is no reason to fail the sweep
             print(f"(could not build the comparison table: {error})", file=sys.stderr)
-        print(tracking.browse_hint(state.tracking_uri), flush=True)
+        say(browse_hint(state.tracking_uri, state.experiment_id, state.parent_run_id))

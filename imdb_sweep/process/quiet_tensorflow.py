@@ -9,13 +9,14 @@ buffer only if that fails.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import tempfile
 from contextlib import contextmanager
 from collections.abc import Iterator
 from typing import Any
+
+from imdb_sweep.process.memory import garbage_collection_paused
 
 _devices: list[str] | None = None
 
@@ -32,82 +33,6 @@ def _native_stderr_captured() -> Iterator[Any]:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-
-
-@contextmanager
-def garbage_collection_paused() -> Iterator[None]:
-    """No garbage collection during a block of big imports, and none of what they
-    loaded in any later collection.
-
-    Importing TensorFlow or MLflow creates about a million objects that live as
-    long as the process (modules, classes, functions). Collections triggered
-    while they are created find nothing to free, and every later full
-    collection would walk them all again (about 0.2 s each, several per job).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
-
-
-@contextmanager
-def garbage_collector_frozen() -> Iterator[None]:
-    """Exempt every object alive now from garbage collection until the block ends.
-
-    A job process holds millions of long-lived objects (TensorFlow, MLflow, the
-    data); each full collection during fit would walk all of them, about 0.2 s a
-    time. Frozen, a collection only looks at what fit itself creates. Unfrozen
-    afterwards, so that whatever became garbage meanwhile (this job's model, in a
-    multirun) is collected as usual.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-# glibc's M_TOP_PAD (malloc.h) and the value we give it.
-_M_TOP_PAD = -2
-_TOP_PAD_BYTES = 64 * 1024 * 1024
-_allocator_tuned = False
-
-
-def keep_freed_memory(enabled: bool = True) -> bool:
-    """Make glibc's malloc keep 64 MiB of freed memory at the top of each heap
-    instead of handing it back to the kernel (train.keep_freed_memory). Returns
-    whether the setting is in force.
-
-    Every training step frees and allocates again working buffers of a few
-    hundred KiB to a few MiB (Eigen's matrix-multiply packing, XLA's
-    temporaries), from TensorFlow's worker threads. glibc gives the freed top
-    of a thread's heap back to the kernel whenever it exceeds the 128 KiB
-    default pad, so the next step faulted in and zeroed those pages again:
-    about a million page faults in three epochs, and perf put 40-50% of the
-    job's CPU time in the kernel. With a 64 MiB pad the pages stay mapped:
-    13x fewer page faults over five epochs, a 2.5x faster epoch
-    (benchmarks/process_settings.py). The cost is up to 64 MiB per heap that
-    the process keeps after use. It changes no numbers.
-
-    Process-wide and one-way, like glibc's settings themselves; a no-op where
-    the C library is not glibc.
-    """
-    global _allocator_tuned
-    if not enabled or _allocator_tuned:
-        return _allocator_tuned
-    try:
-        import ctypes
-
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (macOS, musl)
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    _allocator_tuned = bool(mallopt(_M_TOP_PAD, _TOP_PAD_BYTES))
-    return _allocator_tuned
 
 
 # Optional packages that Keras imports at start-up only for features a job never
@@ -190,3 +115,12 @@ def set_tensorflow_threads(threads: int | None) -> None:
             f"process with {threading.get_intra_op_parallelism_threads() or 'default'} thread(s) "
             f"({error}). Give every job of one process the same train.threads."
         ) from error
+
+
+def enable_deterministic_ops() -> None:
+    """train.deterministic: identical numbers for the same seed on a CPU, at a
+    cost in speed. TensorFlow offers no switch back."""
+    start_tensorflow()
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()

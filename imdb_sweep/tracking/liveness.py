@@ -19,12 +19,7 @@ from pathlib import Path
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep.tags import ERROR as TAG_ERROR
-from imdb_sweep.tags import HEARTBEAT as TAG_HEARTBEAT
-from imdb_sweep.tags import HOST as TAG_HOST
-from imdb_sweep.tags import PID as TAG_PID
-from imdb_sweep.tags import PROCESS_START as TAG_PROCESS_START
-from imdb_sweep.tags import ROLE as TAG_ROLE
+from imdb_sweep.tracking import tags
 
 
 def process_start_ticks(pid: int) -> str | None:
@@ -39,12 +34,12 @@ def process_start_ticks(pid: int) -> str | None:
 
 
 def process_tags() -> dict[str, str]:
-    tags = {TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid()),
-            TAG_HEARTBEAT: f"{time.time():.0f}"}
+    values = {tags.HOST: socket.gethostname(), tags.PID: str(os.getpid()),
+              tags.HEARTBEAT: f"{time.time():.0f}"}
     start = process_start_ticks(os.getpid())
     if start is not None:
-        tags[TAG_PROCESS_START] = start
-    return tags
+        values[tags.PROCESS_START] = start
+    return values
 
 
 def process_is_alive(pid: int, start_ticks: str | None) -> bool:
@@ -61,14 +56,14 @@ def process_is_alive(pid: int, start_ticks: str | None) -> bool:
 
 def death_reason(run: Run, dead_after_seconds: float, now: float | None = None) -> str | None:
     """Why `run` is provably dead, or None when it may still be alive."""
-    tags = run.data.tags
+    run_tags = run.data.tags
     now = time.time() if now is None else now
-    if tags.get(TAG_HOST) == socket.gethostname() and tags.get(TAG_PID, "").isdigit():
-        pid = int(tags[TAG_PID])
-        if not process_is_alive(pid, tags.get(TAG_PROCESS_START)):
-            return f"its process {pid} on {tags[TAG_HOST]} is gone"
+    if run_tags.get(tags.HOST) == socket.gethostname() and run_tags.get(tags.PID, "").isdigit():
+        pid = int(run_tags[tags.PID])
+        if not process_is_alive(pid, run_tags.get(tags.PROCESS_START)):
+            return f"its process {pid} on {run_tags[tags.HOST]} is gone"
         return None
-    heartbeat = tags.get(TAG_HEARTBEAT)
+    heartbeat = run_tags.get(tags.HEARTBEAT)
     if heartbeat is not None:
         silence = now - float(heartbeat)
         if silence > dead_after_seconds:
@@ -83,12 +78,12 @@ def reap_dead_runs(client: MlflowClient, experiment_id: str, dead_after_seconds:
     )
     reaped = []
     for run in running:
-        if TAG_ROLE not in run.data.tags:
+        if tags.ROLE not in run.data.tags:
             continue  # Not one of ours: we cannot tell how it signals life.
         reason = death_reason(run, dead_after_seconds)
         if reason is None:
             continue
-        client.set_tag(run.info.run_id, TAG_ERROR, f"marked KILLED: {reason}")
+        client.set_tag(run.info.run_id, tags.ERROR, f"marked KILLED: {reason}")
         client.set_terminated(run.info.run_id, status="KILLED")
         reaped.append(run.info.run_id)
     return reaped
@@ -122,6 +117,6 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stopped.wait(self._interval):
             try:
-                self._client.set_tag(self._run_id, TAG_HEARTBEAT, f"{time.time():.0f}")
+                self._client.set_tag(self._run_id, tags.HEARTBEAT, f"{time.time():.0f}")
             except Exception:  # noqa: BLE001 - a missed beat only delays reaping
                 pass

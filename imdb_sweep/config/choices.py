@@ -1,0 +1,14 @@
+"""The values the config offers for its named choices, one tuple each: the
+validator checks against them and the code that implements them reads them
+here, so the two never disagree."""
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "softplus", "linear")
+LOSSES = ("binary_crossentropy", "mse")
+OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "nadam")
+# What RMSprop's accumulator adds for a word seen several times in one batch
+# (imdb_sweep/training/fused/rmsprop.py). It changes the trained numbers.
+EMBEDDING_GRADIENTS = ("per_occurrence", "summed")
+DATA_SOURCES = ("auto", "keras", "aclimdb")
+RERUN = ("missing", "all")
+JIT_COMPILE = ("auto", True, False)
+VERBOSITY = (0, 1, 2)

@@ -1,0 +1,68 @@
+"""Which config keys change what is trained, and what follows from that one rule:
+a job's `config_hash`, the overrides that name its run, and the report's columns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+# Keys (and whole groups) that do not change what is trained: where things are
+# kept, how a sweep treats reruns, how chatty or how parallel a job is, and
+# where the data is read from (its digest, not its path, identifies the data).
+NOT_TRAINING_KEYS = (
+    "tracking", "sweep", "train.verbose", "train.threads", "data.path", "data.cache_dir", "data.source",
+)
+
+
+def affects_training(key: str) -> bool:
+    """True for a flattened key (`model.units`) that changes what a job trains."""
+    return not any(key == skip or key.startswith(skip + ".") for skip in NOT_TRAINING_KEYS)
+
+
+def flatten_config(cfg: DictConfig | Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'model.units': 32, ...} from the resolved config, `hydra` left out."""
+    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    flat: dict[str, Any] = {}
+    for key, value in container.items():
+        if key == "hydra":
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_config(value, prefix=f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_hash(cfg: DictConfig, data_digest: str) -> str:
+    """Identity of what a job trains: its training keys plus the data's digest."""
+    hashed = {key: value for key, value in flatten_config(cfg).items() if affects_training(key)}
+    payload = json.dumps({"config": hashed, "data": data_digest}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def override_key(override: str) -> str:
+    """`+model.units=64` -> `model.units`."""
+    return override.lstrip("+~").partition("=")[0]
+
+
+def distinguishing_overrides(overrides: list[str], swept_keys: list[str] | None = None) -> list[str]:
+    """The overrides that tell a job apart: the swept keys in a sweep, else every
+    override that changes what is trained."""
+    if swept_keys is not None:
+        return [override for override in overrides if override_key(override) in swept_keys]
+    return [override for override in overrides if affects_training(override_key(override))]
+
+
+def run_name_from_overrides(overrides: list[str], fallback: str) -> str:
+    """`model.units=64`, `model.activation=tanh` -> `units=64,activation=tanh`."""
+    parts = []
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
+    return ",".join(parts) if parts else fallback

@@ -1,0 +1,88 @@
+"""Where the reviews come from (`data.source`, `data.path`) and the quick checks
+that run before any training or MLflow run."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from imdb_sweep.data.encoding import SPLITS
+
+ACLIMDB_ENV_VAR = "IMDB_SWEEP_ACLIMDB"
+LABELS = {"neg": 0, "pos": 1}
+
+
+class DataError(ValueError):
+    """The configured dataset is missing, unreadable or not in the aclImdb layout."""
+
+
+def resolve_source(data_cfg: Any) -> tuple[str, Path | None]:
+    """Return ("aclimdb", path) or ("keras", None) for `data.source`/`data.path`."""
+    path = data_cfg.path or os.environ.get(ACLIMDB_ENV_VAR) or None
+    if data_cfg.source == "keras":
+        return "keras", None
+    if data_cfg.source == "aclimdb" or path is not None:
+        if path is None:
+            raise DataError(
+                f"data.path = None is not allowed with data.source = 'aclimdb': expected the "
+                f"aclImdb folder or its .tar.gz (or set {ACLIMDB_ENV_VAR})"
+            )
+        return "aclimdb", Path(path).expanduser()
+    return "keras", None
+
+
+def check_data_source(data_cfg: Any) -> None:
+    """Fail fast, with the key and value, when the configured data cannot be read."""
+    source, path = resolve_source(data_cfg)
+    if source == "keras":
+        return
+    assert path is not None
+    if not path.exists():
+        raise DataError(
+            f"data.path = '{path}' does not exist: expected the aclImdb folder or its "
+            f".tar.gz (set data.path=... or {ACLIMDB_ENV_VAR})"
+        )
+    if not os.access(path, os.R_OK):
+        raise DataError(f"data.path = '{path}' is not readable by this user")
+    if path.is_dir():
+        missing = [
+            f"{split}/{label}"
+            for split in SPLITS
+            for label in LABELS
+            if not (aclimdb_root(path) / split / label).is_dir()
+        ]
+        if missing:
+            raise DataError(
+                f"data.path = '{path}' is not in the aclImdb layout: missing folders "
+                f"{', '.join(missing)} (expected aclImdb/{{train,test}}/{{pos,neg}}/*.txt)"
+            )
+    elif not tarfile.is_tarfile(path):
+        raise DataError(
+            f"data.path = '{path}' is neither a folder nor a readable tar archive: expected "
+            "the aclImdb folder or aclImdb_v1.tar.gz"
+        )
+
+
+def aclimdb_root(folder: Path) -> Path:
+    """Accept both the aclImdb folder itself and the folder that contains it."""
+    return folder / "aclImdb" if (folder / "aclImdb").is_dir() else folder
+
+
+def source_digest(path: Path) -> str:
+    """sha256 of an archive's bytes, or of a folder's review listing (name, size, mtime)."""
+    hasher = hashlib.sha256()
+    if path.is_dir():
+        root = aclimdb_root(path)
+        for split in SPLITS:
+            for label in LABELS:
+                for entry in sorted(os.scandir(root / split / label), key=lambda e: e.name):
+                    stat = entry.stat()
+                    hasher.update(f"{split}/{label}/{entry.name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        return "folder-" + hasher.hexdigest()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(block)
+    return hasher.hexdigest()

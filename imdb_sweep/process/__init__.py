@@ -1,0 +1,2 @@
+"""Process-wide settings: each is one-way for the process, so each is applied in
+one named place (policy.py) and nowhere else."""

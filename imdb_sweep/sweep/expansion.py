@@ -1,0 +1,54 @@
+"""A grid sweep's jobs, known before the first one runs, and all of them checked.
+
+Hydra's basic sweeper expands the grid when it launches; expanding it here too,
+in the multirun callback, lets a typo in the fifth job fail before the first
+one trains.
+"""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from imdb_sweep.config.identity import distinguishing_overrides
+from imdb_sweep.config.validation import ConfigError
+from imdb_sweep.job import check_job_inputs
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def expand_basic_sweep(config: DictConfig) -> tuple[list[list[str]] | None, list[str]]:
+    """Each job's overrides, as Hydra's basic sweeper will launch them (None for
+    other sweepers, e.g. Optuna, whose jobs are only known as they run), and the
+    keys the sweep varies."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    loader = GlobalHydra.instance().config_loader()
+    arguments = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    arguments += list(config.hydra.overrides.task)
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
+    swept_keys = [override.key_or_group for override in parsed if override.is_sweep_override()]
+    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+        return None, swept_keys
+    jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    return jobs, swept_keys
+
+
+def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[str]) -> None:
+    """Compose and check every job of the sweep; one error lists every bad job."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    problems: list[str] = []
+    for overrides in jobs:
+        job_config = loader.load_sweep_config(config, list(overrides))
+        label = " ".join(distinguishing_overrides(overrides, swept_keys)) or "(defaults)"
+        try:
+            check_job_inputs(job_config)
+        except ConfigError as error:
+            problems += [f"job {label}: {problem}" for problem in error.problems]
+        except ValueError as error:
+            problems.append(f"job {label}: {error}")
+    if problems:
+        raise ConfigError(problems)

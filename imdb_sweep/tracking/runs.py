@@ -1,0 +1,143 @@
+"""A job's MLflow run: its tags, its lifecycle, and finding an earlier run of the
+same configuration.
+
+Run layout:
+- one run per job, named after the job's own overrides (`units=64,activation=tanh`);
+- in a multirun, one parent run per sweep (imdb_sweep/sweep/callback.py), every
+  job nested under it with `mlflow.parentRunId`;
+- params: the flattened resolved config (`model.units`, ...);
+- metrics per epoch with step = epoch (1-based): `loss`, `accuracy`, `val_loss`,
+  `val_accuracy`, `epoch_seconds`; at the end `test_loss`, `test_accuracy`,
+  `best_val_accuracy`, `best_epoch`, timings;
+- tags: tags.py; artifacts: records.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import Run, RunStatus
+from mlflow.tracking import MlflowClient
+
+from imdb_sweep.tracking import tags
+from imdb_sweep.tracking.liveness import process_tags
+from imdb_sweep.tracking.store import TrackingTarget, explain_tracking_failure
+
+
+def run_tags(role: str, **named: str | None) -> dict[str, str]:
+    """The tags every run of ours carries (role, process identity, heartbeat,
+    git commit), plus `named` ones given by their tags.py names; None values
+    are left out. `run_tags("job", CONFIG_HASH=...)`."""
+    values = {tags.ROLE: role, **process_tags()}
+    commit = git_commit()
+    if commit:
+        values[tags.GIT_COMMIT] = commit
+    for name, value in named.items():
+        if value is not None:
+            values[getattr(tags, name)] = value
+    return values
+
+
+def git_commit(directory: Path | None = None) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory or Path(__file__).parent,
+            capture_output=True, text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+@contextmanager
+def job_run(
+    target: TrackingTarget,
+    run_name: str,
+    parent_run_id: str | None,
+    run_tags: Mapping[str, str],
+    resume_run_id: str | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """A job's run (a new one, or `resume_run_id` reopened): FINISHED when the block
+    ends, FAILED when it raises (error as a tag, traceback as an artifact), KILLED
+    on Ctrl-C/SIGTERM."""
+    if resume_run_id is not None:
+        run = mlflow.start_run(run_id=resume_run_id)
+        # The run moves under the sweep that completes it.
+        mlflow.set_tags({**run_tags, **({tags.PARENT_RUN_ID: parent_run_id} if parent_run_id else {})})
+    else:
+        run = mlflow.start_run(
+            experiment_id=target.experiment_id, run_name=run_name,
+            parent_run_id=parent_run_id, tags=dict(run_tags),
+        )
+    status = RunStatus.FINISHED
+    try:
+        yield run
+    except KeyboardInterrupt as interrupt:
+        status = RunStatus.KILLED
+        _try_set_tag(tags.ERROR, f"interrupted: {interrupt or 'KeyboardInterrupt'}")
+        raise
+    except BaseException as error:
+        status = RunStatus.FAILED
+        lost_server = explain_tracking_failure(error, target.uri)
+        if lost_server is not None:
+            # Nothing more can be written; the run stays RUNNING in the store
+            # with everything logged before the server went away.
+            _end_run_quietly(status)
+            raise lost_server from error
+        _try_set_tag(tags.ERROR, f"{type(error).__name__}: {error}"[:5000])
+        try:
+            mlflow.log_text(traceback.format_exc(), "error/traceback.txt")
+        except Exception:  # noqa: BLE001 - the original error matters more
+            pass
+        raise
+    finally:
+        if mlflow.active_run() is not None:
+            mlflow.end_run(RunStatus.to_string(status))
+
+
+def _end_run_quietly(status: RunStatus) -> None:
+    """Leave the active run (so the process can start another one) without
+    masking the error that ends it when the store cannot take the status."""
+    try:
+        mlflow.end_run(RunStatus.to_string(status))
+    except Exception:  # noqa: BLE001 - the caller raises the error that matters
+        pass
+
+
+def _try_set_tag(key: str, value: str) -> None:
+    try:
+        mlflow.set_tag(key, value)
+    except Exception:  # noqa: BLE001 - the original error matters more than this tag
+        pass
+
+
+def _end_run_quietly(status: RunStatus) -> None:
+    """Leave the active run (so the process can start another one) without
+    masking the error that ends it when the store cannot take the status."""
+    try:
+        mlflow.end_run(RunStatus.to_string(status))
+    except Exception:  # noqa: BLE001 - the caller raises the error that matters
+        pass
+
+
+def _try_set_tag(key: str, value: str) -> None:
+    try:
+        mlflow.set_tag(key, value)
+    except Exception:  # noqa: BLE001 - the original error matters more than this tag
+        pass
+
+
+def find_finished_run(client: MlflowClient, experiment_id: str, config_hash_value: str) -> Run | None:
+    """The most recent FINISHED job run with this exact configuration, if any."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=(f"tags.`{tags.CONFIG_HASH}` = '{config_hash_value}' "
+                       "and attributes.status = 'FINISHED'"),
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    return runs[0] if runs else None
