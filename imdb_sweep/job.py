@@ -190,7 +190,9 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
         with labelled_output(context.position()):
             result = train(cfg, data, callbacks=[EpochMetricsLogger(run_id, timer)], checkpoints=checkpoints,
                            run_id=run_id, resume=resume, epoch_timer=timer)
-        metrics = {**result.summary_metrics(), "data_seconds": timings["data_seconds"]}
+        # Whether the encoded reviews came from the cache explains data_seconds.
+        metrics = {**result.summary_metrics(), "data_seconds": timings["data_seconds"],
+                   "data_from_cache": float(data.from_cache)}
         log_text_artifacts({"history.csv": history_csv(result.history)})
         if cfg.tracking.log_model:
             log_keras_model(portable_model(result.model))

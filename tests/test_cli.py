@@ -96,6 +96,13 @@ def test_every_variant_runs_in_one_sweep(tmp_path, cli_env):
     assert all(run.info.status == "FINISHED" for run in jobs)
     assert "[8/8] variant=" in result.stdout
     assert "| variant |" in result.stdout and "Browse the runs" in result.stdout
+    # The direct addresses of the sweep's training runs and of its parent run:
+    # MLflow 3's UI otherwise opens the experiment in its GenAI view.
+    (parent,) = [run for run in runs if run.data.tags.get(tags.ROLE) == "sweep"]
+    experiment = f"http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}/runs"
+    assert f"runs:  {experiment}\n" in result.stdout
+    assert f"sweep: {experiment}/{parent.info.run_id}" in result.stdout
+    assert "#0 : " not in result.stdout + result.stderr  # one announcement per job
 
 
 @pytest.mark.slow

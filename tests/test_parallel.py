@@ -4,6 +4,7 @@ and the per-job TensorFlow thread count. The PostgreSQL-backed server case is in
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -50,10 +51,17 @@ def test_set_tensorflow_threads_sizes_both_pools():
 def test_a_parallel_sweep_on_the_local_store_nests_every_job_once(tmp_path, tiny_archive):
     env = {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
            "MLFLOW_TRACKING_URI": ""}
-    result = run_cli(["-m", "hydra/launcher=parallel", *TINY, "train.epochs=2", "model.units=8,16,24"],
-                     cwd=tmp_path, env=env)
+    result = run_cli(["-m", "hydra/launcher=parallel", *TINY, "train.epochs=2", "model.units=8,16,24",
+                      "train.verbose=2"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ended FINISHED: 3 finished" in result.stdout
+    # Two jobs print side by side: every Keras line names its job, and each job
+    # is announced once (ours, not also the launcher's "#0 : model.units=8").
+    keras_lines = [line for line in result.stdout.splitlines() if "Epoch " in line or " - loss: " in line]
+    assert len(keras_lines) >= 3 * 2 * 2, result.stdout[-3000:]
+    assert all(re.match(r"\[[123]/3\] ", line) for line in keras_lines), keras_lines
+    assert {line[:5] for line in keras_lines} == {"[1/3]", "[2/3]", "[3/3]"}
+    assert "#0 : " not in result.stdout + result.stderr
 
     database = sqlite3.connect(tmp_path / "mlruns" / "mlflow.db")
     runs = database.execute(
