@@ -3,7 +3,6 @@ the parent run's artifacts, and the HTML page as headless Chromium renders it.""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math

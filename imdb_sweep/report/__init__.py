@@ -31,7 +31,7 @@ from imdb_sweep.report.table import (
 __all__ = [
     "DEFAULT_RANKING_METRIC", "FORMATS", "LATEST", "TEST_METRIC", "ComparisonTable", "Selection",
     "build_table", "canonical_format", "load_curves", "parse_baseline", "publish_sweep_report", "render",
-    "select_parent_run", "select_runs", "sweep_summary_markdown", "varying_params",
+    "select_parent_run", "select_runs", "varying_params",
 ]
 
 # Where the sweep's comparison lands among the parent run's artifacts.
@@ -47,13 +47,6 @@ def parent_metric_name(metric: str, prefix: str = "best_") -> str:
     """How the parent run names the chosen run's `metric`: `test_accuracy` ->
     `best_test_accuracy`, `best_val_accuracy` stays itself (no `best_best_`)."""
     return prefix + metric.removeprefix("best_")
-
-
-def sweep_summary_markdown(tracking_uri: str, experiment_id: str, parent_run_id: str,
-                           rank_by: str = DEFAULT_RANKING_METRIC) -> str:
-    """The Markdown comparison table of one sweep's jobs, best validation accuracy first."""
-    return to_markdown(build_table(select_parent_run(tracking_uri, experiment_id, parent_run_id),
-                                   rank_by=rank_by))
 
 
 def publish_sweep_report(tracking_uri: str, experiment_id: str, parent_run_id: str,

@@ -6,7 +6,6 @@ Only the tracking store is read; Hydra's output folders are never needed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
@@ -180,8 +179,3 @@ def load_curves(selection: Selection, metrics: tuple[str, ...] = CURVE_METRICS) 
             per_metric[metric] = sorted((point.step, point.value) for point in history)
         selection.curves[job.run_id] = per_metric
 
-
-def run_summary(job: JobRun) -> dict[str, Any]:
-    """A not-finished run as listed apart from the ranking."""
-    return {"run_id": job.run_id, "run_name": job.run_name, "status": job.status,
-            "error": job.error}

@@ -26,8 +26,23 @@ LOWER_IS_BETTER_SUFFIXES = ("loss", "seconds")
 _KEY_ORDER = ("variant", "model.", "train.", "data.")
 
 
-# Metrics where lower is better when one ranks by them (--rank-by test_loss).
-LOWER_IS_BETTER_SUFFIXES = ("loss", "seconds")
+def lower_is_better(metric: str) -> bool:
+    return metric.endswith(LOWER_IS_BETTER_SUFFIXES)
+
+
+def available_metrics(runs: Iterable[JobRun]) -> list[str]:
+    """Every metric logged on at least one of `runs`, sorted."""
+    return sorted({metric for run in runs for metric in run.metrics})
+
+
+def check_ranking_metric(metric: str, runs: list[JobRun]) -> None:
+    """A ValueError naming `metric` and the metrics there are, when no run logged it."""
+    known = available_metrics(runs)
+    if runs and metric not in known:
+        raise ValueError(f"--rank-by '{metric}': no selected run logged that metric; "
+                         f"metrics available: {', '.join(known) or 'none'}")
+
+
 def _column_rank(key: str) -> tuple[int, str]:
     if key == SEED_KEY:
         return len(_KEY_ORDER) + 1, key

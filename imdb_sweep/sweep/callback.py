@@ -150,7 +150,8 @@ class MlflowSweepCallback(Callback):
         from imdb_sweep.report import publish_sweep_report
 
         try:
-            # Attaches table, plots, best_run_id and best_test_accuracy to the parent run.
+            # Attaches table, plots, best_run_id, ranked_by, best_val_accuracy and
+            # best_test_accuracy to the parent run.
             print(publish_sweep_report(state.tracking_uri, state.experiment_id, state.parent_run_id), flush=True)
         except Exception as error:  # noqa: BLE001 - a table is no reason to fail the sweep
             print(f"(could not build the comparison table: {error})", file=sys.stderr)

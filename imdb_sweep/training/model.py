@@ -6,7 +6,6 @@ from typing import Any
 
 import keras
 
-from imdb_sweep.config import choices
 from imdb_sweep.process.quiet_tensorflow import start_tensorflow
 from imdb_sweep.training.fused.model import FusedStepsSequential
 
