@@ -2,7 +2,7 @@
 
 import sys
 
-from imdb_sweep.config_files import config_dir
+from imdb_sweep.config.location import config_dir
 from imdb_sweep.process.memory import garbage_collection_paused
 from imdb_sweep.process.policy import start_process
 

@@ -81,7 +81,7 @@ def installed_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def imported_from(python: Path, cwd: Path) -> dict[str, str]:
     """Where `python` imports imdb_sweep from, which config folder it uses, and how it was
     installed (pip's direct_url.json: {"url": ..., "dir_info": {"editable": ...}}, or null)."""
-    probe = ("import json, imdb_sweep, imdb_sweep.config_files as c; from importlib import metadata; "
+    probe = ("import json, imdb_sweep, imdb_sweep.config.location as c; from importlib import metadata; "
              "print(json.dumps({'package': imdb_sweep.__file__, 'config_dir': str(c.config_dir()), "
              "'direct_url': metadata.distribution('imdb_sweep').read_text('direct_url.json')}))")
     result = run([str(python), "-c", probe], cwd=cwd)

@@ -19,9 +19,10 @@ from pathlib import Path
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 
 # Lowest first: a part may import the parts before it, never the ones after.
+# `imdb_sweep` is the package's own __init__ (its version and environment defaults).
 # Data flows config -> data -> training -> tracking; the report only reads
 # MLflow; job, sweep and the entry points orchestrate.
-LAYERS = ("process", "console", "config", "data", "training", "tracking", "report",
+LAYERS = ("imdb_sweep", "process", "console", "config", "data", "training", "tracking", "report",
           "job", "sweep", "server", "__main__")
 
 

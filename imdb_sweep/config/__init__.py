@@ -1,2 +1,3 @@
-"""What a job's config may hold (choices, validation) and what it means for a
-run's identity (which keys change what is trained)."""
+"""The config: where its yaml files are (location.py), what it may hold
+(choices.py, validation.py), and what it means for a run's identity
+(identity.py: which keys change what is trained)."""

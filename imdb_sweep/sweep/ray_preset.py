@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from imdb_sweep.config_files import config_dir
+from imdb_sweep.config.location import config_dir
 
 SETTINGS_FILE = config_dir() / "hydra" / "launcher" / "ray_cluster.yaml"
 
