@@ -20,6 +20,7 @@ from imdb_sweep.report.formats import FORMAT_CHOICES, SUFFIXES, canonical_format
 from imdb_sweep.report.runs import LATEST, load_curves, select_runs
 from imdb_sweep.report.table import DEFAULT_RANKING_METRIC, build_table, parse_baseline
 from imdb_sweep.tracking.store import resolve_tracking_uri
+from imdb_sweep.tracking.uris import STORE_DATABASE, local_store_folder
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     output_format = choose_format(arguments.format, arguments.output)
     tracking_uri, _ = resolve_tracking_uri(SimpleNamespace(uri=None, store_dir=arguments.store_dir))
     try:
-        if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+        store_folder = local_store_folder(tracking_uri)
+        if store_folder is not None and not (store_folder / STORE_DATABASE).is_file():
             # MLflow would create an empty store here; say where we looked instead.
             raise ValueError(f"no tracking store at {tracking_uri}: run from the folder the sweep ran "
                              "in, pass --store-dir, or set MLFLOW_TRACKING_URI")

@@ -116,22 +116,6 @@ def _try_set_tag(key: str, value: str) -> None:
         pass
 
 
-def _end_run_quietly(status: RunStatus) -> None:
-    """Leave the active run (so the process can start another one) without
-    masking the error that ends it when the store cannot take the status."""
-    try:
-        mlflow.end_run(RunStatus.to_string(status))
-    except Exception:  # noqa: BLE001 - the caller raises the error that matters
-        pass
-
-
-def _try_set_tag(key: str, value: str) -> None:
-    try:
-        mlflow.set_tag(key, value)
-    except Exception:  # noqa: BLE001 - the original error matters more than this tag
-        pass
-
-
 def find_finished_run(client: MlflowClient, experiment_id: str, config_hash_value: str) -> Run | None:
     """The most recent FINISHED job run with this exact configuration, if any."""
     runs = client.search_runs(
