@@ -114,7 +114,7 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
 
     try:
         run_id, metrics = _train_in_run(cfg, context, target, client, data, job_hash, checkpoints, resume,
-                                timings={"data_seconds": data_seconds, "job_started": job_started})
+                                        timings={"data_seconds": data_seconds, "job_started": job_started})
     except Exception as error:
         # Said at once: in a multirun Hydra only reports failures after the last job.
         say(f"{context.label()} FAILED: {type(error).__name__}: {error}", stream=sys.stderr)
