@@ -1,39 +1,92 @@
-"""The baseline job's data and configuration, for benchmarks that train in their own process.
+"""What the benchmarks share: the baseline job's config and data, as a job reads them.
 
-Both read conf/ as a job does, so a benchmark measures the job's own settings:
-the full real archive (no subset, the default cache) and the baseline model
-with train.threads left to TensorFlow.
+Every script in benchmarks/ imports this as a sibling module (`from baseline
+import ...`; Python puts a script's own folder first on sys.path) and the
+imdb_sweep package as installed (`make setup`: an editable install).
+
+- `baseline_config(*overrides)`: the job's config, composed from the real conf/
+  with Hydra's compose API, with command-line style overrides on top.
+- `load_full_data(cfg)`: the whole aclImdb archive, as a job loads it by default
+  (no subset, the default cache).
+- `start_training_here()`: this process set up for training as a job's is.
+- `open_store(folder)`: the MLflow client and experiment of a local store that a
+  benchmark's jobs wrote into.
+- `require_archive()`, `results_file(name)`, `write_results(path, payload)`.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+BENCHMARKS = Path(__file__).resolve().parent
+RESULTS = BENCHMARKS / "results"  # ignored by git
 
 
-def load_full_data(archive: str) -> Any:
-    """The whole aclImdb archive as a job loads it by default (ImdbData)."""
+def require_archive() -> str:
+    """The aclImdb archive every benchmark trains on ($IMDB_SWEEP_ACLIMDB), or exit.
+
+    Made absolute in this process's environment, so that the jobs a benchmark
+    starts in a temporary folder find it too."""
+    archive = os.environ.get("IMDB_SWEEP_ACLIMDB")
+    if not archive:
+        sys.exit("set IMDB_SWEEP_ACLIMDB to the aclImdb archive (.tar.gz or folder)")
+    archive = os.environ["IMDB_SWEEP_ACLIMDB"] = str(Path(archive).expanduser().resolve())
+    return archive
+
+
+def baseline_config(*overrides: str) -> Any:
+    """The config `python -m imdb_sweep OVERRIDES...` would run (a resolved DictConfig):
+    conf/ composed by Hydra, so a benchmark measures the job's own settings."""
+    from hydra import compose, initialize_config_dir
+    from imdb_sweep.config_files import config_dir
     from omegaconf import OmegaConf
 
+    require_archive()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    OmegaConf.resolve(cfg)  # data.path and train.threads from the environment, as a job sees them
+    return cfg
+
+
+def load_full_data(cfg: Any) -> Any:
+    """The reviews of `cfg.data` (ImdbData): by default the whole archive, from the encoded cache."""
     from imdb_sweep.data import load_imdb
 
-    return load_imdb(OmegaConf.create({
-        "source": "aclimdb", "path": archive, "num_words": 10000, "maxlen": 500,
-        "train_limit": None, "test_limit": None, "subset_seed": 0, "cache_dir": None,
-    }))
+    return load_imdb(cfg.data)
 
 
-def baseline_config(**train_settings: Any) -> Any:
-    """seed, model and train as conf/ gives them (DictConfig), with `train_settings` on top."""
-    from omegaconf import OmegaConf
+def start_training_here() -> None:
+    """For benchmarks that train in their own process: TensorFlow started as a job
+    starts it (quietly, without Keras's unused extras) and glibc's freed-memory pad
+    on (train.keep_freed_memory, process-wide and one-way, as in every job)."""
+    from imdb_sweep.process.memory import keep_freed_memory
+    from imdb_sweep.process.quiet_tensorflow import start_tensorflow
 
-    train = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "train" / "rmsprop.yaml"))
-    return OmegaConf.create({
-        "seed": 42,
-        "model": OmegaConf.load(ROOT / "conf" / "model" / "dense.yaml"),
-        "train": {**train, "threads": None, **train_settings},
-    })
+    start_tensorflow()
+    keep_freed_memory()
+
+
+def open_store(store_folder: Path | str) -> tuple[Any, str]:
+    """(MlflowClient, experiment id) of the job runs in a local store folder."""
+    from mlflow.tracking import MlflowClient
+
+    from imdb_sweep.tracking.uris import local_store_uri
+
+    client = MlflowClient(local_store_uri(store_folder))
+    experiment = client.get_experiment_by_name(baseline_config().tracking.experiment)
+    return client, experiment.experiment_id
+
+
+def results_file(name: str) -> Path:
+    """Where a benchmark writes its samples by default: benchmarks/results/NAME.json."""
+    return RESULTS / f"{name}.json"
+
+
+def write_results(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2))
+    print(f"written {path}")

@@ -10,11 +10,11 @@ per-epoch numbers.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 
-# Deterministic ops are process-wide: every run is a fresh process.
+from baseline import require_archive
+
+# Deterministic ops are process-wide and one-way: every run is a fresh process.
 from process_settings import run_once
 
 
@@ -23,12 +23,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    archive = os.environ.get("IMDB_SWEEP_ACLIMDB") or sys.exit("set IMDB_SWEEP_ACLIMDB")
+    require_archive()
     steady = {False: [], True: []}
     deterministic_runs = []
     for _ in range(args.rounds):
         for switch in (False, True):
-            measured = run_once(archive, args.epochs, [f"train.deterministic={str(switch).lower()}"])
+            measured = run_once(args.epochs, [f"train.deterministic={str(switch).lower()}"])
             steady[switch].append(measured["steady_epoch_seconds"])
             if switch:
                 deterministic_runs.append((measured["test_accuracy"], measured["best_val_accuracy"]))

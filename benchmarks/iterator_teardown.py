@@ -17,41 +17,38 @@ writes the samples as JSON.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from baseline import (
+    baseline_config,
+    load_full_data,
+    results_file,
+    start_training_here,
+    write_results,
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--output", type=Path,
-                        default=ROOT / "benchmarks" / "results" / "iterator_teardown.json")
+    parser.add_argument("--output", type=Path, default=results_file("iterator_teardown"))
     args = parser.parse_args()
-    archive = os.environ.get("IMDB_SWEEP_ACLIMDB") or sys.exit("set IMDB_SWEEP_ACLIMDB")
 
-    from baseline import baseline_config, load_full_data
-
-    from imdb_sweep.fused_steps import BatchGroups, validation_split
-    from imdb_sweep.model import build_compiled_model
-    from imdb_sweep.runtime import keep_freed_memory
-
+    start_training_here()
     import tensorflow as tf
 
-    keep_freed_memory()  # as every job does (train.keep_freed_memory)
-    data = load_full_data(archive)
+    from imdb_sweep.training.fused.batches import BatchGroups, validation_split
+    from imdb_sweep.training.model import build_compiled_model
+
     cfg = baseline_config()
+    data = load_full_data(cfg)
     (x_fit, y_fit), (x_val, y_val) = validation_split(data.x_train, data.y_train, cfg.train.validation_split)
 
     class Runner:
         def __init__(self, autotune: bool):
-            self.model = build_compiled_model(cfg, 10000, 500)
+            self.model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
             self.model.make_train_function()
             self.groups = BatchGroups(x_fit, y_fit, cfg.train.batch_size, cfg.train.steps_per_execution, cfg.seed)
             self.dataset = self.groups.dataset()
@@ -102,9 +99,7 @@ def main() -> None:
         row = rows[name]
         print(f"| {name} | {row['median_delete_seconds']:.3f} / {row['total_delete_seconds']:.2f} s | "
               f"{row['median_epoch_without_delete_seconds']:.2f} s | {row['median_epoch_seconds']:.2f} s |")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"rounds": args.rounds, "settings": rows}, indent=2))
-    print(f"written {args.output}")
+    write_results(args.output, {"rounds": args.rounds, "settings": rows})
 
 
 if __name__ == "__main__":

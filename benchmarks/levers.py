@@ -19,57 +19,55 @@ pools. benchmarks/process_settings.py measures those in fresh processes.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from baseline import (
+    baseline_config,
+    load_full_data,
+    results_file,
+    start_training_here,
+    write_results,
+)
 
 KERAS_DEFAULTS = {"steps_per_execution": 1, "evaluation_batch_size": 32, "jit_compile": False,
                   "fuse_steps": False}
-LEVERS = {
+FAST = {"steps_per_execution": 32, "evaluation_batch_size": 1000, "jit_compile": True, "fuse_steps": True}
+LEVERS = {  # cumulative, from Keras's defaults to ours: settings of conf/train
     "Keras defaults (as the stock script)": KERAS_DEFAULTS,
     "+ steps_per_execution=32": {**KERAS_DEFAULTS, "steps_per_execution": 32},
     "+ validation/evaluation batch 1000": {**KERAS_DEFAULTS, "steps_per_execution": 32,
                                            "evaluation_batch_size": 1000},
-    "+ XLA (jit_compile=true)": {**KERAS_DEFAULTS, "steps_per_execution": 32, "evaluation_batch_size": 1000,
-                                 "jit_compile": True},
-    "+ fused steps (fuse_steps=true; the defaults)": {"steps_per_execution": 32, "evaluation_batch_size": 1000,
-                                                     "jit_compile": True, "fuse_steps": True,
-                                                     "embedding_gradients": "per_occurrence"},
-    "embedding_gradients=summed (changes numbers)": {"steps_per_execution": 32, "evaluation_batch_size": 1000,
-                                                     "jit_compile": True, "fuse_steps": True,
-                                                     "embedding_gradients": "summed"},
+    "+ XLA (jit_compile=true)": {**FAST, "fuse_steps": False},
+    "+ fused steps (fuse_steps=true; the defaults)": {**FAST, "embedding_gradients": "per_occurrence"},
+    "embedding_gradients=summed (changes numbers)": {**FAST, "embedding_gradients": "summed"},
 }
+
+
+def train_overrides(settings: dict) -> list[str]:
+    return [f"train.{key}={str(value).lower() if isinstance(value, bool) else value}"
+            for key, value in settings.items()]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "levers.json")
+    parser.add_argument("--output", type=Path, default=results_file("levers"))
     args = parser.parse_args()
-    archive = os.environ.get("IMDB_SWEEP_ACLIMDB") or sys.exit("set IMDB_SWEEP_ACLIMDB")
 
-    from baseline import baseline_config, load_full_data
+    start_training_here()
+    from imdb_sweep.training.fit import fit_model
+    from imdb_sweep.training.fused.model import FusedStepsSequential
+    from imdb_sweep.training.model import build_compiled_model
 
-    from imdb_sweep.fused_steps import FusedStepsSequential
-    from imdb_sweep.model import build_compiled_model
-    from imdb_sweep.runtime import keep_freed_memory
-    from imdb_sweep.train import fit_model
-
-    keep_freed_memory()  # as every job does (train.keep_freed_memory)
-
-    data = load_full_data(archive)
+    data = load_full_data(baseline_config())
 
     epoch_runners = {}
     for name, settings in LEVERS.items():
-        cfg = baseline_config(verbose=0, **settings)
-        model = build_compiled_model(cfg, 10000, 500)
-        assert isinstance(model, FusedStepsSequential) == settings["fuse_steps"], name
+        cfg = baseline_config("train.verbose=0", *train_overrides(settings))
+        model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
+        assert isinstance(model, FusedStepsSequential) == cfg.train.fuse_steps, name
 
         def one_epoch(model=model, cfg=cfg, epoch=[0]) -> float:
             # The job's own fit, one epoch at a time (a fused model reshuffles by epoch).
@@ -100,9 +98,7 @@ def main() -> None:
         rows[name] = {"epoch_seconds": median, "speedup": reference / median, "test_accuracy": float(accuracy),
                       "samples": seconds[name], "settings": LEVERS[name]}
         print(f"| {name} | {median:.2f} | {reference / median:.2f}x | {accuracy:.4f} |")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"rounds": args.rounds, "levers": rows}, indent=2))
-    print(f"written {args.output}")
+    write_results(args.output, {"rounds": args.rounds, "levers": rows})
 
 
 if __name__ == "__main__":

@@ -24,15 +24,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from baseline import BENCHMARKS, require_archive, results_file, write_results
 
 
-def run_once(archive: str, epochs: int, overrides: list[str]) -> dict:
+def run_once(epochs: int, overrides: list[str]) -> dict:
     """One fresh benchmarks/train_only.py process: its epochs, accuracies and resource use."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "train_only.py"), archive, f"train.epochs={epochs}",
-         "train.verbose=0", *overrides],
+        [sys.executable, str(BENCHMARKS / "train_only.py"), f"train.epochs={epochs}", "train.verbose=0",
+         *overrides],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True, check=True,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -53,10 +53,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "process_settings.json")
+    parser.add_argument("--output", type=Path, default=results_file("process_settings"))
     parser.add_argument("settings", nargs="+", help='space-separated overrides per setting; "-" = defaults')
     args = parser.parse_args()
-    archive = os.environ.get("IMDB_SWEEP_ACLIMDB") or sys.exit("set IMDB_SWEEP_ACLIMDB to the aclImdb archive")
+    require_archive()
     if args.epochs < 2:
         sys.exit("--epochs must be at least 2: the first epoch includes compiling")
 
@@ -64,7 +64,7 @@ def main() -> None:
     for round_number in range(1, args.rounds + 1):
         for setting in args.settings:
             overrides = [] if setting == "-" else setting.split()
-            run = run_once(archive, args.epochs, overrides)
+            run = run_once(args.epochs, overrides)
             runs[setting].append(run)
             print(f"round {round_number} {setting}: steady epoch {run['steady_epoch_seconds']:.2f} s, "
                   f"{run['page_faults']:,} page faults, {run['kernel_cpu_seconds']:.1f} s kernel CPU", flush=True)
@@ -87,10 +87,7 @@ def main() -> None:
         s = summary[setting]
         print(f"| {setting} | {epoch:.2f} s | {s['speedup']:.2f}x | {s['page_faults']:,.0f} | "
               f"{s['kernel_cpu_seconds']:.1f} s | {s['cpu_seconds']:.1f} s | {s['test_accuracy']:.4f} |")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"epochs": args.epochs, "rounds": args.rounds, "runs": runs,
-                                       "summary": summary}, indent=2))
-    print(f"\nwritten: {args.output}")
+    write_results(args.output, {"epochs": args.epochs, "rounds": args.rounds, "runs": runs, "summary": summary})
 
 
 if __name__ == "__main__":

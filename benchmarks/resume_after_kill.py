@@ -23,9 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlflow.tracking import MlflowClient
-
-ROOT = Path(__file__).resolve().parent.parent
+from baseline import baseline_config, open_store, require_archive
 
 
 def sweep_arguments(epochs: int, train_limit: int) -> list[str]:
@@ -34,7 +32,7 @@ def sweep_arguments(epochs: int, train_limit: int) -> list[str]:
 
 
 def environment() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "MLFLOW_TRACKING_URI": ""}
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "MLFLOW_TRACKING_URI": ""}
 
 
 def run_until_killed(cwd: Path, arguments: list[str]) -> tuple[float, str]:
@@ -45,11 +43,14 @@ def run_until_killed(cwd: Path, arguments: list[str]) -> tuple[float, str]:
     assert process.stdout is not None
     for line in process.stdout:
         seen.append(line)
+        # Every line of a job starts with its label ("[2/3] Epoch 2/3").
         in_second = in_second or line.startswith("[2/3]")
-        if in_second and line.startswith("Epoch 2/"):
+        if in_second and line.startswith("[2/3] Epoch 2/"):
             process.send_signal(signal.SIGKILL)
             break
     process.wait()
+    if process.returncode != -signal.SIGKILL:
+        sys.exit("the sweep ended before job 2's second epoch:\n" + "".join(seen)[-3000:])
     return time.time() - started, "".join(seen)
 
 
@@ -61,10 +62,12 @@ def run(cwd: Path, arguments: list[str]) -> tuple[float, str]:
 
 
 def statuses(cwd: Path) -> dict[str, int]:
-    client = MlflowClient(f"sqlite:///{cwd / 'mlruns' / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("imdb-sweep")
-    runs = client.search_runs([experiment.experiment_id])
-    return dict(collections.Counter(f"{r.data.tags.get('imdb_sweep.role')} {r.info.status}" for r in runs))
+    from imdb_sweep.tracking import tags
+
+    # The jobs ran in `cwd` with the default local store (tracking.store_dir).
+    client, experiment_id = open_store(cwd / baseline_config().tracking.store_dir)
+    runs = client.search_runs([experiment_id])
+    return dict(collections.Counter(f"{r.data.tags.get(tags.ROLE)} {r.info.status}" for r in runs))
 
 
 def main() -> None:
@@ -72,8 +75,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-limit", type=int, default=5000)
     args = parser.parse_args()
-    if not os.environ.get("IMDB_SWEEP_ACLIMDB"):
-        sys.exit("set IMDB_SWEEP_ACLIMDB to the aclImdb archive")
+    require_archive()
+    if args.epochs < 2:
+        sys.exit("--epochs must be at least 2: the sweep is killed in job 2's second epoch")
     arguments = sweep_arguments(args.epochs, args.train_limit)
 
     with tempfile.TemporaryDirectory() as resumed_dir, tempfile.TemporaryDirectory() as scratch_dir:

@@ -1,13 +1,14 @@
 """Stock Keras script vs one `python -m imdb_sweep` job, same data and hyperparameters.
 
-    python benchmarks/speed.py --rounds 2 --epochs 10 [--output benchmarks/results/speed.json]
+    python benchmarks/speed.py --rounds 4 [--epochs 10] [--vary-seed] [--output benchmarks/results/speed.json]
 
 Runs, alternating so that machine noise hits both alike: (a) the reference
 notebook's script (benchmarks/stock_reference.py) and (b) one imdb_sweep job of
 the baseline configuration, each in a fresh process. Reports per-epoch steady
 time (epochs 2..n: epoch 1 includes tracing/compiling), whole-job wall time
 from process start to exit, test accuracy, and the ratios, as a table and JSON.
-Extra arguments after `--` go to the imdb_sweep job (e.g. `-- train.fast=false`).
+Extra arguments after `--` go to the imdb_sweep job (e.g. `-- train.fuse_steps=false`).
+Both sides read the same data config, composed from conf/ (benchmarks/baseline.py).
 """
 
 from __future__ import annotations
@@ -23,13 +24,20 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from baseline import (
+    BENCHMARKS,
+    baseline_config,
+    load_full_data,
+    open_store,
+    results_file,
+    write_results,
+)
 
 
-def run_stock(epochs: int, env: dict[str, str], seed: int = 42) -> dict:
+def run_stock(epochs: int, env: dict[str, str], seed: int, data_config: str) -> dict:
     started = time.time()
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stock_reference.py"), str(epochs), str(seed)],
-                            env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "stock_reference.py"), str(epochs), str(seed),
+                             data_config], env=env, capture_output=True, text=True, check=True)
     wall = time.time() - started
     line = next(l for l in result.stdout.splitlines() if l.startswith("BENCHMARK "))
     measured = json.loads(line.removeprefix("BENCHMARK "))
@@ -37,19 +45,16 @@ def run_stock(epochs: int, env: dict[str, str], seed: int = 42) -> dict:
             "best_val_accuracy": measured["best_val_accuracy"], "wall_seconds": wall}
 
 
-def run_project(epochs: int, env: dict[str, str], extra: list[str], store: str, seed: int = 42) -> dict:
-    from mlflow.tracking import MlflowClient
-
+def run_project(epochs: int, env: dict[str, str], extra: list[str], store: str, seed: int) -> dict:
     started = time.time()
     subprocess.run(
         [sys.executable, "-m", "imdb_sweep", f"train.epochs={epochs}", f"seed={seed}", f"tracking.store_dir={store}",
          "tracking.log_model=false", "sweep.rerun=all", "hydra.run.dir=" + store + "/outputs", *extra],
-        env=env, cwd=ROOT, capture_output=True, text=True, check=True,
+        env=env, cwd=store, capture_output=True, text=True, check=True,
     )
     wall = time.time() - started
-    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
-    experiment = client.get_experiment_by_name("imdb-sweep")
-    run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])[0]
+    client, experiment_id = open_store(store)
+    run = client.search_runs([experiment_id], order_by=["attributes.start_time DESC"])[0]
     epochs_logged = sorted(client.get_metric_history(run.info.run_id, "epoch_seconds"), key=lambda p: p.step)
     return {"epoch_seconds": [p.value for p in epochs_logged],
             "test_accuracy": run.data.metrics["test_accuracy"],
@@ -67,30 +72,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "speed.json")
+    parser.add_argument("--output", type=Path, default=results_file("speed"))
     parser.add_argument("--vary-seed", action="store_true",
                         help="round r trains both sides with seed 42 + r - 1 (accuracy as mean ± std over seeds)")
     parser.add_argument("extra", nargs="*", help="overrides for the imdb_sweep job (after --)")
     args = parser.parse_args()
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    if not env.get("IMDB_SWEEP_ACLIMDB"):
-        sys.exit("set IMDB_SWEEP_ACLIMDB to the aclImdb archive")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cfg = baseline_config(*args.extra)
+    # The stock script gets the job's data config as JSON: it then imports no more of
+    # our stack than imdb_sweep.data, as before, so its wall time stays comparable.
+    from omegaconf import OmegaConf
+
+    data_config = json.dumps(OmegaConf.to_container(cfg.data))
     # Warm the encoded-data cache so neither side pays the one-time tokenization.
-    subprocess.run([sys.executable, "-c", "from omegaconf import OmegaConf; from imdb_sweep.data import load_imdb; "
-                    "load_imdb(OmegaConf.create({'source':'aclimdb','path':__import__('os').environ['IMDB_SWEEP_ACLIMDB'],"
-                    "'num_words':10000,'maxlen':500,'train_limit':None,'test_limit':None,'subset_seed':0,'cache_dir':None}))"],
-                   env=env, check=True)
+    load_full_data(cfg)
 
     # One store for all rounds, created by a 1-epoch warm-up job: a user's store
     # exists after their first job (creating it costs about 2.5 s of migrations).
     store = tempfile.mkdtemp(prefix="imdb_sweep_speed_")
-    run_project(1, env, args.extra, store)
+    run_project(1, env, args.extra, store, cfg.seed)
 
     rounds = []
     for round_number in range(1, args.rounds + 1):
-        seed = 42 + round_number - 1 if args.vary_seed else 42
-        stock = run_stock(args.epochs, env, seed)
+        seed = cfg.seed + round_number - 1 if args.vary_seed else cfg.seed
+        stock = run_stock(args.epochs, env, seed, data_config)
         project = run_project(args.epochs, env, args.extra, store, seed)
         rounds.append({"seed": seed, "stock": stock, "project": project})
         print(f"round {round_number}: stock {stock['wall_seconds']:.1f} s, imdb_sweep {project['wall_seconds']:.1f} s",
@@ -127,12 +133,10 @@ def main() -> None:
           "in a multirun that happens once, see the sweep figures)")
 
     shutil.rmtree(store, ignore_errors=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({
+    write_results(args.output, {
         "epochs": args.epochs, "rounds": rounds, "stock": stock, "project": project, "ratios": ratios,
         "project_overrides": args.extra, "outside_fit_fraction": statistics.median(overheads),
-    }, indent=2))
-    print(f"written {args.output}")
+    })
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """The reference notebook's script, as written there, on the aclImdb archive.
 
+    python benchmarks/stock_reference.py [EPOCHS [SEED [DATA_CONFIG_JSON]]]
+
 Only the data loading differs from the notebook (keras.datasets.imdb needs a
-download): the same padded arrays come from imdb_sweep.data. Prints one JSON
-line with per-epoch times and the test accuracy for benchmarks/speed.py.
+download): the same padded arrays come from imdb_sweep.data, with the job's data
+config. benchmarks/speed.py passes that config as JSON, so that this process
+imports no more of our stack than imdb_sweep.data; run alone, it composes the
+config itself (benchmarks/baseline.py). Prints one JSON line with per-epoch
+times and the test accuracy for benchmarks/speed.py.
 """
 
 import json
-import os
 import sys
 import time
 
@@ -18,17 +22,19 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from imdb_sweep.data import load_imdb  # noqa: E402
 
-max_features = 10000
-maxlen = 500
-
-data_cfg = OmegaConf.create({
-    "source": "aclimdb", "path": os.environ["IMDB_SWEEP_ACLIMDB"], "num_words": max_features,
-    "maxlen": maxlen, "train_limit": None, "test_limit": None, "subset_seed": 0, "cache_dir": None,
-})
-data = load_imdb(data_cfg)
-x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
 epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 seed = int(sys.argv[2]) if len(sys.argv) > 2 else 42  # the notebook sets none; fixed for comparisons
+if len(sys.argv) > 3:
+    data_cfg = OmegaConf.create(json.loads(sys.argv[3]))
+else:
+    from baseline import baseline_config
+
+    data_cfg = baseline_config().data
+
+max_features = data_cfg.num_words  # 10000, as in the notebook
+maxlen = data_cfg.maxlen  # 500
+data = load_imdb(data_cfg)
+x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
 
 epoch_seconds = []
 

@@ -1,6 +1,6 @@
 """The 8-variant sweep with each local launcher: wall time, memory, per-job overhead.
 
-    python benchmarks/sweep_launchers.py [--launchers basic parallel] [--epochs 10]
+    python benchmarks/sweep_launchers.py [--launchers basic parallel] [--epochs 10] [-- key=value ...]
 
 Runs `python -m imdb_sweep -m 'variant=glob(*)'` (the eight variants of
 conf/variant, full data) once per launcher, each into a fresh local store:
@@ -14,12 +14,13 @@ is our joblib preset (two one-thread jobs side by side). Reports per launcher:
   process's first);
 - each variant's test accuracy and best validation accuracy (epoch), for the
   reference table.
+Extra arguments after `--` go to every job (a quick check:
+`--epochs 1 -- data.train_limit=2000 data.test_limit=1000`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -29,19 +30,19 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from baseline import open_store, require_archive, results_file, write_results
+
 LAUNCHERS = {"basic": [], "parallel": ["hydra/launcher=parallel"]}
 
 
-def run_sweep(launcher: str, epochs: int, store: Path) -> dict:
+def run_sweep(launcher: str, epochs: int, store: Path, extra: list[str]) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.time()
     subprocess.run(
         [sys.executable, "-m", "imdb_sweep", "-m", "variant=glob(*)", f"train.epochs={epochs}",
          "train.verbose=0", f"tracking.store_dir={store}", "sweep.rerun=all",
-         f"hydra.sweep.dir={store}/outputs", *LAUNCHERS[launcher]],
-        cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=True, capture_output=True, text=True,
+         f"hydra.sweep.dir={store}/outputs", *LAUNCHERS[launcher], *extra],
+        cwd=store, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=True, capture_output=True, text=True,
     )
     wall = time.time() - started
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -51,13 +52,10 @@ def run_sweep(launcher: str, epochs: int, store: Path) -> dict:
 
 
 def read_jobs(store: Path) -> list[dict]:
-    from mlflow.tracking import MlflowClient
+    from imdb_sweep.tracking import tags
 
-    from imdb_sweep import tags
-
-    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
-    experiment = client.get_experiment_by_name("imdb-sweep")
-    runs = client.search_runs([experiment.experiment_id], f"tags.`{tags.ROLE}` = 'job'",
+    client, experiment_id = open_store(store)
+    runs = client.search_runs([experiment_id], f"tags.`{tags.ROLE}` = 'job'",
                               order_by=["attributes.start_time ASC"])
     jobs = []
     for run in runs:
@@ -91,15 +89,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--launchers", nargs="+", choices=sorted(LAUNCHERS), default=["basic", "parallel"])
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "sweep_launchers.json")
+    parser.add_argument("--output", type=Path, default=results_file("sweep_launchers"))
+    parser.add_argument("extra", nargs="*", help="overrides for every job (after --)")
     args = parser.parse_args()
-    if not os.environ.get("IMDB_SWEEP_ACLIMDB"):
-        sys.exit("set IMDB_SWEEP_ACLIMDB to the aclImdb archive")
+    require_archive()
 
     results = {}
     for launcher in args.launchers:
         with tempfile.TemporaryDirectory(prefix=f"sweep-{launcher}-") as store:
-            results[launcher] = run_sweep(launcher, args.epochs, Path(store))
+            results[launcher] = run_sweep(launcher, args.epochs, Path(store), args.extra)
         print(f"{launcher}: {results[launcher]['wall_seconds']:.0f} s", flush=True)
 
     print("\n| launcher | sweep wall time | peak memory (largest process) | per-job overhead, median (max) |")
@@ -118,9 +116,8 @@ def main() -> None:
         for job in result["jobs"]:
             print(f"| {job['variant']} | {job['test_accuracy']:.4f} | {job['best_val_accuracy']:.4f}, "
                   f"{job['best_epoch']} | {job['job_seconds']:.1f} | {job['outside_fit_seconds']:.2f} |")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"epochs": args.epochs, "launchers": results}, indent=2))
-    print(f"\nwritten {args.output}")
+    print()
+    write_results(args.output, {"epochs": args.epochs, "overrides": args.extra, "launchers": results})
 
 
 if __name__ == "__main__":

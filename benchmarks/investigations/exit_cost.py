@@ -1,10 +1,11 @@
 """What a process pays to exit after importing TensorFlow, and what gc.freeze saves.
 
-    python benchmarks/exit_cost.py [--rounds 5]
+    python benchmarks/investigations/exit_cost.py [--rounds 5]
 
-`python -m imdb_sweep` registers `gc.freeze` as its last exit handler, so the
+`python -m imdb_sweep` registers `gc.freeze` as its last exit handler
+(imdb_sweep.process.policy.start_process), so the
 interpreter's final garbage collection skips TensorFlow's object graph. This
-times, alternating, a process that imports what a job imports (imdb_sweep.train
+times, alternating, a process that imports what a job imports (imdb_sweep.training.fit
 and MLflow) and exits normally, the same with the freeze, and the same ending in
 os._exit (no interpreter teardown at all: the floor).
 """
@@ -16,10 +17,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-IMPORTS = "import mlflow, imdb_sweep.train"
+IMPORTS = "import mlflow, imdb_sweep.training.fit"
 VARIANTS = {
     "normal exit": IMPORTS,
     "gc.freeze at exit (what imdb_sweep does)": f"import atexit, gc; atexit.register(gc.freeze); {IMPORTS}",
@@ -35,7 +34,7 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, code in VARIANTS.items():
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
+            subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
             seconds[name].append(time.perf_counter() - started)
     normal = statistics.median(seconds["normal exit"])
     print("| process (import, then exit) | median wall | saved vs normal exit |")
