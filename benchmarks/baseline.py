@@ -42,7 +42,7 @@ def baseline_config(*overrides: str) -> Any:
     """The config `python -m imdb_sweep OVERRIDES...` would run (a resolved DictConfig):
     conf/ composed by Hydra, so a benchmark measures the job's own settings."""
     from hydra import compose, initialize_config_dir
-    from imdb_sweep.config_files import config_dir
+    from imdb_sweep.config.location import config_dir
     from omegaconf import OmegaConf
 
     require_archive()
