@@ -140,6 +140,8 @@ def test_a_job_runs_from_the_installed_wheel_in_another_folder(installed_python:
     assert run_info.info.status == "FINISHED"
     assert run_info.data.params["data.train_limit"] == "32"
     assert "test_accuracy" in run_info.data.metrics
+    # MLflow records the job's entry point: the installed package's __main__.py.
+    assert Path(run_info.data.tags["mlflow.source.name"]).is_relative_to(venv), run_info.data.tags
 
     helped = run([str(installed_python), "-m", "imdb_sweep", "model.units=48", "--help"], cwd=workdir,
                  env=env, timeout=120)
