@@ -23,7 +23,8 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(PYTHON) -m imdb_sweep $(ARGS)
 
-# Every named ablation as one sweep, two jobs side by side (faster on few cores).
+# Every named ablation as one sweep, two jobs side by side (hydra/launcher=parallel;
+# never slower than one job at a time in benchmarks/sweep_launchers.py).
 sweep: setup
 	$(PYTHON) -m imdb_sweep -m hydra/launcher=parallel 'variant=glob(*)' $(ARGS)
 
