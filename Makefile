@@ -35,7 +35,7 @@ report: setup
 test: setup
 	$(PYTHON) -m pytest $(ARGS)
 
-# Unit tests only (no real archive, no servers): seconds, for quick iterations.
+# Unit tests only (no real archive, no servers): a few minutes, for quick iterations.
 test-fast: setup
 	$(PYTHON) -m pytest -m "not slow" $(ARGS)
 

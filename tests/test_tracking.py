@@ -9,13 +9,11 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep.tracking import tags
 from imdb_sweep.config import identity
-from imdb_sweep.tracking import store
-from imdb_sweep.tracking import records
+from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.data import DataError
 from imdb_sweep.job import JobContext, run_job
-from imdb_sweep.config.validation import ConfigError
+from imdb_sweep.tracking import records, store, tags
 
 
 def store_client(cfg) -> tuple[MlflowClient, str]:
@@ -46,6 +44,24 @@ def test_job_overrides_keep_swept_keys_or_hyperparameters():
     overrides = ["model.units=64", "data.path=/d.tgz", "tracking.store_dir=/s", "seed=3"]
     assert identity.distinguishing_overrides(overrides, ["model.units"]) == ["model.units=64"]
     assert identity.distinguishing_overrides(overrides) == ["model.units=64", "seed=3"]
+
+
+def test_a_sweep_of_one_job_is_named_by_its_overrides_not_as_defaults():
+    # `-m model.units=16` sweeps no key: the job is still the one with units=16.
+    overrides = ["model.units=16", "tracking.store_dir=/tmp/x"]
+    assert identity.distinguishing_overrides(overrides, swept_keys=[]) == ["model.units=16"]
+
+
+def test_the_experiment_opens_on_its_training_runs_in_the_mlflow_ui(tiny_config):
+    cfg = tiny_config()
+    target = store.connect(cfg.tracking)
+    client = MlflowClient(target.uri)
+    kind = client.get_experiment(target.experiment_id).tags.get(store.EXPERIMENT_KIND_TAG)
+    assert kind == "custom_model_development"  # not MLflow 3's GenAI (traces) view
+    # An experiment created elsewhere without the tag gets it when a job connects.
+    client.create_experiment("made-by-hand")
+    store.connect(tiny_config("tracking.experiment=made-by-hand").tracking)
+    assert client.get_experiment_by_name("made-by-hand").tags[store.EXPERIMENT_KIND_TAG] == kind
 
 
 def test_flatten_config_spells_out_every_key(tiny_config):

@@ -52,9 +52,9 @@ def override_key(override: str) -> str:
 
 
 def distinguishing_overrides(overrides: list[str], swept_keys: list[str] | None = None) -> list[str]:
-    """The overrides that tell a job apart: the swept keys in a sweep, else every
-    override that changes what is trained."""
-    if swept_keys is not None:
+    """The overrides that tell a job apart: the swept keys in a sweep, else (a single
+    run, or a sweep of one job) every override that changes what is trained."""
+    if swept_keys:
         return [override for override in overrides if override_key(override) in swept_keys]
     return [override for override in overrides if affects_training(override_key(override))]
 

@@ -22,6 +22,12 @@ for _logger in ("mlflow.store.db.utils", "alembic.runtime.migration"):
     logging.getLogger(_logger).setLevel(logging.WARNING)
 
 
+# MLflow 3's UI opens an experiment without this tag in its GenAI view (traces);
+# with it, on the training runs a sweep writes.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+
 class TrackingError(RuntimeError):
     """The tracking store cannot be reached or used."""
 
@@ -156,7 +162,8 @@ def connect(tracking_cfg: Any, attempts: int = 3, sweep_uri: str | None = None) 
     if experiment is None:
         try:
             experiment_id = client.create_experiment(
-                name, artifact_location=default_artifact_location(uri)
+                name, artifact_location=default_artifact_location(uri),
+                tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND},
             )
         except MlflowException:
             # Another job created it a moment ago.
@@ -171,4 +178,6 @@ def connect(tracking_cfg: Any, attempts: int = 3, sweep_uri: str | None = None) 
                 "(mlflow experiments restore) or choose another name"
             )
         experiment_id = experiment.experiment_id
+        if EXPERIMENT_KIND_TAG not in experiment.tags:  # created by an older version or by hand
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
     return TrackingTarget(uri=uri, experiment_id=experiment_id, experiment_name=name)
