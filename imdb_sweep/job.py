@@ -5,7 +5,8 @@
 3. load the data: with the config it makes the job's `config_hash`;
 4. unless `sweep.rerun=all`: a FINISHED run of this configuration answers the
    job; a checkpoint of an interrupted one resumes that run after its last epoch;
-5. train inside the job's MLflow run, logging every epoch, and record the results.
+5. train inside the job's MLflow run, logging every epoch, and record the results
+   (the model that scores raw text among them).
 
 Bad input fails in 1-3, before a run exists, so it never leaves a half-written run.
 """
@@ -32,7 +33,7 @@ from imdb_sweep.tracking.sweep_state import SweepState
 from imdb_sweep.tracking import tags
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.tracking.records import (
-    backfill_epochs, history_csv, log_dataset, log_keras_model, log_params, log_text_artifacts,
+    backfill_epochs, history_csv, log_dataset, log_params, log_text_artifacts, log_text_model,
 )
 from imdb_sweep.tracking.runs import find_finished_run, job_run, run_tags
 from imdb_sweep.tracking.store import TrackingTarget, connect
@@ -195,7 +196,10 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
                    "data_from_cache": float(data.from_cache)}
         log_text_artifacts({"history.csv": history_csv(result.history)})
         if cfg.tracking.log_model:
-            log_keras_model(portable_model(result.model))
+            model_started = time.perf_counter()
+            log_text_model(portable_model(result.model), data.vocabulary, cfg.data.num_words, cfg.data.maxlen,
+                           data_source=data.source, data_digest=data.source_digest)
+            metrics["model_logging_seconds"] = time.perf_counter() - model_started
         metrics["job_seconds"] = time.perf_counter() - timings["job_started"]
         mlflow.log_metrics(metrics)
     return run_id, metrics
