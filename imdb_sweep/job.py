@@ -6,7 +6,9 @@
 4. unless `sweep.rerun=all`: a FINISHED run of this configuration answers the
    job; a checkpoint of an interrupted one resumes that run after its last epoch;
 5. train inside the job's MLflow run, logging every epoch, and record the results
-   (the model that scores raw text among them).
+   (the model that scores raw text among them);
+6. a single run with `tracking.register=<name>` registers itself (sweeps register
+   their best run at the end, sweep/callback.py).
 
 Bad input fails in 1-3, before a run exists, so it never leaves a half-written run.
 """
@@ -110,7 +112,9 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     if cfg.sweep.rerun == "missing":
         finished = find_finished_run(client, target.experiment_id, job_hash)
         if finished is not None:
-            return _answer_from_finished_run(client, finished, context)
+            metrics = _answer_from_finished_run(client, finished, context)
+            _register_single_run(cfg, context, target.uri, finished.info.run_id)
+            return metrics
     checkpoints, resume = _checkpoints_and_resume(cfg, client, job_hash)
 
     try:
@@ -125,7 +129,21 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     say(f"{context.label()} done: best_val_accuracy={metrics['best_val_accuracy']:.4f} "
         f"(epoch {int(metrics['best_epoch'])}) test_accuracy={metrics['test_accuracy']:.4f} "
         f"run {run_id}")
+    _register_single_run(cfg, context, target.uri, run_id)
     return metrics
+
+
+def _register_single_run(cfg: DictConfig, context: JobContext, tracking_uri: str, run_id: str) -> None:
+    """tracking.register on a single run: the run is its own winner. (In a sweep the
+    callback registers the best run once every job has ended.)"""
+    name = cfg.tracking.register
+    if not name or context.sweep is not None:
+        return
+    from imdb_sweep.report.registry import register_run
+    from imdb_sweep.report.runs import JobRun
+
+    run = JobRun.from_mlflow(MlflowClient(tracking_uri).get_run(run_id))
+    say(register_run(tracking_uri, run, name, configuration=context.label()).describe())
 
 
 def _answer_from_finished_run(client: MlflowClient, finished: Run, context: JobContext) -> dict[str, float]:

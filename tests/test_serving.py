@@ -1,12 +1,16 @@
 """The model each job logs for use: raw review text in, probability and label out;
-loaded where no training code is imported, reproducing the run's test accuracy."""
+loaded where no training code is imported, reproducing the run's test accuracy;
+registered and served by `mlflow models serve`, bad requests answered 4xx."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +22,12 @@ from imdb_sweep.data.aclimdb import read_aclimdb
 from imdb_sweep.data.arrays import KERAS_SHUFFLE_SEED, keras_order
 from imdb_sweep.job import run_job
 from imdb_sweep.serving.text_model import ReviewInputError, review_texts
+from tests.conftest import NEGATIVE_WORDS, POSITIVE_WORDS, free_port, run_cli, wait_for_http, write_aclimdb
+
+POSITIVE_REVIEW = "A " + " and ".join(POSITIVE_WORDS) + " film. " + " ".join(POSITIVE_WORDS) + "!"
+NEGATIVE_REVIEW = "An " + " and ".join(NEGATIVE_WORDS) + " film. " + " ".join(NEGATIVE_WORDS) + "!"
+
+
 def test_reviews_come_as_a_text_column_records_or_a_mapping():
     assert review_texts(pd.DataFrame({"text": ["a", "b"], "other": [1, 2]})) == ["a", "b"]
     assert review_texts([{"text": "a"}, {"text": "b"}]) == ["a", "b"]
@@ -109,3 +119,75 @@ def test_the_logged_text_model_loads_without_training_code_and_reproduces_test_a
     assert logged.name == "model" and logged.source_run_id == run.info.run_id
     files = set(os.listdir(logged.artifact_location.removeprefix("file://")))
     assert {"MLmodel", "input_example.json", "serving_input_example.json", "code", "artifacts"} <= files
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.slow
+def test_a_sweep_registers_its_winner_and_mlflow_models_serve_scores_raw_text(tmp_path):
+    archive = write_aclimdb(tmp_path / "data" / "aclImdb.tar.gz", reviews_per_class=60)
+    store = tmp_path / "mlruns"
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    env = {"IMDB_SWEEP_ACLIMDB": str(archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
+           "MLFLOW_TRACKING_URI": ""}
+    swept = run_cli(["-m", "model.units=8,16", "train.epochs=8", "data.maxlen=50", "data.num_words=40",
+                     "train.batch_size=8", "train.verbose=0", "tracking.register=imdb-tiny"],
+                    cwd=tmp_path, env=env)
+    assert swept.returncode == 0, swept.stderr[-3000:]
+    assert "as version 1 of model 'imdb-tiny', alias champion: models:/imdb-tiny@champion" in swept.stdout
+    client = MlflowClient(uri)
+    champion = client.get_model_version_by_alias("imdb-tiny", "champion")
+    parent = client.get_run(client.get_run(champion.run_id).data.tags["mlflow.parentRunId"])
+    assert parent.data.tags["best_run_id"] == champion.run_id  # the report's choice, on validation
+    assert champion.tags["sweep_id"] == parent.data.tags["imdb_sweep.sweep_id"]
+
+    port = free_port()
+    bin_folder = str(Path(sys.executable).parent)  # `mlflow models serve` starts uvicorn through the shell
+    server = subprocess.Popen(
+        [str(Path(bin_folder) / "mlflow"), "models", "serve", "-m", "models:/imdb-tiny@champion",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": bin_folder + os.pathsep + os.environ["PATH"],
+             "PYTHONPATH": ""},
+        stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ping", server, timeout=180)
+        invocations = f"http://127.0.0.1:{port}/invocations"
+        status, answer = post(invocations, json.dumps(
+            {"dataframe_records": [{"text": POSITIVE_REVIEW}, {"text": NEGATIVE_REVIEW}]}).encode())
+        assert status == 200, answer
+        positive, negative = answer["predictions"]
+        assert positive["label"] == 1 and positive["probability"] > 0.5, answer
+        assert negative["label"] == 0 and negative["probability"] < 0.5, answer
+        status, answer = post(invocations, json.dumps({"inputs": {"text": [POSITIVE_REVIEW]}}).encode())
+        assert status == 200 and answer["predictions"][0]["label"] == 1, answer
+
+        bad_requests = {
+            "no text": ({"dataframe_records": [{"review": POSITIVE_REVIEW}]}, "missing inputs ['text']"),
+            "a number": ({"dataframe_records": [{"text": 5}]}, "'text' of row 0 is 5 (int), not a string"),
+            "empty records": ({"dataframe_records": []}, "missing inputs ['text']"),
+            "empty inputs": ({"inputs": []}, "no reviews to score"),
+            "empty split": ({"dataframe_split": {"columns": ["text"], "data": []}}, "no reviews to score"),
+            "null": ({"dataframe_records": [{"text": None}]}, "'text' of row 0 is missing"),
+        }
+        for case, (body, message) in bad_requests.items():
+            status, answer = post(invocations, json.dumps(body).encode())
+            assert 400 <= status < 500, (case, status, answer)
+            assert message in answer["message"], (case, answer)
+        status, answer = post(invocations, b"not json")
+        assert status == 400, answer
+        assert server.poll() is None, "a bad request stopped the server"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
