@@ -10,6 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep.config.validation import ConfigError, validate_config
+from imdb_sweep.job import run_job
 from imdb_sweep.report import build_table, select_runs
 from imdb_sweep.report.__main__ import main as report_main
 from imdb_sweep.report.registry import CHAMPION_ALIAS, register_best_run, register_sweep_winner
@@ -133,3 +134,14 @@ def test_bad_model_names_fail_before_anything_trains(compose_config, name):
 def test_registering_needs_the_logged_model(compose_config):
     with pytest.raises(ConfigError, match="tracking.register = 'm' is not allowed with tracking.log_model = false"):
         validate_config(compose_config("tracking.register=m", "tracking.log_model=false"))
+
+
+def test_a_single_run_with_register_registers_itself(tiny_config):
+    cfg = tiny_config("tracking.log_model=true", "tracking.register=single")
+    run_job(cfg)
+    client = MlflowClient(f"sqlite:///{cfg.tracking.store_dir}/mlflow.db")
+    champion = client.get_model_version_by_alias("single", CHAMPION_ALIAS)
+    (run,) = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id])
+    assert champion.run_id == run.info.run_id and "sweep_id" not in champion.tags
+    run_job(cfg)  # answered by the FINISHED run: the same version stays the champion
+    assert len(client.search_model_versions("name = 'single'")) == 1

@@ -79,7 +79,7 @@ def register_best_run(table: ComparisonTable, model_name: str) -> Registration:
 
 
 def register_run(tracking_uri: str, run: JobRun, model_name: str, configuration: str,
-                 sweep_id: str | None, ranked_by: str = DEFAULT_RANKING_METRIC,
+                 sweep_id: str | None = None, ranked_by: str = DEFAULT_RANKING_METRIC,
                  chosen_from: str = "a single run") -> Registration:
     """Make `run`'s logged text model a version of `model_name` (a new one, unless
     this run already is one) and point alias `champion` at it."""
