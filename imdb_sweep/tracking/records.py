@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import tempfile
 import time
 import warnings
@@ -76,6 +77,19 @@ def log_text_model(keras_model: Any, vocabulary: Mapping[str, int], num_words: i
     """Log the model that scores raw review text (imdb_sweep/serving) as the run's
     `model`: the Keras model, its vocabulary and encoding settings as artifacts,
     the package code it runs, signature and input example. Returns MLflow's ModelInfo."""
+    # MLflow announces its input-example check at INFO on every job; a job's output
+    # keeps to its own lines (warnings still show).
+    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+    level = pyfunc_logger.level
+    pyfunc_logger.setLevel(max(level, logging.WARNING))
+    try:
+        return _log_text_model(keras_model, vocabulary, num_words, maxlen, encoding_notes)
+    finally:
+        pyfunc_logger.setLevel(level)
+
+
+def _log_text_model(keras_model: Any, vocabulary: Mapping[str, int], num_words: int, maxlen: int,
+                    encoding_notes: dict[str, Any]) -> Any:
     import mlflow.pyfunc
 
     from imdb_sweep.serving import bundle
