@@ -5,7 +5,10 @@
 3. load the data: with the config it makes the job's `config_hash`;
 4. unless `sweep.rerun=all`: a FINISHED run of this configuration answers the
    job; a checkpoint of an interrupted one resumes that run after its last epoch;
-5. train inside the job's MLflow run, logging every epoch, and record the results.
+5. train inside the job's MLflow run, logging every epoch, and record the results
+   (the model that scores raw text among them);
+6. a single run with `tracking.register=<name>` registers itself (sweeps register
+   their best run at the end, sweep/callback.py).
 
 Bad input fails in 1-3, before a run exists, so it never leaves a half-written run.
 """
@@ -32,7 +35,7 @@ from imdb_sweep.tracking.sweep_state import SweepState
 from imdb_sweep.tracking import tags
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.tracking.records import (
-    backfill_epochs, history_csv, log_dataset, log_keras_model, log_params, log_text_artifacts,
+    backfill_epochs, history_csv, log_dataset, log_params, log_text_artifacts, log_text_model,
 )
 from imdb_sweep.tracking.runs import find_finished_run, job_run, run_tags
 from imdb_sweep.tracking.store import TrackingTarget, connect
@@ -109,7 +112,9 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     if cfg.sweep.rerun == "missing":
         finished = find_finished_run(client, target.experiment_id, job_hash)
         if finished is not None:
-            return _answer_from_finished_run(client, finished, context)
+            metrics = _answer_from_finished_run(client, finished, context)
+            _register_single_run(cfg, context, target.uri, finished.info.run_id)
+            return metrics
     checkpoints, resume = _checkpoints_and_resume(cfg, client, job_hash)
 
     try:
@@ -124,7 +129,21 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     say(f"{context.label()} done: best_val_accuracy={metrics['best_val_accuracy']:.4f} "
         f"(epoch {int(metrics['best_epoch'])}) test_accuracy={metrics['test_accuracy']:.4f} "
         f"run {run_id}")
+    _register_single_run(cfg, context, target.uri, run_id)
     return metrics
+
+
+def _register_single_run(cfg: DictConfig, context: JobContext, tracking_uri: str, run_id: str) -> None:
+    """tracking.register on a single run: the run is its own winner. (In a sweep the
+    callback registers the best run once every job has ended.)"""
+    name = cfg.tracking.register
+    if not name or context.sweep is not None:
+        return
+    from imdb_sweep.report.registry import register_run
+    from imdb_sweep.report.runs import JobRun
+
+    run = JobRun.from_mlflow(MlflowClient(tracking_uri).get_run(run_id))
+    say(register_run(tracking_uri, run, name, configuration=context.label()).describe())
 
 
 def _answer_from_finished_run(client: MlflowClient, finished: Run, context: JobContext) -> dict[str, float]:
@@ -195,7 +214,10 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
                    "data_from_cache": float(data.from_cache)}
         log_text_artifacts({"history.csv": history_csv(result.history)})
         if cfg.tracking.log_model:
-            log_keras_model(portable_model(result.model))
+            model_started = time.perf_counter()
+            log_text_model(portable_model(result.model), data.vocabulary, cfg.data.num_words, cfg.data.maxlen,
+                           data_source=data.source, data_digest=data.source_digest)
+            metrics["model_logging_seconds"] = time.perf_counter() - model_started
         metrics["job_seconds"] = time.perf_counter() - timings["job_started"]
         mlflow.log_metrics(metrics)
     return run_id, metrics

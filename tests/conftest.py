@@ -82,7 +82,11 @@ def real_archive() -> Path:
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No tracking URI or data path leaking in from the developer's shell."""
     for name in ("MLFLOW_TRACKING_URI", "IMDB_SWEEP_ACLIMDB", "IMDB_SWEEP_STATE"):
-        monkeypatch.delenv(name, raising=False)
+        # Set, then delete: the undo then restores the variable's state from before
+        # the test even when the test's code sets it (mlflow.set_tracking_uri exports
+        # MLFLOW_TRACKING_URI), so no later test inherits this test's store.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("IMDB_SWEEP_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path
 

@@ -138,26 +138,27 @@ def test_grid_sweep_on_the_real_archive_against_a_real_server(real_archive, mlfl
         assert len({job.data.tags[tags.CONFIG_HASH] for job in jobs}) == 4
 
 
-def test_the_logged_model_loads_anywhere_and_predicts_like_the_run(tmp_path, cli_env):
-    # tracking.log_model=true is the default; the fused training model is logged as a
-    # stock keras.Sequential, so loading it needs neither imdb_sweep nor custom objects.
+def test_the_logged_model_scores_text_and_carries_a_plain_keras_model(tmp_path, cli_env):
+    # tracking.log_model=true is the default. The logged model is the text model
+    # (tests/test_serving.py); the Keras model inside it is the fused training model
+    # saved as a stock keras.Sequential, loadable with neither imdb_sweep nor custom objects.
     result = run_cli([*TINY, "train.epochs=1", "tracking.log_model=true"], cwd=tmp_path, env=cli_env)
     assert result.returncode == 0, result.stderr
     client, (run,) = local_store(tmp_path)
     script = (
-        "import sys, mlflow, numpy as np\n"
+        "import sys, mlflow, keras, numpy as np\n"
         f"mlflow.set_tracking_uri('sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}')\n"
         f"info = mlflow.models.get_model_info('runs:/{run.info.run_id}/model')\n"
-        "model = mlflow.keras.load_model(info.model_uri)\n"
-        "assert 'imdb_sweep' not in sys.modules, 'loading the model imported imdb_sweep'\n"
+        "folder = mlflow.artifacts.download_artifacts(info.model_uri)\n"
+        "model = keras.models.load_model(folder + '/artifacts/model.keras')\n"
+        "assert 'imdb_sweep' not in sys.modules, 'loading the Keras model imported imdb_sweep'\n"
         "assert type(model).__name__ == 'Sequential', type(model)\n"
-        "ids = np.ones((3, 50), dtype='int32')\n"
-        "scores = model.predict(ids, verbose=0)\n"
+        "scores = model.predict(np.ones((3, 50), dtype='int32'), verbose=0)\n"
         "assert scores.shape == (3, 1) and ((scores > 0) & (scores < 1)).all(), scores\n"
         "print('SIGNATURE', info.signature.inputs.to_json(), info.signature.outputs.to_json())\n"
     )
     loaded = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                            env={**os.environ, **cli_env}, timeout=300)
+                            env={**os.environ, **cli_env, "PYTHONPATH": ""}, timeout=300)
     assert loaded.returncode == 0, loaded.stderr[-3000:]
-    assert '"shape": [-1, 50]' in loaded.stdout and '"dtype": "int32"' in loaded.stdout
-    assert '"shape": [-1, 1]' in loaded.stdout and '"dtype": "float32"' in loaded.stdout
+    assert '"name": "text", "type": "string"' in loaded.stdout or '"type": "string", "name": "text"' in loaded.stdout
+    assert '"name": "probability"' in loaded.stdout and '"name": "label"' in loaded.stdout

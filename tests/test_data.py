@@ -16,8 +16,9 @@ from omegaconf import OmegaConf
 from imdb_sweep.data import loader as loader_module
 from imdb_sweep.data import DataError, PreviousLoad, load_imdb
 from imdb_sweep.data.aclimdb import read_aclimdb, tokenize
-from imdb_sweep.data.arrays import pad_sequences, stratified_subset
+from imdb_sweep.data.arrays import KERAS_SHUFFLE_SEED, keras_order, pad_sequences, stratified_subset
 from imdb_sweep.data.encoding import EncodedSplit
+from imdb_sweep.data.text import encode_texts
 from tests.conftest import write_aclimdb
 
 
@@ -47,6 +48,32 @@ def test_ids_are_train_frequency_ranks_plus_three(tiny_archive, tmp_path):
     ids_in_train = set(np.unique(loaded.x_train)) - {0, 1}
     assert ids_in_train == set(range(4, 4 + len(ranking)))
     assert 3 not in set(np.unique(loaded.x_test))
+
+
+def test_encode_texts_turns_the_raw_test_reviews_into_the_loaded_test_arrays(tiny_archive, tmp_path):
+    # The logged text model encodes with encode_texts; training read these arrays.
+    # num_words and maxlen small enough to cut the vocabulary and truncate reviews.
+    loaded = load_imdb(data_cfg(tiny_archive, tmp_path, num_words=20, maxlen=12))
+    reviews = read_aclimdb(tiny_archive)
+    rng = np.random.RandomState(KERAS_SHUFFLE_SEED)  # the order load_imdb gives: train, then test
+    keras_order(len(reviews["train"]), rng)
+    texts = [reviews["test"][index][1] for index in keras_order(len(reviews["test"]), rng)]
+    encoded = encode_texts(texts, loaded.vocabulary, num_words=20, maxlen=12)
+    assert encoded.dtype == np.int32
+    np.testing.assert_array_equal(encoded, loaded.x_test)
+
+
+def test_the_vocabulary_holds_the_words_below_num_words_and_survives_the_cache(tiny_archive, tmp_path):
+    reviews = read_aclimdb(tiny_archive)
+    counts = Counter(word for _, text in reviews["train"] for word in tokenize(text))
+    ranking = sorted(counts, key=lambda word: (-counts[word], word))
+    first = load_imdb(data_cfg(tiny_archive, tmp_path, num_words=20))
+    assert first.vocabulary == {word: rank + 3 for rank, word in enumerate(ranking[:16], start=1)}
+    assert max(first.vocabulary.values()) == 19
+    again = load_imdb(data_cfg(tiny_archive, tmp_path, num_words=20))
+    assert again.from_cache and again.vocabulary == first.vocabulary
+    assert load_imdb(data_cfg(tiny_archive, tmp_path)).vocabulary == {
+        word: rank + 3 for rank, word in enumerate(ranking, start=1)}
 
 
 def test_a_word_seen_only_in_test_is_out_of_vocabulary(tiny_archive, tmp_path):

@@ -20,9 +20,10 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 
 # Lowest first: a part may import the parts before it, never the ones after.
 # `imdb_sweep` is the package's own __init__ (its version and environment defaults).
-# Data flows config -> data -> training -> tracking; the report only reads
-# MLflow; job, sweep and the entry points orchestrate.
-LAYERS = ("imdb_sweep", "process", "console", "config", "data", "training", "tracking", "report",
+# Data flows config -> data -> training -> tracking; serving (the logged text
+# model) stands on data alone, as it must load without the rest; the report
+# only reads MLflow; job, sweep and the entry points orchestrate.
+LAYERS = ("imdb_sweep", "process", "console", "config", "data", "serving", "training", "tracking", "report",
           "job", "sweep", "server", "__main__")
 
 

@@ -8,6 +8,7 @@ with the full list instead of one mistake at a time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,15 @@ def one_of(allowed: tuple[Any, ...], description: str | None = None) -> Rule:
 
 
 BOOLEAN = Rule(lambda v: isinstance(v, bool), "true or false")
+# Registered model names: MLflow forbids '/' and ':'; '@' would break the
+# `models:/<name>@champion` URI and spaces every shell command that names it.
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
+MODEL_NAME_ALLOWED = "a model name of letters, digits, '.', '_' and '-' (up to 256, starting with a letter or digit)"
+
+
+def is_model_name(value: Any) -> bool:
+    return isinstance(value, str) and MODEL_NAME_PATTERN.fullmatch(value) is not None
+
 POSITIVE_NUMBER = Rule(lambda v: _is_number(v) and v > 0, "a number > 0")
 
 RULES: dict[str, Rule] = {
@@ -91,6 +101,8 @@ RULES: dict[str, Rule] = {
     "data.path": Rule(lambda v: v is None or isinstance(v, str),
                       "null or a path to the aclImdb folder or its .tar.gz"),
     "tracking.experiment": Rule(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty experiment name"),
+    "tracking.log_model": BOOLEAN,
+    "tracking.register": Rule(lambda v: v is None or is_model_name(v), "null or " + MODEL_NAME_ALLOWED),
     "sweep.connect_attempts": integer_at_least(1),
     "sweep.rerun": one_of(choices.RERUN),
     "sweep.checkpoints": BOOLEAN,
@@ -124,6 +136,9 @@ def validate_config(cfg: DictConfig) -> None:
             "data.path = None is not allowed with data.source = 'aclimdb': expected the path "
             "of the aclImdb folder or its .tar.gz (or set IMDB_SWEEP_ACLIMDB)"
         )
+    if value("tracking.register") is not None and value("tracking.log_model") is False:
+        problems.append("tracking.register = {!r} is not allowed with tracking.log_model = false: "
+                        "registering needs the run's logged model".format(value("tracking.register")))
     heartbeat, dead_after = value("sweep.heartbeat_seconds"), value("sweep.dead_after_seconds")
     if not (_is_number(dead_after) and _is_number(heartbeat) and dead_after > heartbeat):
         problems.append(_problem("sweep.dead_after_seconds", dead_after, "a number > sweep.heartbeat_seconds"))

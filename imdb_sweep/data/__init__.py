@@ -2,6 +2,7 @@
 
     source.py    where the reviews come from; quick checks before any training
     aclimdb.py   reading and encoding the aclImdb archive or folder
+    text.py      review text to word ids: the one encoder of training and the text model
     cache.py     the on-disk cache of encoded reviews
     arrays.py    vocabulary cut, padding, Keras's order, subsets
     loader.py    load_imdb, and reuse of the previous load in one process

@@ -14,16 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from imdb_sweep.data.encoding import INDEX_FROM, OUT_OF_VOCABULARY_ID, SPLITS, START_ID, EncodedSplit, ragged
+from imdb_sweep.data.encoding import SPLITS, EncodedSplit, ragged
 from imdb_sweep.data.source import LABELS, DataError, aclimdb_root
+from imdb_sweep.data.text import ranked_words, review_ids, tokenize, word_ids
+
+__all__ = ["encode_aclimdb", "read_aclimdb", "tokenize"]
 
 _REVIEW_PATH = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case words of a review, with the `<br />` line breaks removed."""
-    return _WORD.findall(text.lower().replace("<br />", " "))
 
 
 def _iter_archive_reviews(path: Path) -> Iterator[tuple[str, str, int, str]]:
@@ -73,19 +70,15 @@ def read_aclimdb(path: Path) -> dict[str, list[tuple[int, str]]]:
     }
 
 
-def encode_aclimdb(reviews: dict[str, list[tuple[int, str]]]) -> dict[str, EncodedSplit]:
-    """Encode with frequency ranks of the train split, keeping the whole vocabulary."""
+def encode_aclimdb(reviews: dict[str, list[tuple[int, str]]]) -> tuple[dict[str, EncodedSplit], list[str]]:
+    """Encode with frequency ranks of the train split, keeping the whole vocabulary;
+    return the encoded splits and the train split's words by rank (the vocabulary)."""
     tokens = {split: [tokenize(text) for _, text in reviews[split]] for split in SPLITS}
-    counts = Counter(word for review in tokens["train"] for word in review)
-    # Ties are broken alphabetically so the ids never depend on file order.
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    word_ids = {word: rank + INDEX_FROM for rank, (word, _) in enumerate(ranked, start=1)}
+    words_by_rank = ranked_words(tokens["train"])
+    vocabulary = word_ids(words_by_rank)
     encoded = {}
     for split in SPLITS:
-        sequences = [
-            [START_ID] + [word_ids.get(word, OUT_OF_VOCABULARY_ID) for word in review]
-            for review in tokens[split]
-        ]
+        sequences = [review_ids(review, vocabulary) for review in tokens[split]]
         labels = np.array([label for label, _ in reviews[split]], dtype=np.int8)
         encoded[split] = ragged(sequences, labels)
-    return encoded
+    return encoded, words_by_rank

@@ -14,7 +14,8 @@ from imdb_sweep.data.encoding import SPLITS, EncodedSplit
 
 # Bump when the tokenizer or the cached layout changes, so old caches are ignored.
 # 2: reviews cached in Keras's shuffled order.
-ENCODING_VERSION = 2
+# 3: the train split's words by rank kept beside the ids (the logged text model's vocabulary).
+ENCODING_VERSION = 3
 CACHE_ENV_VAR = "IMDB_SWEEP_CACHE_DIR"
 
 
@@ -29,9 +30,11 @@ def cache_file(cache_dir: Path, digest: str) -> Path:
     return cache_dir / f"aclimdb-{digest[:32]}-v{ENCODING_VERSION}.npz"
 
 
-def save_cache(file: Path, encoded: dict[str, EncodedSplit]) -> None:
+def save_cache(file: Path, encoded: dict[str, EncodedSplit], words_by_rank: list[str]) -> None:
     file.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {}
+    # Words hold no whitespace, so one newline-joined byte string keeps them
+    # compactly (a fixed-width string array would pad every word to the longest).
+    arrays = {"words_by_rank": np.frombuffer("\n".join(words_by_rank).encode("utf-8"), dtype=np.uint8)}
     for split, data in encoded.items():
         arrays.update({f"{split}_ids": data.ids, f"{split}_offsets": data.offsets,
                        f"{split}_labels": data.labels})
@@ -41,13 +44,16 @@ def save_cache(file: Path, encoded: dict[str, EncodedSplit]) -> None:
     os.replace(tmp.name, file)
 
 
-def load_cache(file: Path) -> dict[str, EncodedSplit] | None:
+def load_cache(file: Path) -> tuple[dict[str, EncodedSplit], list[str]] | None:
+    """The encoded splits and the words by rank, or None for a missing or damaged file."""
     try:
         with np.load(file) as arrays:
-            return {
+            encoded = {
                 split: EncodedSplit(arrays[f"{split}_ids"], arrays[f"{split}_offsets"],
                                     arrays[f"{split}_labels"])
                 for split in SPLITS
             }
+            words_by_rank = arrays["words_by_rank"].tobytes().decode("utf-8").split("\n")
+            return encoded, words_by_rank
     except (OSError, KeyError, ValueError):
         return None  # A missing or damaged cache is rebuilt, never trusted.

@@ -27,6 +27,7 @@ from imdb_sweep.data.arrays import in_keras_order, limit_vocabulary, pad_sequenc
 from imdb_sweep.data.cache import cache_file, default_cache_dir, load_cache, save_cache
 from imdb_sweep.data.encoding import EncodedSplit, ragged
 from imdb_sweep.data.source import check_data_source, resolve_source, source_digest
+from imdb_sweep.data.text import word_ids
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class ImdbData:
     location: str  # archive/folder path, or the Keras dataset name
     source_digest: str  # sha256 of the archive (or folder listing, or Keras file)
     from_cache: bool
+    # {word: id} of the words with an id below num_words: what a text model of this
+    # data needs to encode raw reviews as these arrays were (data/text.py).
+    vocabulary: dict[str, int]
 
     @cached_property  # hashing 100 MB of arrays takes a noticeable fraction of a second
     def digest(self) -> str:
@@ -52,32 +56,37 @@ class ImdbData:
         return hasher.hexdigest()
 
 
-def load_encoded_aclimdb(path: Path, cache_dir: Path) -> tuple[dict[str, EncodedSplit], str, bool]:
-    """Encoded splits of an aclImdb archive/folder, its digest, and whether the cache served it."""
+def load_encoded_aclimdb(path: Path, cache_dir: Path) -> tuple[dict[str, EncodedSplit], list[str], str, bool]:
+    """Encoded splits of an aclImdb archive/folder, its words by rank, its digest,
+    and whether the cache served it."""
     digest = source_digest(path)
     file = cache_file(cache_dir, digest)
     cached = load_cache(file) if file.exists() else None
     if cached is not None:
-        return cached, digest, True
-    encoded = in_keras_order(encode_aclimdb(read_aclimdb(path)))
+        return *cached, digest, True
+    encoded, words_by_rank = encode_aclimdb(read_aclimdb(path))
+    encoded = in_keras_order(encoded)
     try:
-        save_cache(file, encoded)
+        save_cache(file, encoded, words_by_rank)
     except OSError:
         pass  # A read-only cache folder only costs speed next time.
-    return encoded, digest, False
+    return encoded, words_by_rank, digest, False
 
 
-def load_encoded_keras() -> tuple[dict[str, EncodedSplit], str]:
+def load_encoded_keras() -> tuple[dict[str, EncodedSplit], list[str], str]:
     import keras  # Imported here: only this source needs it, and it is slow to import.
 
     (x_train, y_train), (x_test, y_test) = keras.datasets.imdb.load_data()
+    # {word: rank from 1}, downloaded once beside the reviews; id = rank + 3.
+    ranks = keras.datasets.imdb.get_word_index()
+    words_by_rank = sorted(ranks, key=ranks.__getitem__)
     file = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "imdb.npz"
     digest = source_digest(file) if file.exists() else "keras-imdb"
     encoded = {
         "train": ragged([list(review) for review in x_train], np.asarray(y_train, np.int8)),
         "test": ragged([list(review) for review in x_test], np.asarray(y_test, np.int8)),
     }
-    return encoded, digest
+    return encoded, words_by_rank, digest
 
 
 def load_imdb(data_cfg: Any) -> ImdbData:
@@ -86,10 +95,10 @@ def load_imdb(data_cfg: Any) -> ImdbData:
     source, path = resolve_source(data_cfg)
     if source == "aclimdb":
         assert path is not None
-        encoded, digest, from_cache = load_encoded_aclimdb(path, default_cache_dir(data_cfg))
+        encoded, words_by_rank, digest, from_cache = load_encoded_aclimdb(path, default_cache_dir(data_cfg))
         location = str(path.resolve())
     else:
-        encoded, digest = load_encoded_keras()
+        encoded, words_by_rank, digest = load_encoded_keras()
         from_cache, location = False, "keras.datasets.imdb"
 
     arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -106,6 +115,7 @@ def load_imdb(data_cfg: Any) -> ImdbData:
         x_train=arrays["train"][0], y_train=arrays["train"][1],
         x_test=arrays["test"][0], y_test=arrays["test"][1],
         source=source, location=location, source_digest=digest, from_cache=from_cache,
+        vocabulary=word_ids(words_by_rank, data_cfg.num_words),
     )
 
 

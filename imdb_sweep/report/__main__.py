@@ -7,6 +7,7 @@
     python -m imdb_sweep.report --sweep <id> --experiment <name> --format json
     python -m imdb_sweep.report --baseline variant=baseline   # difference + Welch p-value
     python -m imdb_sweep.report --rank-by test_loss      # default: best_val_accuracy
+    python -m imdb_sweep.report --register imdb-sentiment  # best run -> model registry, alias champion
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from imdb_sweep.report.formats import FORMAT_CHOICES, SUFFIXES, canonical_format, format_help, render
+from imdb_sweep.report.registry import check_model_name, register_best_run
 from imdb_sweep.report.runs import LATEST, load_curves, select_runs
 from imdb_sweep.report.table import DEFAULT_RANKING_METRIC, build_table, parse_baseline
 from imdb_sweep.tracking.store import resolve_tracking_uri
@@ -51,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "%(default)s, validation; lower is better for *loss and *seconds). "
                              "test_accuracy is always shown beside it; ranking by it chooses on "
                              "the test set and makes it optimistic")
+    parser.add_argument("--register", default=None, metavar="MODEL_NAME",
+                        help="also register the best run (by --rank-by; finished, unpruned runs only) "
+                             "as a new version of this registered model and move its alias 'champion' "
+                             "to it: then `mlflow models serve -m models:/MODEL_NAME@champion`")
     parser.add_argument("--store-dir", default="mlruns",
                         help="local store folder used when MLFLOW_TRACKING_URI is unset "
                              "(default: %(default)s, the one `python -m imdb_sweep` writes)")
@@ -75,12 +81,16 @@ def main(argv: list[str] | None = None) -> int:
             # MLflow would create an empty store here; say where we looked instead.
             raise ValueError(f"no tracking store at {tracking_uri}: run from the folder the sweep ran "
                              "in, pass --store-dir, or set MLFLOW_TRACKING_URI")
+        if arguments.register is not None:
+            check_model_name(arguments.register)
         baseline = parse_baseline(arguments.baseline)
         selection = select_runs(tracking_uri, arguments.experiment, arguments.sweep, arguments.every_run)
         needs_plots = output_format == "html" or arguments.plots is not None
         if needs_plots:
             load_curves(selection)
         table = build_table(selection, baseline, rank_by=arguments.rank_by)
+        if arguments.register is not None:
+            print(register_best_run(table, arguments.register).describe(), file=sys.stderr)
     except ValueError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2

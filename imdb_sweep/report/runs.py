@@ -29,6 +29,7 @@ class JobRun:
     params: dict[str, str]
     metrics: dict[str, float]
     error: str | None = None
+    pruned_at_epoch: str | None = None  # set when a search stopped the run early
 
     @staticmethod
     def from_mlflow(run: Run) -> JobRun:
@@ -40,7 +41,14 @@ class JobRun:
             params=dict(run.data.params),
             metrics=dict(run.data.metrics),
             error=run.data.tags.get(tags.ERROR),
+            pruned_at_epoch=run.data.tags.get(tags.PRUNED_AT_EPOCH),
         )
+
+    @property
+    def can_win(self) -> bool:
+        """Whether the run may be chosen as best (and registered): it FINISHED and
+        was not pruned. A failed, killed or pruned run never is."""
+        return self.status == "FINISHED" and self.pruned_at_epoch is None
 
 
 @dataclass

@@ -173,9 +173,10 @@ class ComparisonTable:
 
     def best_run(self) -> JobRun | None:
         """The single finished run best on `ranked_by` (validation by default, never
-        the test set unless asked); a tie goes to the run of the higher-ranked row."""
+        the test set unless asked); a tie goes to the run of the higher-ranked row.
+        Pruned runs are never chosen (JobRun.can_win)."""
         scored = [run for row in self.rows for run in row.runs
-                  if not math.isnan(run.metrics.get(self.ranked_by, math.nan))]
+                  if run.can_win and not math.isnan(run.metrics.get(self.ranked_by, math.nan))]
         sign = -1.0 if lower_is_better(self.ranked_by) else 1.0
         return max(scored, key=lambda run: sign * run.metrics[self.ranked_by], default=None)
 

@@ -5,7 +5,8 @@ on_multirun_start: expand the sweep, check every job's config and data path
 id for the jobs (imdb_sweep/tracking/sweep_state.py).
 on_multirun_end (or process exit, when a job failed and Hydra raised): end the
 parent run with a status and counts that reflect its jobs, print the table and
-where to browse it.
+where to browse it; with `tracking.register=<name>`, register the best run in
+the model registry (alias champion).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep.console import say
 from imdb_sweep.process.interrupts import was_interrupted
@@ -39,12 +40,13 @@ class MlflowSweepCallback(Callback):
         self._state: SweepState | None = None
         self._target: TrackingTarget | None = None
         self._heartbeat: Heartbeat | None = None
+        self._register: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Launchers such as Ray's pickle Hydra's callbacks along with each job;
         # the sweep's live state (client, heartbeat thread) stays in this
         # process, which alone ends the parent run.
-        return {"_client": None, "_state": None, "_target": None, "_heartbeat": None}
+        return {"_client": None, "_state": None, "_target": None, "_heartbeat": None, "_register": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns exceptions raised by callbacks into warnings and carries on
@@ -59,6 +61,7 @@ class MlflowSweepCallback(Callback):
             print(f"Error: {error}", file=sys.stderr, flush=True)
             raise SystemExit(1) from error
         self._client = MlflowClient(self._target.uri)
+        self._register = OmegaConf.select(config, "tracking.register", default=None)
         for run_id in reap_dead_runs(self._client, self._target.experiment_id,
                                      config.sweep.dead_after_seconds):
             print(f"Marked run {run_id} KILLED: its process is gone", flush=True)
@@ -155,4 +158,22 @@ class MlflowSweepCallback(Callback):
             print(publish_sweep_report(state.tracking_uri, state.experiment_id, state.parent_run_id), flush=True)
         except Exception as error:  # noqa: BLE001 - a table is no reason to fail the sweep
             print(f"(could not build the comparison table: {error})", file=sys.stderr)
+        if self._register:
+            self._register_winner(state, self._register)
         say(browse_hint(state.tracking_uri, state.experiment_id, state.parent_run_id))
+
+    def _register_winner(self, state: SweepState, model_name: str) -> None:
+        """tracking.register: the best finished run into the model registry, alias champion."""
+        from imdb_sweep.report.registry import register_sweep_winner
+
+        if was_interrupted():
+            print(f"Not registering a winner as '{model_name}': the sweep was interrupted "
+                  f"(python -m imdb_sweep.report --sweep {state.sweep_id} --register {model_name} "
+                  "registers its best finished run)", file=sys.stderr, flush=True)
+            return
+        try:
+            say(register_sweep_winner(state.tracking_uri, state.experiment_id, state.parent_run_id,
+                                      model_name).describe())
+        except Exception as error:  # noqa: BLE001 - said plainly; the sweep's runs are all recorded
+            print(f"Could not register the sweep's best run as '{model_name}': {error}",
+                  file=sys.stderr, flush=True)

@@ -14,5 +14,7 @@ HEARTBEAT = "imdb_sweep.heartbeat"
 # `imdb_sweep.reused.<job number>` = that run's id.
 REUSED_PREFIX = "imdb_sweep.reused."
 RESUMED_AT_EPOCH = "imdb_sweep.resumed_at_epoch"
+# On a job run that a search stopped early (its epoch): never a sweep's winner.
+PRUNED_AT_EPOCH = "imdb_sweep.pruned_at_epoch"
 GIT_COMMIT = "mlflow.source.git.commit"
 PARENT_RUN_ID = "mlflow.parentRunId"

@@ -1,0 +1,147 @@
+"""Registering a sweep's winner: which run, which version, which alias and tags, which
+names; on runs written straight into a store (the logged models are entries without
+files: registering reads only their ids). Serving a registered model: test_serving.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from imdb_sweep.config.validation import ConfigError, validate_config
+from imdb_sweep.job import run_job
+from imdb_sweep.report import build_table, select_runs
+from imdb_sweep.report.__main__ import main as report_main
+from imdb_sweep.report.registry import CHAMPION_ALIAS, register_best_run, register_sweep_winner
+from imdb_sweep.tracking import tags
+from tests.test_report import EXPERIMENT, FakeSweeps, job_params
+
+MODEL = "imdb-sentiment"
+
+
+class SweepsWithModels(FakeSweeps):
+    def job(self, *args, logged_model: bool = True, pruned_at_epoch: int | None = None, **kwargs) -> str:
+        run_id = super().job(*args, **kwargs)
+        if logged_model:
+            self.client.create_logged_model(self.experiment_id, name="model", source_run_id=run_id)
+        if pruned_at_epoch is not None:
+            self.client.set_tag(run_id, tags.PRUNED_AT_EPOCH, str(pruned_at_epoch))
+        return run_id
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> SweepsWithModels:
+    return SweepsWithModels(tmp_path / "store")
+
+
+def sweep_with_traps(store: SweepsWithModels, sweep_id: str = "s1") -> tuple[str, dict[str, str]]:
+    """A sweep whose best validation accuracy belongs to runs that must never win:
+    a failed, a killed and a pruned one; and whose best test accuracy is not the winner's."""
+    parent = store.sweep(sweep_id)
+    runs = {
+        "winner": store.job(parent, job_params("64", 0), 0.84, sweep_id=sweep_id, validation_accuracy=0.88),
+        "test_best": store.job(parent, job_params("32", 0), 0.86, sweep_id=sweep_id, validation_accuracy=0.85),
+        "failed": store.job(parent, job_params("128", 0), 0.90, status="FAILED", sweep_id=sweep_id,
+                            validation_accuracy=0.95),
+        "killed": store.job(parent, job_params("256", 0), 0.90, status="KILLED", sweep_id=sweep_id,
+                            validation_accuracy=0.96),
+        "pruned": store.job(parent, job_params("512", 0), 0.91, sweep_id=sweep_id, validation_accuracy=0.97,
+                            pruned_at_epoch=2),
+    }
+    return parent, runs
+
+
+def test_the_best_finished_unpruned_run_on_validation_becomes_the_champion(store):
+    parent, runs = sweep_with_traps(store)
+    registration = register_sweep_winner(store.uri, store.experiment_id, parent, MODEL)
+    assert registration.run_id == runs["winner"]
+    assert registration.version == "1" and registration.new_version
+
+    client = MlflowClient(store.uri)
+    champion = client.get_model_version_by_alias(MODEL, CHAMPION_ALIAS)
+    assert str(champion.version) == "1" and champion.run_id == runs["winner"]
+    (logged,) = client.search_logged_models([store.experiment_id],
+                                            filter_string=f"source_run_id = '{runs['winner']}'")
+    assert champion.source == logged.artifact_location
+    assert champion.tags == {
+        "sweep_id": "s1", "run_id": runs["winner"], "configuration": "variant=units64, units=64",
+        "logged_model_id": logged.model_id, "ranked_by": "best_val_accuracy", "best_val_accuracy": "0.880000", "test_accuracy": "0.840000",
+    }
+    assert registration.describe() == (
+        f"Registered run {runs['winner']} (variant=units64, units=64; best_val_accuracy=0.880000, test_accuracy=0.840000) "
+        f"as version 1 of model '{MODEL}', alias champion: models:/{MODEL}@champion")
+
+
+def test_a_later_sweep_adds_a_version_and_moves_the_alias_registering_again_does_not(store):
+    first, _ = sweep_with_traps(store, "s1")
+    register_sweep_winner(store.uri, store.experiment_id, first, MODEL)
+    second = store.sweep("s2")
+    better = store.job(second, job_params("16", 1), 0.80, sweep_id="s2", validation_accuracy=0.90)
+    store.job(second, job_params("8", 1), 0.70, sweep_id="s2", validation_accuracy=0.70)
+
+    registration = register_sweep_winner(store.uri, store.experiment_id, second, MODEL)
+    assert (registration.version, registration.run_id, registration.new_version) == ("2", better, True)
+    again = register_sweep_winner(store.uri, store.experiment_id, second, MODEL)
+    assert (again.version, again.new_version) == ("2", False)
+    client = MlflowClient(store.uri)
+    assert str(client.get_model_version_by_alias(MODEL, CHAMPION_ALIAS).version) == "2"
+    assert len(client.search_model_versions(f"name = '{MODEL}'")) == 2
+
+
+def test_the_report_registers_on_demand_and_explains_what_it_cannot(store, monkeypatch, capsys):
+    parent, runs = sweep_with_traps(store)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
+    assert report_main(["--register", MODEL, "--format", "csv"]) == 0
+    assert f"Registered run {runs['winner']}" in capsys.readouterr().err
+    assert MlflowClient(store.uri).get_model_version_by_alias(MODEL, CHAMPION_ALIAS).run_id == runs["winner"]
+
+    assert report_main(["--register", "bad/name"]) == 2
+    assert "--register = 'bad/name' is not allowed" in capsys.readouterr().err
+
+    no_model = store.sweep("s3")
+    store.job(no_model, job_params("16", 0), 0.8, sweep_id="s3", logged_model=False)
+    assert report_main(["--sweep", "s3", "--register", MODEL]) == 2
+    assert "logged no model to register" in capsys.readouterr().err
+
+    only_failures = store.sweep("s4")
+    store.job(only_failures, job_params("16", 0), 0.8, status="FAILED", sweep_id="s4")
+    assert report_main(["--sweep", "s4", "--register", MODEL]) == 2
+    assert "can be registered: none FINISHED" in capsys.readouterr().err
+
+
+def test_the_parent_run_and_the_registry_agree_on_the_best_run(store):
+    from imdb_sweep.report import publish_sweep_report
+
+    parent, runs = sweep_with_traps(store)
+    publish_sweep_report(store.uri, store.experiment_id, parent)
+    assert MlflowClient(store.uri).get_run(parent).data.tags["best_run_id"] == runs["winner"]
+    table = build_table(select_runs(store.uri, EXPERIMENT, "s1"))
+    assert register_best_run(table, MODEL).run_id == runs["winner"]
+
+
+@pytest.mark.parametrize("name", ["imdb-sentiment", "team.imdb_v2", "A"])
+def test_good_model_names_pass_validation(compose_config, name):
+    validate_config(compose_config(f"tracking.register={name}"))
+
+
+@pytest.mark.parametrize("name", ["has space", "a/b", "x:y", "m@champion", "-leading", "x" * 257])
+def test_bad_model_names_fail_before_anything_trains(compose_config, name):
+    with pytest.raises(ConfigError, match="tracking.register = .* is not allowed: expected null or a model name"):
+        validate_config(compose_config(f"tracking.register='{name}'"))
+
+
+def test_registering_needs_the_logged_model(compose_config):
+    with pytest.raises(ConfigError, match="tracking.register = 'm' is not allowed with tracking.log_model = false"):
+        validate_config(compose_config("tracking.register=m", "tracking.log_model=false"))
+
+
+def test_a_single_run_with_register_registers_itself(tiny_config):
+    cfg = tiny_config("tracking.log_model=true", "tracking.register=single")
+    run_job(cfg)
+    client = MlflowClient(f"sqlite:///{cfg.tracking.store_dir}/mlflow.db")
+    champion = client.get_model_version_by_alias("single", CHAMPION_ALIAS)
+    (run,) = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id])
+    assert champion.run_id == run.info.run_id and "sweep_id" not in champion.tags
+    run_job(cfg)  # answered by the FINISHED run: the same version stays the champion
+    assert len(client.search_model_versions("name = 'single'")) == 1

@@ -1,0 +1,193 @@
+"""The model each job logs for use: raw review text in, probability and label out;
+loaded where no training code is imported, reproducing the run's test accuracy;
+registered and served by `mlflow models serve`, bad requests answered 4xx."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from imdb_sweep.data.aclimdb import read_aclimdb
+from imdb_sweep.data.arrays import KERAS_SHUFFLE_SEED, keras_order
+from imdb_sweep.job import run_job
+from imdb_sweep.serving.text_model import ReviewInputError, review_texts
+from tests.conftest import NEGATIVE_WORDS, POSITIVE_WORDS, free_port, run_cli, wait_for_http, write_aclimdb
+
+POSITIVE_REVIEW = "A " + " and ".join(POSITIVE_WORDS) + " film. " + " ".join(POSITIVE_WORDS) + "!"
+NEGATIVE_REVIEW = "An " + " and ".join(NEGATIVE_WORDS) + " film. " + " ".join(NEGATIVE_WORDS) + "!"
+
+
+def test_reviews_come_as_a_text_column_records_or_a_mapping():
+    assert review_texts(pd.DataFrame({"text": ["a", "b"], "other": [1, 2]})) == ["a", "b"]
+    assert review_texts([{"text": "a"}, {"text": "b"}]) == ["a", "b"]
+    assert review_texts({"text": ["a", "b"]}) == ["a", "b"]
+    assert review_texts({"text": "a"}) == ["a"]
+    assert review_texts(["a", "b"]) == ["a", "b"]
+    assert review_texts(pd.Series(["a"], name="text")) == ["a"]
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    (pd.DataFrame({"review": ["x"]}), "the input has no 'text' column \\(columns: review\\)"),
+    (pd.DataFrame({"text": []}), "no reviews to score"),
+    ([], "no reviews to score"),
+    ([1], "'text' of row 0 is 1 \\(int\\), not a string"),
+    (pd.DataFrame({"text": ["fine", 3.5]}), "'text' of row 1 is 3.5 \\(float\\), not a string"),
+    (pd.DataFrame({"text": ["fine", None]}), "'text' of row 1 is missing"),
+    ("just a string", "expected reviews as a table"),
+])
+def test_bad_input_is_a_value_error_that_says_what_is_wrong(bad, message):
+    with pytest.raises(ValueError, match=message) as raised:
+        review_texts(bad)
+    assert isinstance(raised.value, ReviewInputError)
+    assert raised.value.get_http_status_code() == 400  # what MLflow's scoring server answers
+
+
+def keras_ordered_test_reviews(archive: Path) -> tuple[list[str], list[int]]:
+    """The test reviews in the order load_imdb gives them (Keras's shuffle: train, then test)."""
+    reviews = read_aclimdb(archive)
+    rng = np.random.RandomState(KERAS_SHUFFLE_SEED)
+    keras_order(len(reviews["train"]), rng)
+    order = keras_order(len(reviews["test"]), rng)
+    return [reviews["test"][i][1] for i in order], [reviews["test"][i][0] for i in order]
+
+
+# Loads the logged model in a fresh process, scores the test reviews and reports
+# what it imported. Nothing of imdb_sweep is imported before loading: the model
+# brings its own copy of the package code it needs.
+LOAD_AND_SCORE = """
+import json, sys
+import mlflow, pandas as pd
+mlflow.set_tracking_uri(sys.argv[1])
+model = mlflow.pyfunc.load_model(sys.argv[2])
+reviews = json.load(open(sys.argv[3]))
+scores = model.predict(pd.DataFrame({"text": reviews["texts"]}))
+print(json.dumps({
+    "labels": scores["label"].tolist(), "probabilities": scores["probability"].tolist(),
+    "columns": list(scores.columns),
+    "imported": sorted(name for name in sys.modules if name.startswith("imdb_sweep")),
+    "package_file": sys.modules["imdb_sweep"].__file__,
+    "inputs": model.metadata.get_input_schema().to_dict(),
+    "outputs": model.metadata.get_output_schema().to_dict(),
+}))
+"""
+
+
+def test_the_logged_text_model_loads_without_training_code_and_reproduces_test_accuracy(
+        tiny_config, tiny_archive, tmp_path):
+    cfg = tiny_config("tracking.log_model=true", "train.epochs=4")
+    metrics = run_job(cfg)
+    client = MlflowClient(f"sqlite:///{cfg.tracking.store_dir}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id])
+    assert 0 < run.data.metrics["model_logging_seconds"] < run.data.metrics["job_seconds"]
+    texts, labels = keras_ordered_test_reviews(tiny_archive)
+    (tmp_path / "reviews.json").write_text(json.dumps({"texts": texts}))
+
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_SCORE, client.tracking_uri, f"runs:/{run.info.run_id}/model",
+         str(tmp_path / "reviews.json")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ""},  # imdb_sweep comes from the model, nowhere else
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert loaded.stderr.strip() == "", loaded.stderr  # a quiet load: no TensorFlow notices, no warnings
+    result = json.loads(loaded.stdout.splitlines()[-1])
+    assert result["columns"] == ["probability", "label"]
+    assert not [name for name in result["imported"]
+                if name.split(".")[1:2] and name.split(".")[1] not in ("process", "data", "serving")]
+    assert "imdb_sweep.training" not in result["imported"] and "imdb_sweep.serving.text_model" in result["imported"]
+    assert f"{os.sep}code{os.sep}imdb_sweep{os.sep}" in result["package_file"]
+    assert result["inputs"] == [{"type": "string", "name": "text", "required": True}]
+    assert [column["name"] for column in result["outputs"]] == ["probability", "label"]
+
+    accuracy = float(np.mean(np.array(result["labels"]) == np.array(labels)))
+    assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    probabilities = np.array(result["probabilities"])
+    assert ((probabilities > 0) & (probabilities < 1)).all()
+
+    (logged,) = client.search_logged_models([run.info.experiment_id])
+    assert logged.name == "model" and logged.source_run_id == run.info.run_id
+    files = set(os.listdir(logged.artifact_location.removeprefix("file://")))
+    assert {"MLmodel", "input_example.json", "serving_input_example.json", "code", "artifacts"} <= files
+
+
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.slow
+def test_a_sweep_registers_its_winner_and_mlflow_models_serve_scores_raw_text(tmp_path):
+    archive = write_aclimdb(tmp_path / "data" / "aclImdb.tar.gz", reviews_per_class=60)
+    store = tmp_path / "mlruns"
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    env = {"IMDB_SWEEP_ACLIMDB": str(archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
+           "MLFLOW_TRACKING_URI": ""}
+    swept = run_cli(["-m", "model.units=8,16", "train.epochs=8", "data.maxlen=50", "data.num_words=40",
+                     "train.batch_size=8", "train.verbose=0", "tracking.register=imdb-tiny"],
+                    cwd=tmp_path, env=env)
+    assert swept.returncode == 0, swept.stderr[-3000:]
+    assert "as version 1 of model 'imdb-tiny', alias champion: models:/imdb-tiny@champion" in swept.stdout
+    client = MlflowClient(uri)
+    champion = client.get_model_version_by_alias("imdb-tiny", "champion")
+    parent = client.get_run(client.get_run(champion.run_id).data.tags["mlflow.parentRunId"])
+    assert parent.data.tags["best_run_id"] == champion.run_id  # the report's choice, on validation
+    assert champion.tags["sweep_id"] == parent.data.tags["imdb_sweep.sweep_id"]
+
+    port = free_port()
+    bin_folder = str(Path(sys.executable).parent)  # `mlflow models serve` starts uvicorn through the shell
+    server = subprocess.Popen(
+        [str(Path(bin_folder) / "mlflow"), "models", "serve", "-m", "models:/imdb-tiny@champion",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": bin_folder + os.pathsep + os.environ["PATH"],
+             "PYTHONPATH": ""},
+        stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ping", server, timeout=180)
+        invocations = f"http://127.0.0.1:{port}/invocations"
+        status, answer = post(invocations, json.dumps(
+            {"dataframe_records": [{"text": POSITIVE_REVIEW}, {"text": NEGATIVE_REVIEW}]}).encode())
+        assert status == 200, answer
+        positive, negative = answer["predictions"]
+        assert positive["label"] == 1 and positive["probability"] > 0.5, answer
+        assert negative["label"] == 0 and negative["probability"] < 0.5, answer
+        status, answer = post(invocations, json.dumps({"inputs": {"text": [POSITIVE_REVIEW]}}).encode())
+        assert status == 200 and answer["predictions"][0]["label"] == 1, answer
+
+        bad_requests = {
+            "no text": ({"dataframe_records": [{"review": POSITIVE_REVIEW}]}, "missing inputs ['text']"),
+            "a number": ({"dataframe_records": [{"text": 5}]}, "'text' of row 0 is 5 (int), not a string"),
+            "empty records": ({"dataframe_records": []}, "missing inputs ['text']"),
+            "empty inputs": ({"inputs": []}, "no reviews to score"),
+            "empty split": ({"dataframe_split": {"columns": ["text"], "data": []}}, "no reviews to score"),
+            "null": ({"dataframe_records": [{"text": None}]}, "'text' of row 0 is missing"),
+        }
+        for case, (body, message) in bad_requests.items():
+            status, answer = post(invocations, json.dumps(body).encode())
+            assert 400 <= status < 500, (case, status, answer)
+            assert message in answer["message"], (case, answer)
+        status, answer = post(invocations, b"not json")
+        assert status == 400, answer
+        assert server.poll() is None, "a bad request stopped the server"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
