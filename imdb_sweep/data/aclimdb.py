@@ -18,7 +18,7 @@ from imdb_sweep.data.encoding import SPLITS, EncodedSplit, ragged
 from imdb_sweep.data.source import LABELS, DataError, aclimdb_root
 from imdb_sweep.data.text import ranked_words, review_ids, tokenize, word_ids
 
-__all__ = ["encode_aclimdb", "read_aclimdb", "tokenize"]
+__all__ = ["encode_aclimdb", "read_aclimdb"]
 
 _REVIEW_PATH = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 
