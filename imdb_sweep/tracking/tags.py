@@ -18,3 +18,14 @@ RESUMED_AT_EPOCH = "imdb_sweep.resumed_at_epoch"
 PRUNED_AT_EPOCH = "imdb_sweep.pruned_at_epoch"
 GIT_COMMIT = "mlflow.source.git.commit"
 PARENT_RUN_ID = "mlflow.parentRunId"
+# On a search's job runs: the Optuna trial number the job ran (0-based, unique in its study).
+TRIAL_NUMBER = "imdb_sweep.trial_number"
+# On a search's parent run: what the search optimizes and how (imdb_sweep/search/).
+SEARCH_OBJECTIVE = "imdb_sweep.search.objective"  # a summary metric every job logs: best_val_accuracy
+SEARCH_DIRECTION = "imdb_sweep.search.direction"  # maximize | minimize
+SEARCH_SAMPLER = "imdb_sweep.search.sampler"
+SEARCH_PRUNER = "imdb_sweep.search.pruner"
+SEARCH_STUDY = "imdb_sweep.search.study_name"
+SEARCH_STORAGE = "imdb_sweep.search.storage"
+# The parent's artifact holding the search space: {key: Optuna distribution JSON}.
+SEARCH_SPACE_ARTIFACT = "search/space.json"
