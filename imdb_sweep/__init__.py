@@ -7,5 +7,7 @@ import os
 # first `import tensorflow`/`import keras`, which is why it lives here.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# MLflow draws a progress bar for every model it logs or loads: noise in a job's log.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 __version__ = "0.1.0"

@@ -10,10 +10,13 @@ with garbage_collection_paused():  # Hydra and MLflow: a second of imports
     import hydra
     from omegaconf import DictConfig
 
+    from hydra_plugins.imdb_sweep_optuna.optuna_sweeper import register as register_optuna_sweeper
     from imdb_sweep.job import JobContext, run_job
+    from imdb_sweep.search.objective import OBJECTIVES, PRUNED_AT_EPOCH
     from imdb_sweep.sweep.ray_preset import register_ray_launcher_preset
 
 register_ray_launcher_preset()
+register_optuna_sweeper()
 
 
 # An absolute path: Hydra resolves a relative one against the calling module,
@@ -22,8 +25,11 @@ CONFIG_DIR = str(config_dir())
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    run_job(cfg, JobContext.from_hydra())
+def main(cfg: DictConfig) -> dict[str, float]:
+    """One job. What it returns is for a search sweeper: the validation metrics a
+    search may optimize, and whether the pruner stopped it; never the test set."""
+    metrics = run_job(cfg, JobContext.from_hydra(cfg))
+    return {name: metrics[name] for name in (*OBJECTIVES, PRUNED_AT_EPOCH) if name in metrics}
 
 
 if __name__ == "__main__":

@@ -4,9 +4,11 @@
 2. connect to the tracking store, and mark KILLED the runs of dead processes;
 3. load the data: with the config it makes the job's `config_hash`;
 4. unless `sweep.rerun=all`: a FINISHED run of this configuration answers the
-   job; a checkpoint of an interrupted one resumes that run after its last epoch;
+   job (never a pruned one); a checkpoint of an interrupted one resumes that run
+   after its last epoch;
 5. train inside the job's MLflow run, logging every epoch, and record the results
-   (the model that scores raw text among them);
+   (the model that scores raw text among them); in a search, every epoch is
+   reported to the job's Optuna trial, whose pruner may stop it early;
 6. a single run with `tracking.register=<name>` registers itself (sweeps register
    their best run at the end, sweep/callback.py).
 
@@ -19,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow.entities import Run
@@ -31,6 +34,7 @@ from imdb_sweep.config.identity import (
 from imdb_sweep.config.validation import validate_config
 from imdb_sweep.console import labelled_output, say
 from imdb_sweep.data import ImdbData, PreviousLoad, check_data_source
+from imdb_sweep.search.objective import PRUNED_AT_EPOCH
 from imdb_sweep.tracking.sweep_state import SweepState
 from imdb_sweep.tracking import tags
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
@@ -41,17 +45,23 @@ from imdb_sweep.tracking.runs import find_finished_run, job_run, run_tags
 from imdb_sweep.tracking.store import TrackingTarget, connect
 from imdb_sweep.training.checkpoints import CheckpointState, CheckpointStore
 
+if TYPE_CHECKING:
+    import keras
+
+    from imdb_sweep.search.trial_link import TrialLink
+
 
 @dataclass(frozen=True)
 class JobContext:
     """Where a job stands in its sweep; all empty for a single run."""
 
     overrides: list[str] = field(default_factory=list)
-    job_number: int | None = None  # 1-based
+    job_number: int | None = None  # 1-based; in a search, the trial number + 1
     sweep: SweepState | None = None
+    trial_number: int | None = None  # the Optuna trial a search job answers (sweep.trial)
 
     @staticmethod
-    def from_hydra() -> JobContext:
+    def from_hydra(cfg: DictConfig | None = None) -> JobContext:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
@@ -61,14 +71,26 @@ class JobContext:
         overrides = list(hydra_cfg.overrides.task)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             return JobContext(overrides=overrides)
+        trial = OmegaConf.select(cfg, "sweep.trial", default=None) if cfg is not None else None
         return JobContext(
             overrides=overrides,
-            job_number=int(hydra_cfg.job.num) + 1,
+            job_number=int(trial if trial is not None else hydra_cfg.job.num) + 1,
             sweep=SweepState.find(Path(hydra_cfg.sweep.dir)),
+            trial_number=trial,
         )
 
+    def trial_link(self) -> TrialLink | None:
+        """The search trial this job answers; None outside a search."""
+        if self.trial_number is None or self.sweep is None or self.sweep.search is None:
+            return None
+        from imdb_sweep.search.trial_link import SearchInfo, TrialLink
+
+        return TrialLink(SearchInfo.from_mapping(self.sweep.search), self.trial_number)
+
     def distinguishing_overrides(self) -> list[str]:
-        return distinguishing_overrides(self.overrides, self.sweep.swept_keys if self.sweep else None)
+        # sweep.trial tells trials apart for the search, not configurations for people.
+        overrides = [override for override in self.overrides if not override.startswith("sweep.trial=")]
+        return distinguishing_overrides(overrides, self.sweep.swept_keys if self.sweep else None)
 
     def position(self) -> str | None:
         """`[3/8]` in a sweep, None for a single run."""
@@ -104,6 +126,7 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
         say(f"Marked run {run_id} KILLED: its process is gone")
 
     say(context.label())
+    link = context.trial_link()
     data_started = time.perf_counter()
     data = _previous_load.load(cfg.data)
     data_seconds = time.perf_counter() - data_started
@@ -112,21 +135,25 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     if cfg.sweep.rerun == "missing":
         finished = find_finished_run(client, target.experiment_id, job_hash)
         if finished is not None:
-            metrics = _answer_from_finished_run(client, finished, context)
+            metrics = _answer_from_finished_run(client, finished, context, link)
             _register_single_run(cfg, context, target.uri, finished.info.run_id)
             return metrics
     checkpoints, resume = _checkpoints_and_resume(cfg, client, job_hash)
 
     try:
-        run_id, metrics = _train_in_run(cfg, context, target, client, data, job_hash, checkpoints, resume,
+        run_id, metrics = _train_in_run(cfg, context, target, client, data, job_hash, checkpoints, resume, link,
                                         timings={"data_seconds": data_seconds, "job_started": job_started})
     except Exception as error:
         # Said at once: in a multirun Hydra only reports failures after the last job.
         say(f"{context.label()} FAILED: {type(error).__name__}: {error}", stream=sys.stderr)
         raise
+    finally:
+        if checkpoints is not None:
+            checkpoints.release()
     if checkpoints is not None:
         checkpoints.remove()
-    say(f"{context.label()} done: best_val_accuracy={metrics['best_val_accuracy']:.4f} "
+    pruned = f"pruned after epoch {int(metrics[PRUNED_AT_EPOCH])}: " if PRUNED_AT_EPOCH in metrics else "done: "
+    say(f"{context.label()} {pruned}best_val_accuracy={metrics['best_val_accuracy']:.4f} "
         f"(epoch {int(metrics['best_epoch'])}) test_accuracy={metrics['test_accuracy']:.4f} "
         f"run {run_id}")
     _register_single_run(cfg, context, target.uri, run_id)
@@ -146,11 +173,17 @@ def _register_single_run(cfg: DictConfig, context: JobContext, tracking_uri: str
     say(register_run(tracking_uri, run, name, configuration=context.label()).describe())
 
 
-def _answer_from_finished_run(client: MlflowClient, finished: Run, context: JobContext) -> dict[str, float]:
-    """Skip a job whose configuration already has a FINISHED run; list it on the sweep."""
+def _answer_from_finished_run(client: MlflowClient, finished: Run, context: JobContext,
+                              link: TrialLink | None) -> dict[str, float]:
+    """Skip a job whose configuration already has a FINISHED run; list it on the sweep
+    (and in a search, tell the trial that run's epochs)."""
     run_id = finished.info.run_id
     if context.sweep is not None:
         client.set_tag(context.sweep.parent_run_id, f"{tags.REUSED_PREFIX}{context.job_number or run_id}", run_id)
+    if link is not None:
+        history = client.get_metric_history(run_id, link.info.objective_metric.epoch_key)
+        link.report_epochs([point.value for point in sorted(history, key=lambda point: point.step)])
+        link.record_run(run_id)
     say(f"{context.label()} skipped: FINISHED run {run_id} has this exact configuration "
         "(sweep.rerun=all trains it again)")
     return dict(finished.data.metrics)
@@ -167,6 +200,9 @@ def _checkpoints_and_resume(cfg: DictConfig, client: MlflowClient, job_hash: str
     if cfg.sweep.rerun == "all":
         checkpoints.remove()
         return checkpoints, None
+    if not checkpoints.claim():
+        say(f"Another job is training this configuration ({job_hash}) right now: this one keeps no checkpoints")
+        return None, None
     state = checkpoints.load_state()
     if state is None:
         return checkpoints, None
@@ -179,7 +215,8 @@ def _checkpoints_and_resume(cfg: DictConfig, client: MlflowClient, job_hash: str
 
 def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, client: MlflowClient,
                   data: ImdbData, job_hash: str, checkpoints: CheckpointStore | None,
-                  resume: CheckpointState | None, timings: dict[str, float]) -> tuple[str, dict[str, float]]:
+                  resume: CheckpointState | None, link: TrialLink | None,
+                  timings: dict[str, float]) -> tuple[str, dict[str, float]]:
     # TensorFlow starts only now, quietly: the checks above come back in a blink.
     from imdb_sweep.process.quiet_tensorflow import start_tensorflow
 
@@ -194,6 +231,7 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
         "job", OVERRIDES=" ".join(context.overrides), CONFIG_HASH=job_hash, DATA_DIGEST=data.source_digest,
         SWEEP_ID=sweep.sweep_id if sweep else None,
         RESUMED_AT_EPOCH=str(resume.epochs_done) if resume else None,
+        TRIAL_NUMBER=str(context.trial_number) if context.trial_number is not None else None,
     )
     run_name = run_name_from_overrides(context.distinguishing_overrides(),
                                        fallback=str(OmegaConf.select(cfg, "variant", default=None) or "custom"))
@@ -206,21 +244,43 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
         else:
             _reopen_resumed_run(client, run_id, resume, context)
         timer = EpochTimer()
+        callbacks = [EpochMetricsLogger(run_id, timer)]
+        reporter = _trial_reporter(link, run_id, cfg.train.epochs, resume)
+        if reporter is not None:
+            callbacks.append(reporter)
         with labelled_output(context.position()):
-            result = train(cfg, data, callbacks=[EpochMetricsLogger(run_id, timer)], checkpoints=checkpoints,
+            result = train(cfg, data, callbacks=callbacks, checkpoints=checkpoints,
                            run_id=run_id, resume=resume, epoch_timer=timer)
         # Whether the encoded reviews came from the cache explains data_seconds.
         metrics = {**result.summary_metrics(), "data_seconds": timings["data_seconds"],
                    "data_from_cache": float(data.from_cache)}
         log_text_artifacts({"history.csv": history_csv(result.history)})
-        if cfg.tracking.log_model:
+        pruned_at_epoch = reporter.pruned_at_epoch if reporter is not None else None
+        if pruned_at_epoch is not None:
+            mlflow.set_tag(tags.PRUNED_AT_EPOCH, str(pruned_at_epoch))
+        # A pruned run can never be the winner: its model is not worth logging.
+        if cfg.tracking.log_model and pruned_at_epoch is None:
             model_started = time.perf_counter()
             log_text_model(portable_model(result.model), data.vocabulary, cfg.data.num_words, cfg.data.maxlen,
                            data_source=data.source, data_digest=data.source_digest)
             metrics["model_logging_seconds"] = time.perf_counter() - model_started
         metrics["job_seconds"] = time.perf_counter() - timings["job_started"]
         mlflow.log_metrics(metrics)
+    if pruned_at_epoch is not None:
+        metrics[PRUNED_AT_EPOCH] = float(pruned_at_epoch)
     return run_id, metrics
+
+
+def _trial_reporter(link: TrialLink | None, run_id: str, epochs: int,
+                    resume: CheckpointState | None) -> keras.callbacks.Callback | None:
+    """In a search, the callback that reports each epoch to the trial; a resumed
+    run's earlier epochs are reported first."""
+    if link is None:
+        return None
+    link.record_run(run_id)
+    previous = resume.history.get(link.info.objective_metric.epoch_key, []) if resume else []
+    link.report_epochs(previous)
+    return link.callback(epochs, previous)
 
 
 def _record_inputs(client: MlflowClient, run_id: str, cfg: DictConfig, context: JobContext, data: ImdbData) -> None:

@@ -23,7 +23,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 # Data flows config -> data -> training -> tracking; serving (the logged text
 # model) stands on data alone, as it must load without the rest; the report
 # only reads MLflow; job, sweep and the entry points orchestrate.
-LAYERS = ("imdb_sweep", "process", "console", "config", "data", "serving", "training", "tracking", "report",
+LAYERS = ("imdb_sweep", "process", "console", "config", "data", "serving", "training", "tracking", "report", "search",
           "job", "sweep", "server", "__main__")
 
 

@@ -82,6 +82,7 @@ RULES: dict[str, Rule] = {
     "train.batch_size": integer_at_least(1),
     "train.validation_split": Rule(lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"),
     "train.embedding_gradients": one_of(choices.EMBEDDING_GRADIENTS),
+    "train.early_stopping_patience": optional_integer_at_least(1),
     "train.verbose": one_of(choices.VERBOSITY, "0, 1 or 2"),
     "train.threads": optional_integer_at_least(1),
     "train.deterministic": BOOLEAN,
@@ -107,6 +108,7 @@ RULES: dict[str, Rule] = {
     "sweep.rerun": one_of(choices.RERUN),
     "sweep.checkpoints": BOOLEAN,
     "sweep.heartbeat_seconds": POSITIVE_NUMBER,
+    "sweep.trial": optional_integer_at_least(0),
 }
 
 

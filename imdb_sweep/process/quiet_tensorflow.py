@@ -9,6 +9,7 @@ buffer only if that fails.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -85,7 +86,15 @@ def start_tensorflow() -> list[str]:
     if failure is not None:
         sys.stderr.write(notices)
         raise failure
+    logging.getLogger("tensorflow").addFilter(_expected_retracing_hidden)
     return _devices
+
+
+def _expected_retracing_hidden(record: logging.LogRecord) -> bool:
+    """Every job of a sweep or search builds a new model, and with it new compiled
+    functions: TensorFlow's "triggered tf.function retracing" warning about that
+    is expected, not a fault of the job."""
+    return "triggered tf.function retracing" not in record.getMessage()
 
 
 def set_tensorflow_threads(threads: int | None) -> None:

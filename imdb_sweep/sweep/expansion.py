@@ -12,13 +12,17 @@ from omegaconf import DictConfig
 from imdb_sweep.config.identity import distinguishing_overrides
 from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.job import check_job_inputs
+from imdb_sweep.search.space import SearchSpace
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
-def expand_basic_sweep(config: DictConfig) -> tuple[list[list[str]] | None, list[str]]:
-    """Each job's overrides, as Hydra's basic sweeper will launch them (None for
-    other sweepers, e.g. Optuna, whose jobs are only known as they run), and the
+def is_basic_sweeper(config: DictConfig) -> bool:
+    return config.hydra.sweeper.get("_target_") == BASIC_SWEEPER
+
+
+def expand_basic_sweep(config: DictConfig) -> tuple[list[list[str]], list[str]]:
+    """Each job's overrides, as Hydra's basic sweeper will launch them, and the
     keys the sweep varies."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
@@ -29,8 +33,6 @@ def expand_basic_sweep(config: DictConfig) -> tuple[list[list[str]] | None, list
     arguments += list(config.hydra.overrides.task)
     parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
     swept_keys = [override.key_or_group for override in parsed if override.is_sweep_override()]
-    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
-        return None, swept_keys
     jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
     return jobs, swept_keys
 
@@ -52,3 +54,29 @@ def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[s
             problems.append(f"job {label}: {error}")
     if problems:
         raise ConfigError(problems)
+
+
+def validate_search_space(config: DictConfig, space: SearchSpace) -> None:
+    """Check every value a search space can produce (every choice, each bound of a
+    range or interval) as a job would get it; one error names each bad key with
+    its search expression, the value and what is allowed."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    loader = GlobalHydra.instance().config_loader()
+    problems: dict[str, None] = {}  # in order, each once (many combinations share a bad value)
+    for overrides in space.candidate_jobs():
+        job_config = loader.load_sweep_config(config, list(overrides))
+        try:
+            check_job_inputs(job_config)
+        except ConfigError as error:
+            problems.update(dict.fromkeys(error.problems))
+        except ValueError as error:
+            problems[str(error)] = None
+    if problems:
+        raise ConfigError([_with_expression(problem, space) for problem in problems])
+
+
+def _with_expression(problem: str, space: SearchSpace) -> str:
+    """`model.units = 0 is not allowed...` -> `model.units=choice(0,32): model.units = 0 is not allowed...`."""
+    key = problem.split(" = ", 1)[0]
+    return f"{space.expressions[key]}: {problem}" if key in space.expressions else problem

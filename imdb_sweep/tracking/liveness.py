@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from mlflow.entities import Run
@@ -56,7 +57,13 @@ def process_is_alive(pid: int, start_ticks: str | None) -> bool:
 
 def death_reason(run: Run, dead_after_seconds: float, now: float | None = None) -> str | None:
     """Why `run` is provably dead, or None when it may still be alive."""
-    run_tags = run.data.tags
+    return process_death_reason(run.data.tags, dead_after_seconds, now)
+
+
+def process_death_reason(run_tags: Mapping[str, str], dead_after_seconds: float,
+                         now: float | None = None) -> str | None:
+    """Why the process that `process_tags()` described is provably gone (None when
+    it may still be alive): runs carry these as tags, search trials as attributes."""
     now = time.time() if now is None else now
     if run_tags.get(tags.HOST) == socket.gethostname() and run_tags.get(tags.PID, "").isdigit():
         pid = int(run_tags[tags.PID])
@@ -89,20 +96,20 @@ def reap_dead_runs(client: MlflowClient, experiment_id: str, dead_after_seconds:
     return reaped
 
 
-class Heartbeat:
-    """Refreshes a run's heartbeat tag every `interval_seconds` from a daemon thread."""
+class PeriodicBeat:
+    """Calls `beat()` every `interval_seconds` from a daemon thread; a failed beat
+    only delays the proof of death, so it is ignored."""
 
-    def __init__(self, client: MlflowClient, run_id: str, interval_seconds: float):
-        self._client = client
-        self._run_id = run_id
+    def __init__(self, beat: Callable[[], None], interval_seconds: float, name: str):
+        self._beat_once = beat
         self._interval = interval_seconds
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
+        self._thread = threading.Thread(target=self._beat, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self) -> PeriodicBeat:
         self.start()
         return self
 
@@ -117,6 +124,14 @@ class Heartbeat:
     def _beat(self) -> None:
         while not self._stopped.wait(self._interval):
             try:
-                self._client.set_tag(self._run_id, tags.HEARTBEAT, f"{time.time():.0f}")
+                self._beat_once()
             except Exception:  # noqa: BLE001 - a missed beat only delays reaping
                 pass
+
+
+class Heartbeat(PeriodicBeat):
+    """Refreshes a run's heartbeat tag every `interval_seconds`."""
+
+    def __init__(self, client: MlflowClient, run_id: str, interval_seconds: float):
+        super().__init__(lambda: client.set_tag(run_id, tags.HEARTBEAT, f"{time.time():.0f}"),
+                         interval_seconds, name=f"heartbeat-{run_id[:8]}")

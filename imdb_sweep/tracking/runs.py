@@ -117,11 +117,12 @@ def _try_set_tag(key: str, value: str) -> None:
 
 
 def find_finished_run(client: MlflowClient, experiment_id: str, config_hash_value: str) -> Run | None:
-    """The most recent FINISHED job run with this exact configuration, if any."""
+    """The most recent FINISHED job run with this exact configuration, if any. A run
+    a search pruned ended early: it answers nothing."""
     runs = client.search_runs(
         [experiment_id],
         filter_string=(f"tags.`{tags.CONFIG_HASH}` = '{config_hash_value}' "
                        "and attributes.status = 'FINISHED'"),
-        order_by=["attributes.start_time DESC"], max_results=1,
+        order_by=["attributes.start_time DESC"], max_results=100,
     )
-    return runs[0] if runs else None
+    return next((run for run in runs if tags.PRUNED_AT_EPOCH not in run.data.tags), None)

@@ -3,11 +3,14 @@ and the experiment the runs belong to."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,8 +152,27 @@ def connect(tracking_cfg: Any, attempts: int = 3, sweep_uri: str | None = None) 
         uri, setting = resolve_tracking_uri(tracking_cfg)
     check_tracking_store(uri, setting, attempts)
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(uri)
-    name = tracking_cfg.experiment
+    with _local_store_lock(uri):
+        experiment_id = _experiment_id(MlflowClient(uri), tracking_cfg.experiment, uri, setting)
+    return TrackingTarget(uri=uri, experiment_id=experiment_id, experiment_name=tracking_cfg.experiment)
+
+
+@contextmanager
+def _local_store_lock(uri: str) -> Iterator[None]:
+    """One process at a time creates a local store: two workers started together on
+    a fresh SQLite store would both run MLflow's schema migrations (alembic), and
+    one fails. Servers serialize this themselves."""
+    folder = local_store_folder(uri)
+    if folder is None:
+        yield
+        return
+    with open(folder / ".store.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # the lock goes with the file's closing
+
+
+def _experiment_id(client: MlflowClient, name: str, uri: str, setting: str) -> str:
+    """The experiment's id, created (tagged so MLflow's UI opens its runs) if missing."""
     try:
         experiment = client.get_experiment_by_name(name)
     except MlflowException as error:
@@ -180,4 +202,4 @@ def connect(tracking_cfg: Any, attempts: int = 3, sweep_uri: str | None = None) 
         experiment_id = experiment.experiment_id
         if EXPERIMENT_KIND_TAG not in experiment.tags:  # created by an older version or by hand
             client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
-    return TrackingTarget(uri=uri, experiment_id=experiment_id, experiment_name=name)
+    return experiment_id

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 STATE_FILE = "mlflow_sweep.json"
 STATE_ENV_VAR = "IMDB_SWEEP_STATE"
@@ -27,6 +28,8 @@ class SweepState:
     total_jobs: int | None = None
     # Config keys the sweep varies (`model.units`); they name the job runs.
     swept_keys: list[str] = field(default_factory=list)
+    # A search's study (imdb_sweep/search/trial_link.py SearchInfo); None for a grid.
+    search: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

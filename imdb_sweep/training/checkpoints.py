@@ -6,10 +6,16 @@ model with its optimizer state (`model.keras`) and `state.json`: the MLflow run
 the job logs to, the epochs done and their Keras history. Both are written to
 temporary names and renamed, so a kill mid-write leaves the previous epoch's
 checkpoint intact. The folder is removed once the run has FINISHED.
+
+Two jobs of one configuration at once (two workers of a search proposing the
+same point) must not share a folder: a job first takes the folder's lock
+(`<config_hash>.lock`, released by the system when its process dies, even by
+kill -9), and trains without checkpoints when another live job holds it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -34,6 +40,26 @@ class CheckpointStore:
 
     def __init__(self, root: Path, config_hash: str):
         self.folder = Path(root) / config_hash
+        self._lock_path = Path(root) / f"{config_hash}.lock"
+        self._lock: Any = None
+
+    def claim(self) -> bool:
+        """Take this configuration's folder for this process; False when another
+        live process holds it."""
+        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(self._lock_path, "a")  # noqa: SIM115 - held until release() or process exit
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            return False
+        self._lock = lock
+        return True
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file drops the lock
+            self._lock = None
 
     @property
     def model_path(self) -> Path:

@@ -46,6 +46,9 @@ class TrainingResult:
             "best_val_accuracy": self.best_val_accuracy,
             "best_epoch": float(self.best_epoch),
             "final_val_accuracy": self.history["val_accuracy"][-1],
+            "best_val_loss": min(self.history["val_loss"]),
+            "final_val_loss": self.history["val_loss"][-1],
+            "epochs_trained": float(len(self.history["val_accuracy"])),
             "train_seconds": self.train_seconds,
             "evaluate_seconds": self.evaluate_seconds,
         }
@@ -103,6 +106,11 @@ def train(
     extra: list[keras.callbacks.Callback] = [timer, StopOnNonFiniteLoss()]
     if checkpoints is not None:
         extra.append(EpochCheckpoint(checkpoints, state, timer))
+    if cfg.train.early_stopping_patience is not None:
+        # Keras's own: stop once val_accuracy has not improved for `patience` epochs,
+        # keeping the best epoch's weights (what the test set then measures).
+        extra.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", restore_best_weights=True,
+                                                   patience=cfg.train.early_stopping_patience))
 
     with garbage_collector_frozen():
         started = time.perf_counter()

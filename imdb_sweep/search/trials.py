@@ -1,0 +1,136 @@
+"""The trials of a study shared by several workers: the budget, who runs what,
+and trials whose worker died.
+
+Every trial this package asks for carries its worker's identity (host, pid,
+process start, heartbeat: the same as an MLflow run's, tracking/liveness.py)
+as user attributes. Optuna trial numbers are handed out by the storage, so
+they are unique over all workers and order the trials consistently: a trial
+is within the budget when fewer than n_trials counted trials come before it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from imdb_sweep.tracking import tags
+from imdb_sweep.tracking.liveness import PeriodicBeat, process_death_reason, process_tags
+
+# A FAILED trial whose worker died: not counted; its configuration is asked again.
+LOST_WORKER = "imdb_sweep.lost_worker"
+# A trial asked beyond n_trials by a worker that raced another: told FAIL, not counted.
+SURPLUS = "imdb_sweep.surplus"
+# On a trial enqueued to retry a lost one: the lost trial's number.
+RETRY_OF = "imdb_sweep.retry_of"
+# The MLflow run that answered the trial (a new run, or a FINISHED one reused).
+RUN_ID = "imdb_sweep.run_id"
+# Study attributes: the search's MLflow parent run and sweep id, set by the worker that created the study.
+PARENT_RUN_ID = "imdb_sweep.parent_run_id"
+SWEEP_ID = "imdb_sweep.sweep_id"
+ENDED = "imdb_sweep.ended"
+
+COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def counts_toward_budget(trial: FrozenTrial) -> bool:
+    return trial.state in COUNTED_STATES and LOST_WORKER not in trial.user_attrs \
+        and SURPLUS not in trial.user_attrs
+
+
+def budget_left(study: optuna.Study, n_trials: int) -> int:
+    return n_trials - sum(counts_toward_budget(trial) for trial in study.get_trials(deepcopy=False))
+
+
+def within_budget(study: optuna.Study, trial_number: int, n_trials: int) -> bool:
+    before = sum(counts_toward_budget(trial) for trial in study.get_trials(deepcopy=False)
+                 if trial.number < trial_number)
+    return before < n_trials
+
+
+def search_done(study: optuna.Study, n_trials: int) -> bool:
+    """n_trials counted trials have ended and none is running or waiting."""
+    trials = study.get_trials(deepcopy=False)
+    if any(trial.state in (TrialState.RUNNING, TrialState.WAITING) for trial in trials):
+        return False
+    return sum(counts_toward_budget(trial) for trial in trials) >= n_trials
+
+
+def live_trial(study: optuna.Study, frozen: FrozenTrial) -> optuna.Trial:
+    """A handle on a trial of this study that another process may have asked.
+    (Optuna's documented Trial(study, trial_id) constructor; the id is the
+    storage's, which FrozenTrial keeps in _trial_id.)"""
+    return optuna.Trial(study, frozen._trial_id)
+
+
+def find_trial(study: optuna.Study, number: int) -> FrozenTrial:
+    for trial in study.get_trials(deepcopy=False):
+        if trial.number == number:
+            return trial
+    raise LookupError(f"trial {number} is not in study {study.study_name!r}")
+
+
+def claim(trial: optuna.Trial) -> None:
+    """Mark `trial` as run by this process (host, pid, start, heartbeat)."""
+    for key, value in process_tags().items():
+        trial.set_user_attr(key, value)
+
+
+class TrialHeartbeat(PeriodicBeat):
+    """Refreshes the heartbeat of this worker's running trials, so workers on other
+    hosts can tell a live trial from one whose machine was lost."""
+
+    def __init__(self, interval_seconds: float):
+        self._trials: list[optuna.Trial] = []
+        super().__init__(self._beat_all, interval_seconds, name="trial-heartbeat")
+
+    def watch(self, trials: Iterable[optuna.Trial]) -> None:
+        self._trials = list(trials)
+
+    def _beat_all(self) -> None:
+        for trial in list(self._trials):
+            trial.set_user_attr(tags.HEARTBEAT, f"{time.time():.0f}")
+
+
+def fail_lost_trials(study: optuna.Study, dead_after_seconds: float) -> list[tuple[int, str]]:
+    """FAIL every RUNNING trial whose worker is provably gone and ask its
+    configuration again (enqueued); return (trial number, why) for each."""
+    lost = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if tags.PID not in trial.user_attrs:
+            continue  # Not asked by us: we cannot tell how its worker signals life.
+        reason = process_death_reason(trial.user_attrs, dead_after_seconds)
+        if reason is None:
+            continue
+        live_trial(study, trial).set_user_attr(LOST_WORKER, reason)
+        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
+        lost.append((trial.number, reason))
+    return lost
+
+
+def objective_value(trial: FrozenTrial) -> float | None:
+    return trial.value if trial.state == TrialState.COMPLETE else None
+
+
+def trial_summary(study: optuna.Study) -> dict[str, Any]:
+    """Counts of the study's trials by how they ended (lost and surplus apart)."""
+    counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "retried": 0}
+    for trial in study.get_trials(deepcopy=False):
+        if LOST_WORKER in trial.user_attrs:
+            counts["retried"] += 1
+        elif SURPLUS in trial.user_attrs:
+            continue
+        elif trial.state == TrialState.COMPLETE:
+            counts["complete"] += 1
+        elif trial.state == TrialState.PRUNED:
+            counts["pruned"] += 1
+        elif trial.state == TrialState.FAIL:
+            counts["failed"] += 1
+        elif trial.state == TrialState.RUNNING:
+            counts["running"] += 1
+    return counts

@@ -1,0 +1,126 @@
+"""A sweep's parent MLflow run: opened with the sweep, ended with counts of its
+jobs, the comparison table and, with `tracking.register`, the winner
+registered. The grid's callback (callback.py) and the search sweeper
+(search_sweeper.py) both use it.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+from mlflow.entities import Run, RunStatus
+from mlflow.tracking import MlflowClient
+
+from imdb_sweep.console import say
+from imdb_sweep.process.interrupts import was_interrupted
+from imdb_sweep.tracking import tags
+from imdb_sweep.tracking.runs import run_tags
+from imdb_sweep.tracking.sweep_state import SweepState
+from imdb_sweep.tracking.store import TrackingTarget
+from imdb_sweep.tracking.uris import browse_hint
+
+STATUSES = ("FINISHED", "FAILED", "KILLED", "RUNNING")
+
+
+def new_sweep_id() -> str:
+    return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def create_parent_run(client: MlflowClient, target: TrackingTarget, sweep_id: str, arguments: str,
+                      extra_tags: Mapping[str, str] | None = None) -> Run:
+    return client.create_run(
+        target.experiment_id, run_name=f"sweep {sweep_id}",
+        tags={**run_tags("sweep", SWEEP_ID=sweep_id, OVERRIDES=arguments), **(extra_tags or {})},
+    )
+
+
+def count_jobs(children: list[Run], parent_tags: Mapping[str, str]) -> dict[str, int]:
+    """The sweep's job runs by how they ended; pruned runs (FINISHED, stopped early
+    by a search) apart from finished ones, reused runs as `skipped`."""
+    counts = {status.lower(): 0 for status in STATUSES}
+    counts["pruned"] = 0
+    for child in children:
+        if child.info.status == "FINISHED" and tags.PRUNED_AT_EPOCH in child.data.tags:
+            counts["pruned"] += 1
+        else:
+            counts[child.info.status.lower()] = counts.get(child.info.status.lower(), 0) + 1
+    counts["skipped"] = sum(1 for key in parent_tags if key.startswith(tags.REUSED_PREFIX))
+    return counts
+
+
+def end_parent_run(client: MlflowClient, state: SweepState, expected: int | None,
+                   status: RunStatus | None = None) -> RunStatus:
+    """Log the jobs' counts on the parent run and end it: KILLED when interrupted or a
+    job was killed, FINISHED when every expected job finished (or was pruned or
+    skipped), FAILED otherwise; `status` decides instead where the caller knows
+    better (a search counts its trials in its study). Print the summary."""
+    from imdb_sweep.report.runs import search_all_runs
+
+    children = search_all_runs(client, state.experiment_id,
+                               f"tags.`{tags.PARENT_RUN_ID}` = '{state.parent_run_id}'")
+    counts = count_jobs(children, client.get_run(state.parent_run_id).data.tags)
+    ended = counts["finished"] + counts["pruned"] + counts["skipped"]
+    expected = expected if expected is not None else len(children) + counts["skipped"]
+    not_run = max(expected - len(children) - counts["skipped"], 0)
+    for name, count in counts.items():
+        client.log_metric(state.parent_run_id, f"jobs_{name}", count)
+    client.log_metric(state.parent_run_id, "jobs_not_started", not_run)
+    if status is None:
+        if was_interrupted() or counts["killed"]:
+            status = RunStatus.KILLED
+        else:
+            status = RunStatus.FINISHED if ended == expected and not_run == 0 else RunStatus.FAILED
+    client.set_terminated(state.parent_run_id, RunStatus.to_string(status))
+
+    summary = [f"{counts['finished']} finished"]
+    if counts["pruned"]:
+        summary.append(f"{counts['pruned']} pruned")
+    summary += [f"{counts['failed']} failed", f"{counts['skipped']} skipped"]
+    summary += [f"{counts[name]} {name}" for name in ("killed", "running") if counts[name]]
+    if not_run:
+        summary.append(f"{not_run} not started")
+    stream = sys.stdout if status == RunStatus.FINISHED else sys.stderr
+    print(f"Sweep {state.sweep_id} ended {RunStatus.to_string(status)}: {', '.join(summary)}",
+          file=stream, flush=True)
+    for child in children:
+        if child.info.status in ("FAILED", "KILLED"):
+            error = child.data.tags.get(tags.ERROR, "").splitlines()[:1]
+            print(f"  {child.info.status} {child.data.tags.get(tags.OVERRIDES) or child.info.run_name}: "
+                  f"{error[0] if error else 'no error recorded'}", file=sys.stderr, flush=True)
+    return status
+
+
+def publish_results(state: SweepState, register: str | None) -> None:
+    """The comparison table on the parent run (and printed), the winner registered
+    with `tracking.register`, and where to browse it all."""
+    from imdb_sweep.report import publish_sweep_report
+
+    try:
+        # Attaches table, plots, best_run_id, ranked_by, best_val_accuracy and
+        # best_test_accuracy to the parent run.
+        print(publish_sweep_report(state.tracking_uri, state.experiment_id, state.parent_run_id), flush=True)
+    except Exception as error:  # noqa: BLE001 - a table is no reason to fail the sweep
+        print(f"(could not build the comparison table: {error})", file=sys.stderr)
+    if register:
+        register_winner(state, register)
+    say(browse_hint(state.tracking_uri, state.experiment_id, state.parent_run_id))
+
+
+def register_winner(state: SweepState, model_name: str) -> None:
+    """tracking.register: the best finished run into the model registry, alias champion."""
+    from imdb_sweep.report.registry import register_sweep_winner
+
+    if was_interrupted():
+        print(f"Not registering a winner as '{model_name}': the sweep was interrupted "
+              f"(python -m imdb_sweep.report --sweep {state.sweep_id} --register {model_name} "
+              "registers its best finished run)", file=sys.stderr, flush=True)
+        return
+    try:
+        say(register_sweep_winner(state.tracking_uri, state.experiment_id, state.parent_run_id,
+                                  model_name).describe())
+    except Exception as error:  # noqa: BLE001 - said plainly; the sweep's runs are all recorded
+        print(f"Could not register the sweep's best run as '{model_name}': {error}",
+              file=sys.stderr, flush=True)

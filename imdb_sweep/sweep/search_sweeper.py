@@ -1,0 +1,346 @@
+"""The search sweeper: Hydra multirun jobs proposed by Optuna, one study shared by
+every worker that runs the same command.
+
+    python -m imdb_sweep -m hydra/sweeper=optuna hydra.sweeper.n_trials=30 \\
+        hydra.sweeper.pruner=asha 'model.units=choice(16,32,64,128)' 'model.dropout=interval(0.0,0.6)'
+
+A worker (one such command) goes through these steps:
+1. check everything before a run exists: hydra.sweeper.* (settings.py), the
+   space (space.py), every value the space can produce (the job's own checks),
+   the study storage and the tracking store;
+2. create the study, or join it when another worker (or an earlier, killed
+   run of the command) created it. The worker that creates the study creates
+   its one MLflow parent run and stores its id in the study; the others wait
+   for it and nest their trials under it too;
+3. ask the study for trials, as many at a time as the launcher runs side by
+   side, while fewer than n_trials counted trials exist (over all workers);
+   trials of dead workers are failed and their configurations asked again;
+4. launch the trials as jobs (`sweep.trial=N` tells each its trial) and tell
+   the study how each ended: COMPLETE with the objective, PRUNED, or FAIL;
+5. the worker that finds the study done ends the parent run and publishes
+   the report; a worker that leaves earlier hands the parent to one still
+   working, so it is never reaped while trials run.
+
+The Hydra plugin class lives in hydra_plugins/imdb_sweep_optuna (Hydra builds
+sweepers only from there); this module is its implementation.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.types import HydraContext, TaskFunction
+from mlflow.entities import RunStatus
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+
+from imdb_sweep.config.validation import ConfigError
+from imdb_sweep.console import say
+from imdb_sweep.process.interrupts import was_interrupted
+from imdb_sweep.search import trials as trial_records
+from imdb_sweep.search.objective import PRUNED_AT_EPOCH
+from imdb_sweep.search.settings import SearchSettings, build_sampler
+from imdb_sweep.search.space import SearchSpace, SearchSpaceError
+from imdb_sweep.search.storage import default_storage, describe, open_storage
+from imdb_sweep.sweep.expansion import validate_search_space
+from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, new_sweep_id, publish_results
+from imdb_sweep.tracking import tags
+from imdb_sweep.tracking.liveness import Heartbeat, process_tags, reap_dead_runs
+from imdb_sweep.tracking.store import TrackingError, TrackingTarget, connect
+from imdb_sweep.tracking.sweep_state import SweepState
+
+# How long a worker that joins a new study waits for its creator's parent run.
+PARENT_WAIT_SECONDS = 120.0
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # Our lines say what happens, once.
+
+
+class SearchSweeper:
+    """What OptunaSweeper (the Hydra plugin) does: setup, then sweep."""
+
+    def __init__(self, **sweeper_config: Any) -> None:
+        self._sweeper_config = sweeper_config
+        self.config: DictConfig | None = None
+        self.launcher: Any = None
+        self.hydra_context: HydraContext | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context = hydra_context
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def sweep(self, arguments: list[str]) -> None:
+        assert self.config is not None and self.hydra_context is not None
+        try:
+            settings, space, storage_url, storage, target = self._check_everything(arguments)
+        except (ConfigError, SearchSpaceError, TrackingError) as error:
+            # Before any run or study exists: said plainly, no traceback.
+            print(f"Error: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from error
+        search = _Search(self.config, settings, space, storage_url, storage, target,
+                         study_arguments=[*settings.params_as_overrides(), *arguments])
+        search.run(self.launcher)
+
+    def _check_everything(self, arguments: list[str]) -> tuple[SearchSettings, SearchSpace, str, Any, TrackingTarget]:
+        config = self.config
+        settings = SearchSettings.from_sweeper_config(OmegaConf.to_container(config.hydra.sweeper, resolve=True))
+        space = SearchSpace.from_overrides([*settings.params_as_overrides(), *arguments],
+                                           self.hydra_context.config_loader)
+        if settings.sampler["name"] == "grid":
+            space.grid()  # a continuous key cannot be a grid: said now
+        validate_search_space(config, space)
+        storage_url = settings.storage or default_storage(config.tracking.store_dir)
+        storage = open_storage(storage_url)
+        target = connect(config.tracking, config.sweep.connect_attempts)
+        return settings, space, storage_url, storage, target
+
+
+class _Search:
+    """One worker's part in a search, from joining the study to leaving it."""
+
+    def __init__(self, config: DictConfig, settings: SearchSettings, space: SearchSpace, storage_url: str,
+                 storage: Any, target: TrackingTarget, study_arguments: list[str]):
+        self.config = config
+        self.settings = settings
+        self.space = space
+        self.storage_url = storage_url
+        self.storage = storage
+        self.target = target
+        self.client = MlflowClient(target.uri)
+        self.study_name = settings.study_name_for(study_arguments)
+        self.study_arguments = study_arguments
+        self.study: optuna.Study | None = None
+        self.state: SweepState | None = None
+        self.job_index = 0
+
+    def run(self, launcher: Any) -> None:
+        for run_id in reap_dead_runs(self.client, self.target.experiment_id, self.config.sweep.dead_after_seconds):
+            say(f"Marked run {run_id} KILLED: its process is gone")
+        self.study, created = self._create_or_join_study()
+        self.state = self._parent_state(created)
+        self.state.publish(Path(self.config.hydra.sweep.dir))
+        mine: list[optuna.Trial] = []
+        parent_heartbeat = Heartbeat(self.client, self.state.parent_run_id, self.config.sweep.heartbeat_seconds)
+        trial_heartbeat = trial_records.TrialHeartbeat(self.config.sweep.heartbeat_seconds)
+        parent_heartbeat.start()
+        trial_heartbeat.start()
+        try:
+            while True:
+                mine = self._ask_batch()
+                if not mine:
+                    break
+                trial_heartbeat.watch(mine)
+                self._launch_and_tell(launcher, mine)
+                mine = []
+        finally:
+            trial_heartbeat.stop()
+            parent_heartbeat.stop()
+            self._give_back(mine)
+            SweepState.withdraw()
+            self._leave()
+
+    # -- joining --------------------------------------------------------------
+
+    def _create_or_join_study(self) -> tuple[optuna.Study, bool]:
+        sampler = build_sampler(self.settings, self.space.grid() if self.settings.sampler["name"] == "grid" else None)
+        try:
+            study = optuna.create_study(storage=self.storage, study_name=self.study_name, sampler=sampler,
+                                        direction=self.settings.direction)
+            return study, True
+        except optuna.exceptions.DuplicatedStudyError:
+            study = optuna.load_study(study_name=self.study_name, storage=self.storage, sampler=sampler)
+        if study.direction.name.lower() != self.settings.direction:
+            raise SystemExit(f"Error: study {self.study_name!r} in {describe(self.storage_url)} "
+                             f"{study.direction.name.lower()}s its objective, this command would "
+                             f"{self.settings.direction} it; give another hydra.sweeper.study_name")
+        for number, reason in trial_records.fail_lost_trials(study, self.config.sweep.dead_after_seconds):
+            say(f"Trial {number} failed: {reason}; its configuration will be tried again")
+        return study, False
+
+    def _parent_state(self, created: bool) -> SweepState:
+        study = self.study
+        if created:
+            sweep_id = new_sweep_id()
+            parent = create_parent_run(self.client, self.target, sweep_id, " ".join(self.study_arguments),
+                                       extra_tags=self._search_tags())
+            self.client.log_param(parent.info.run_id, "n_trials", self.settings.n_trials)
+            self.client.log_dict(parent.info.run_id, self.space.to_json(), tags.SEARCH_SPACE_ARTIFACT)
+            study.set_user_attr(trial_records.SWEEP_ID, sweep_id)
+            study.set_user_attr(trial_records.PARENT_RUN_ID, parent.info.run_id)
+            parent_run_id = parent.info.run_id
+            say(f"Search {sweep_id}: study '{self.study_name}' in {describe(self.storage_url)}, "
+                f"{self.settings.n_trials} trial(s), sampler {self.settings.sampler['name']}, "
+                f"pruner {self.settings.describe_pruner()}, {self.settings.direction} "
+                f"{self.settings.objective.name}; parent run {parent_run_id} "
+                f"in experiment '{self.target.experiment_name}'")
+        else:
+            parent_run_id, sweep_id = self._wait_for_parent()
+            self._reopen_parent(parent_run_id)
+            counts = trial_records.trial_summary(study)
+            say(f"Joining search {sweep_id} (study '{self.study_name}'): {counts['complete']} complete, "
+                f"{counts['pruned']} pruned, {counts['failed']} failed, {counts['running']} running "
+                f"of {self.settings.n_trials} trial(s); parent run {parent_run_id}")
+        return SweepState(
+            sweep_id=sweep_id, parent_run_id=parent_run_id, tracking_uri=self.target.uri,
+            experiment_id=self.target.experiment_id, total_jobs=self.settings.n_trials,
+            swept_keys=self.space.keys,
+            search={"storage": self.storage_url, "study_name": self.study_name,
+                    "objective": self.settings.objective.name, "direction": self.settings.direction,
+                    "pruner": self.settings.pruner, "pruner_arguments": self.settings.pruner_arguments},
+        )
+
+    def _search_tags(self) -> dict[str, str]:
+        settings = self.settings
+        return {tags.SEARCH_OBJECTIVE: settings.objective.name, tags.SEARCH_DIRECTION: settings.direction,
+                tags.SEARCH_SAMPLER: settings.sampler["name"], tags.SEARCH_PRUNER: settings.describe_pruner(),
+                tags.SEARCH_STUDY: self.study_name, tags.SEARCH_STORAGE: describe(self.storage_url)}
+
+    def _wait_for_parent(self) -> tuple[str, str]:
+        """The parent run the study's creator made: it may still be making it."""
+        deadline = time.monotonic() + PARENT_WAIT_SECONDS
+        while True:
+            attributes = optuna.load_study(study_name=self.study_name, storage=self.storage).user_attrs
+            if trial_records.PARENT_RUN_ID in attributes:
+                return attributes[trial_records.PARENT_RUN_ID], attributes[trial_records.SWEEP_ID]
+            if time.monotonic() > deadline:
+                raise SystemExit(f"Error: study {self.study_name!r} has no MLflow parent run after "
+                                 f"{PARENT_WAIT_SECONDS:.0f} s: was its creator killed before it made one? "
+                                 "Give another hydra.sweeper.study_name")
+            time.sleep(0.5)
+
+    def _reopen_parent(self, parent_run_id: str) -> None:
+        """A parent ended earlier (killed with its last worker, or a search now given a
+        larger n_trials) runs again, watched by this worker."""
+        parent = self.client.get_run(parent_run_id)
+        if parent.info.status != "RUNNING":
+            self.study.set_user_attr(trial_records.ENDED, "")
+            self.client.update_run(parent_run_id, status="RUNNING")
+            self._watch_parent(parent_run_id, process_tags())
+
+    def _watch_parent(self, parent_run_id: str, identity: dict[str, str]) -> None:
+        """Make `identity` (a worker's host, pid, start) the process the parent's liveness follows."""
+        for key, value in identity.items():
+            self.client.set_tag(parent_run_id, key, value)
+
+    # -- asking, launching, telling ---------------------------------------------
+
+    def _batch_size(self) -> int:
+        if self.settings.n_jobs is not None:
+            return self.settings.n_jobs
+        return int(OmegaConf.select(self.config, "hydra.launcher.n_jobs", default=1) or 1)
+
+    def _ask_batch(self) -> list[optuna.Trial]:
+        study, n_trials = self.study, self.settings.n_trials
+        for number, reason in trial_records.fail_lost_trials(study, self.config.sweep.dead_after_seconds):
+            say(f"Trial {number} failed: {reason}; its configuration will be tried again")
+        wanted = min(self._batch_size(), trial_records.budget_left(study, n_trials))
+        batch = []
+        for _ in range(max(wanted, 0)):
+            trial = study.ask(fixed_distributions=self.space.distributions)
+            trial_records.claim(trial)
+            # Another worker may have asked at the same moment: the trial numbers,
+            # given out by the storage, decide who is within the budget.
+            if not trial_records.within_budget(study, trial.number, n_trials):
+                trial.set_user_attr(trial_records.SURPLUS, True)
+                study.tell(trial, state=TrialState.FAIL)
+                self._requeue_if_retry(trial)
+                break
+            batch.append(trial)
+        return batch
+
+    def _requeue_if_retry(self, trial: optuna.Trial) -> None:
+        """A retry of a lost trial that came out surplus must not be lost itself."""
+        retry_of = trial.user_attrs.get(trial_records.RETRY_OF)
+        if retry_of is not None:
+            self.study.enqueue_trial(dict(trial.params), user_attrs={trial_records.RETRY_OF: retry_of})
+
+    def _launch_and_tell(self, launcher: Any, batch: list[optuna.Trial]) -> None:
+        overrides = [[*self.space.overrides(trial.params), f"sweep.trial={trial.number}"] for trial in batch]
+        returns = launcher.launch(overrides, initial_job_idx=self.job_index)
+        self.job_index += len(returns)
+        for trial, job_return in zip(batch, returns):
+            self._tell(trial, job_return)
+
+    def _tell(self, trial: optuna.Trial, job_return: Any) -> None:
+        from hydra.core.utils import JobStatus
+
+        objective = self.settings.objective.name
+        if job_return.status != JobStatus.COMPLETED:
+            # The job said why itself (job.py); the study only needs the outcome.
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
+        metrics = job_return.return_value or {}
+        if PRUNED_AT_EPOCH in metrics:
+            self.study.tell(trial, state=TrialState.PRUNED)
+            return
+        value = metrics.get(objective)
+        if value is None or value != value:  # missing or NaN
+            say(f"Trial {trial.number} failed: its job returned no {objective}", stream=sys.stderr)
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
+        self.study.tell(trial, float(value))
+
+    def _give_back(self, unfinished: list[optuna.Trial]) -> None:
+        """Trials this worker leaves unfinished (Ctrl-C, an error) are failed as lost
+        and asked again, exactly as if the worker had died."""
+        for trial in unfinished:
+            frozen = trial_records.find_trial(self.study, trial.number)
+            if frozen.state != TrialState.RUNNING:
+                continue
+            trial.set_user_attr(trial_records.LOST_WORKER, "its worker was interrupted")
+            self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            self.study.enqueue_trial(dict(frozen.params), user_attrs={trial_records.RETRY_OF: trial.number})
+
+    # -- leaving ------------------------------------------------------------------
+
+    def _leave(self) -> None:
+        study, state = self.study, self.state
+        if state is None or study is None:
+            return
+        if trial_records.search_done(study, self.settings.n_trials):
+            if study.user_attrs.get(trial_records.ENDED) == state.parent_run_id:
+                return  # Another worker ends it.
+            study.set_user_attr(trial_records.ENDED, state.parent_run_id)
+            self._end(RunStatus.KILLED if was_interrupted() else None)
+            return
+        other = self._live_worker()
+        if other is not None:
+            self._watch_parent(state.parent_run_id, other)
+            say(f"Leaving search {state.sweep_id}: trials still run in other workers, which end it")
+        else:
+            self._end(RunStatus.KILLED)
+            say(f"Search {state.sweep_id} stopped before its {self.settings.n_trials} trials: run the same "
+                "command again to continue it", stream=sys.stderr)
+
+    def _live_worker(self) -> dict[str, str] | None:
+        """The identity of another worker with a trial running, if any."""
+        me = process_tags()
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            identity = {key: trial.user_attrs[key] for key in (tags.HOST, tags.PID, tags.PROCESS_START)
+                        if key in trial.user_attrs}
+            if identity.get(tags.PID) and (identity.get(tags.PID), identity.get(tags.HOST)) != \
+                    (me[tags.PID], me[tags.HOST]):
+                return identity
+        return None
+
+    def _end(self, status: RunStatus | None) -> None:
+        state = self.state
+        counts = trial_records.trial_summary(self.study)
+        for name, count in counts.items():
+            self.client.log_metric(state.parent_run_id, f"trials_{name}", count)
+        if status is None:
+            status = RunStatus.FINISHED if counts["failed"] == 0 else RunStatus.FAILED
+        try:
+            end_parent_run(self.client, state, expected=None, status=status)
+        except Exception as error:  # noqa: BLE001 - e.g. the server died during the search
+            print(f"Could not end the search's parent run {state.parent_run_id}: {type(error).__name__}: "
+                  f"{str(error).splitlines()[0][:300]}", file=sys.stderr, flush=True)
+            return
+        publish_results(state, OmegaConf.select(self.config, "tracking.register", default=None))
