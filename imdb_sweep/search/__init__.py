@@ -1,0 +1,11 @@
+"""Searches: Optuna proposes each job's configuration and stops hopeless ones early.
+
+    space.py        the search space, from Hydra's override grammar (choice, range, interval, tag(log, ...))
+    settings.py     hydra.sweeper.* checked; the sampler and pruner built from it
+    objective.py    what a search may optimize (validation metrics only) and its value after each epoch
+    storage.py      where the study lives (a journal file by default, or a database)
+    trials.py       the budget over all workers, worker identity, trials of dead workers
+    trial_link.py   a job's side: its trial, reported every epoch (reporter.py, the Keras callback)
+
+The sweeper that drives a search is imdb_sweep/sweep/search_sweeper.py.
+"""
