@@ -48,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline", default=None, metavar="KEY=VALUE[,KEY=VALUE]",
                         help="configuration to compare every row with (e.g. variant=baseline or "
                              "units=32): difference of mean test accuracy and Welch t-test p-value")
-    parser.add_argument("--rank-by", default=DEFAULT_RANKING_METRIC, metavar="METRIC",
-                        help="metric that ranks the rows and chooses the best (default: "
-                             "%(default)s, validation; lower is better for *loss and *seconds). "
+    parser.add_argument("--rank-by", default=None, metavar="METRIC",
+                        help="metric that ranks the rows and chooses the best (default: a search's "
+                             f"objective in its direction, else {DEFAULT_RANKING_METRIC}, validation; "
+                             "lower is better for *loss and *seconds). "
                              "test_accuracy is always shown beside it; ranking by it chooses on "
                              "the test set and makes it optimistic")
     parser.add_argument("--register", default=None, metavar="MODEL_NAME",
