@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +138,22 @@ def best_so_far(values: list[float], minimize: bool) -> list[float]:
 # ---------------------------------------------------------------------------
 
 
+@contextmanager
+def _without_progress_bar() -> Iterator[None]:
+    """MLflow draws a progress bar for every download; one small JSON file needs none,
+    least of all in the console at the end of a search."""
+    name = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    previous = os.environ.get(name)
+    os.environ[name] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
 def load_search_space(selection: Selection) -> dict[str, Any]:
     """{config key: Optuna distribution} from the parent's `search/space.json`; empty when
     the parent has none (an interrupted search, or a store written by an older version)."""
@@ -143,7 +162,7 @@ def load_search_space(selection: Selection) -> dict[str, Any]:
     if selection.parent_run_id is None:
         return {}
     client = MlflowClient(selection.tracking_uri)
-    with tempfile.TemporaryDirectory(prefix="imdb_sweep_space_") as folder:
+    with tempfile.TemporaryDirectory(prefix="imdb_sweep_space_") as folder, _without_progress_bar():
         try:
             path = client.download_artifacts(selection.parent_run_id, tags.SEARCH_SPACE_ARTIFACT, folder)
         except (MlflowException, OSError):
@@ -217,3 +236,24 @@ def parameter_importance(trials: list[Trial], space: dict[str, Any], settings: S
         return importance
     importance.values = {key: float(value) for key, value in values.items()}
     return importance
+
+
+@dataclass
+class SearchSummary:
+    """What a search's report shows beyond the table: read once, drawn and logged from here."""
+
+    settings: SearchSettings
+    trials: list[Trial]
+    space: dict[str, Any]
+    importance: Importance
+
+
+def summarize_search(selection: Selection) -> SearchSummary | None:
+    """The search's settings, trials, space and importance; None for a grid sweep. The
+    epochs per trial come from the curves: call runs.load_curves first."""
+    settings = search_settings(selection)
+    if settings is None:
+        return None
+    trials = search_trials(selection, settings)
+    space = load_search_space(selection)
+    return SearchSummary(settings, trials, space, parameter_importance(trials, space, settings))
