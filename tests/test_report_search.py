@@ -18,6 +18,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, dis
 
 from imdb_sweep.report import build_table, load_curves, publish_sweep_report, render, select_runs
 from imdb_sweep.report.__main__ import main as report_main
+from imdb_sweep.report.registry import register_sweep_winner
 from imdb_sweep.report.search import (
     Trial,
     best_so_far,
@@ -190,7 +191,7 @@ def test_every_format_shows_pruned_trials_apart_from_failed_ones(searches):
     assert document["search"]["objective"] == "best_val_accuracy" and document["search"]["pruner"] == "asha"
     assert [(run["trial_number"], run["pruned_at_epoch"]) for run in document["pruned"]] == [(2, 1), (5, 2)]
     assert [run["status"] for run in document["not_finished"]] == ["FAILED"]
-    assert not {run_id for row in document["rows"] for run_id in [row["run_id"]]} & pruned_ids
+    assert not {row["run_id"] for row in document["rows"]} & pruned_ids
 
     frame = pd.read_csv(io.StringIO(render(table, "csv")))
     pruned_rows = frame[frame["pruned_at_epoch"].notna()]
@@ -274,6 +275,15 @@ def test_publishing_a_search_names_the_best_complete_trial_and_attaches_its_plot
     assert set(importance["importance"]) == set(SPACE) and importance["complete_trials"] == 5
     page = Path(store.client.download_artifacts(parent, "report/comparison.html")).read_text()
     assert page.count('src="data:image/png;base64,') == 3 + 4
+
+
+def test_registering_a_search_takes_its_objective_and_direction(searches):
+    store, found = searches
+    parent, runs = found["by-loss"]
+    for run_id in runs.values():
+        store.client.create_logged_model(store.experiment_id, name="model", source_run_id=run_id)
+    registration = register_sweep_winner(store.uri, store.experiment_id, parent, "search-winner")
+    assert registration.run_id == runs[4] and registration.tags["ranked_by"] == "best_val_loss"
 
 
 def test_search_plots_are_readable_pngs_and_guarded(searches):

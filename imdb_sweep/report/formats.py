@@ -14,6 +14,7 @@ import html
 import io
 import json
 import math
+from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
@@ -117,7 +118,7 @@ def to_json(table: ComparisonTable) -> str:
         "baseline": table.baseline,
         "ranked_by": table.ranked_by,
         "columns": [{"key": key, "label": table.labels[key]} for key in table.param_keys],
-        "search": settings.__dict__ if (settings := search_settings(selection)) else None,
+        "search": asdict(settings) if (settings := search_settings(selection)) else None,
         "rows": [row_record(table, row) for row in table.rows],
         "pruned": [pruned_record(table, run) for run in pruned_runs(table)],
         "not_finished": [not_finished_record(run) for run in selection.not_finished],
