@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from imdb_sweep.report.formats import FORMAT_CHOICES, SUFFIXES, canonical_format, format_help, render
 from imdb_sweep.report.registry import check_model_name, register_best_run
 from imdb_sweep.report.runs import LATEST, load_curves, select_runs
+from imdb_sweep.report.search import summarize_search
 from imdb_sweep.report.table import DEFAULT_RANKING_METRIC, build_table, parse_baseline
 from imdb_sweep.tracking.store import resolve_tracking_uri
 from imdb_sweep.tracking.uris import STORE_DATABASE, local_store_folder
@@ -48,9 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline", default=None, metavar="KEY=VALUE[,KEY=VALUE]",
                         help="configuration to compare every row with (e.g. variant=baseline or "
                              "units=32): difference of mean test accuracy and Welch t-test p-value")
-    parser.add_argument("--rank-by", default=DEFAULT_RANKING_METRIC, metavar="METRIC",
-                        help="metric that ranks the rows and chooses the best (default: "
-                             "%(default)s, validation; lower is better for *loss and *seconds). "
+    parser.add_argument("--rank-by", default=None, metavar="METRIC",
+                        help="metric that ranks the rows and chooses the best (default: a search's "
+                             f"objective in its direction, else {DEFAULT_RANKING_METRIC}, validation; "
+                             "lower is better for *loss and *seconds). "
                              "test_accuracy is always shown beside it; ranking by it chooses on "
                              "the test set and makes it optimistic")
     parser.add_argument("--register", default=None, metavar="MODEL_NAME",
@@ -97,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
 
     plots = None
     if needs_plots:
-        from imdb_sweep.report.plots import render_plots, write_plots
+        from imdb_sweep.report.plots import write_plots
+        from imdb_sweep.report.search_plots import render_report_plots
 
-        plots = render_plots(table)
+        plots = render_report_plots(table, summarize_search(table.selection))
         if arguments.plots is not None:
             for path in write_plots(plots, arguments.plots):
                 print(f"Wrote {path}", file=sys.stderr)

@@ -14,11 +14,21 @@ import html
 import io
 import json
 import math
+from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
-from imdb_sweep.report.runs import JobRun
-from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row, lower_is_better
+from imdb_sweep.report.apart import (
+    NOT_FINISHED_TITLE,
+    PRUNED_TITLE,
+    not_finished_record,
+    pruned_cells,
+    pruned_headers,
+    pruned_record,
+    pruned_runs,
+)
+from imdb_sweep.report.search import search_settings
+from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row
 
 FORMATS = ("markdown", "csv", "html", "json", "latex")
 # What users type: the file suffixes of the formats.
@@ -81,16 +91,15 @@ def row_record(table: ComparisonTable, row: Row) -> dict[str, Any]:
     return record
 
 
-def not_finished_record(run: JobRun) -> dict[str, Any]:
-    return {"run_name": run.run_name, "run_id": run.run_id, "status": run.status, "error": run.error}
-
-
 def to_csv(table: ComparisonTable) -> str:
+    """The ranked rows, then any pruned trials (column pruned_at_epoch set, never is_best)."""
     records = [row_record(table, row) for row in table.rows]
+    records += [{**pruned_record(table, run), "is_best": False} for run in pruned_runs(table)]
     buffer = io.StringIO()
     if not records:
         return ""
-    writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
     writer.writeheader()
     for record in records:
         writer.writerow({key: " ".join(value) if isinstance(value, list) else
@@ -109,7 +118,9 @@ def to_json(table: ComparisonTable) -> str:
         "baseline": table.baseline,
         "ranked_by": table.ranked_by,
         "columns": [{"key": key, "label": table.labels[key]} for key in table.param_keys],
+        "search": asdict(settings) if (settings := search_settings(selection)) else None,
         "rows": [row_record(table, row) for row in table.rows],
+        "pruned": [pruned_record(table, run) for run in pruned_runs(table)],
         "not_finished": [not_finished_record(run) for run in selection.not_finished],
     }
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
@@ -204,7 +215,7 @@ def ranking_column(table: ComparisonTable) -> int:
 
 def ranking_note(table: ComparisonTable) -> str:
     """Which metric ranks and chooses the best, and what that means for the test accuracy."""
-    direction = "lower" if lower_is_better(table.ranked_by) else "higher"
+    direction = "lower" if table.minimize else "higher"
     note = (f"Ranked by {table.ranked_by} ({direction} is better), best first; the best is in bold.")
     if table.ranked_by == TEST_METRIC:
         return note + (f" Chosen on the test set (--rank-by {TEST_METRIC}): the best row's "
@@ -228,8 +239,12 @@ def footnote(table: ComparisonTable) -> str:
 def heading(table: ComparisonTable) -> str:
     selection = table.selection
     configurations = (f", {len(table.rows)} configuration(s)" if table.grouped_by_seed else "")
-    return (f"{selection.describe().capitalize()}: {len(selection.finished)} finished run(s)"
-            f"{configurations}, {len(selection.not_finished)} not finished; ranked by {table.ranked_by}")
+    settings = search_settings(selection)
+    # A search says how many trials it pruned, even none; a grid only when some were.
+    pruned = f", {len(selection.pruned)} pruned" if selection.pruned or settings else ""
+    kind = f" (search: {settings.describe()})" if settings else ""
+    return (f"{selection.describe().capitalize()}{kind}: {len(selection.finished)} finished run(s)"
+            f"{configurations}{pruned}, {len(selection.not_finished)} not finished; ranked by {table.ranked_by}")
 
 
 def _markdown_escape(text: str) -> str:
@@ -251,8 +266,15 @@ def to_markdown(table: ComparisonTable) -> str:
         lines += ["", footnote(table)]
     else:
         lines.append("No finished runs to rank.")
+    if table.selection.pruned:
+        headers = pruned_headers(table)
+        lines += ["", f"{PRUNED_TITLE}:", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        for run in pruned_runs(table):
+            cells = pruned_cells(table, run)
+            cells[-1] = cells[-1][:8]
+            lines.append("| " + " | ".join(_markdown_escape(cell) for cell in cells) + " |")
     if table.selection.not_finished:
-        lines += ["", "Not ranked (did not finish):", "", "| run | status | run_id | error |", "|---|---|---|---|"]
+        lines += ["", f"{NOT_FINISHED_TITLE}:", "", "| run | status | run_id | error |", "|---|---|---|---|"]
         for run in table.selection.not_finished:
             lines.append(f"| {_markdown_escape(run.run_name)} | {run.status} | {run.run_id[:8]} | "
                          f"{_markdown_escape((run.error or '')[:120])} |")
@@ -379,8 +401,17 @@ def to_html(table: ComparisonTable, plots: dict[str, bytes] | None = None) -> st
         parts.append(f'<p class="note">{html.escape(footnote(table))}</p>')
     else:
         parts.append("<p>No finished runs to rank.</p>")
+    if selection.pruned:
+        parts.append(f"<h2>{html.escape(PRUNED_TITLE)}</h2>")
+        parts.append('<div class="table-box"><table id="pruned"><thead><tr>' + "".join(
+            f"<th>{_header_html(header)}</th>" for header in pruned_headers(table)) + "</tr></thead><tbody>")
+        for run in pruned_runs(table):
+            cells = [html.escape(cell) for cell in pruned_cells(table, run)]
+            cells[-1] = _run_link(table, run.run_id, run.run_id[:8])
+            parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+        parts.append("</tbody></table></div>")
     if selection.not_finished:
-        parts.append("<h2>Not ranked (did not finish)</h2>")
+        parts.append(f"<h2>{html.escape(NOT_FINISHED_TITLE)}</h2>")
         parts.append('<table id="not-finished"><thead><tr><th class="param">run</th><th class="param">status</th>'
                      '<th class="param">run_id</th><th class="param">error</th></tr></thead><tbody>')
         for run in selection.not_finished:

@@ -159,17 +159,19 @@ def accuracy_dots_figure(table: ComparisonTable) -> plt.Figure:
     return figure
 
 
+def save_png(figure: plt.Figure) -> bytes:
+    """The figure as the report embeds it, then closed (pyplot keeps figures until then)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def render_plots(table: ComparisonTable) -> dict[str, bytes]:
     """File name -> PNG bytes. The curves need `runs.load_curves` to have run."""
     figures = {PLOT_FILES[metric]: curve_figure(table, metric) for metric in CURVE_TITLES}
     figures[PLOT_FILES[TEST_METRIC]] = accuracy_dots_figure(table)
-    pngs: dict[str, bytes] = {}
-    for name, figure in figures.items():
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight")
-        plt.close(figure)
-        pngs[name] = buffer.getvalue()
-    return pngs
+    return {name: save_png(figure) for name, figure in figures.items()}
 
 
 def write_plots(pngs: dict[str, bytes], folder: Path) -> list[Path]:

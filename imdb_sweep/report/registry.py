@@ -60,8 +60,9 @@ def check_model_name(name: str, key: str = "--register") -> None:
 
 
 def register_sweep_winner(tracking_uri: str, experiment_id: str, parent_run_id: str, model_name: str,
-                          rank_by: str = DEFAULT_RANKING_METRIC) -> Registration:
-    """Register the best run of the sweep whose parent run is `parent_run_id`."""
+                          rank_by: str | None = None) -> Registration:
+    """Register the best run of the sweep whose parent run is `parent_run_id`, by `rank_by`
+    (default: a search's objective, else best_val_accuracy; table.ranking_choice)."""
     selection = select_parent_run(tracking_uri, experiment_id, parent_run_id)
     return register_best_run(build_table(selection, rank_by=rank_by), model_name)
 

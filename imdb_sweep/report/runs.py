@@ -30,6 +30,7 @@ class JobRun:
     metrics: dict[str, float]
     error: str | None = None
     pruned_at_epoch: str | None = None  # set when a search stopped the run early
+    trial_number: int | None = None  # the Optuna trial a search's job ran
 
     @staticmethod
     def from_mlflow(run: Run) -> JobRun:
@@ -42,6 +43,7 @@ class JobRun:
             metrics=dict(run.data.metrics),
             error=run.data.tags.get(tags.ERROR),
             pruned_at_epoch=run.data.tags.get(tags.PRUNED_AT_EPOCH),
+            trial_number=_integer_or_none(run.data.tags.get(tags.TRIAL_NUMBER)),
         )
 
     @property
@@ -51,23 +53,37 @@ class JobRun:
         return self.status == "FINISHED" and self.pruned_at_epoch is None
 
 
+def _integer_or_none(text: str | None) -> int | None:
+    try:
+        return None if text is None else int(text)
+    except ValueError:
+        return None
+
+
 @dataclass
 class Selection:
-    """The runs a report covers: finished ones are ranked, the others listed apart."""
+    """The runs a report covers: finished ones are ranked; pruned ones (finished, but
+    stopped early by a search) and not finished ones (failed, killed) are listed apart."""
 
     tracking_uri: str
     experiment_id: str
     experiment_name: str
     sweep_id: str | None  # None with --all
     parent_run_id: str | None
-    finished: list[JobRun]
+    finished: list[JobRun]  # FINISHED and complete: the runs that are ranked
     not_finished: list[JobRun]
+    pruned: list[JobRun] = field(default_factory=list)
+    # The parent run's tags (a search's settings among them); empty with --all.
+    parent_tags: dict[str, str] = field(default_factory=dict)
     # run_id -> metric -> [(step, value)], filled by load_curves for the plots.
     curves: dict[str, dict[str, list[tuple[int, float]]]] = field(default_factory=dict)
 
     def describe(self) -> str:
         scope = f"sweep {self.sweep_id}" if self.sweep_id else "all runs"
         return f"{scope} of experiment '{self.experiment_name}'"
+
+    def every_run(self) -> list[JobRun]:
+        return [*self.finished, *self.pruned, *self.not_finished]
 
 
 def search_all_runs(client: MlflowClient, experiment_id: str, filter_string: str = "",
@@ -126,11 +142,12 @@ def find_sweep_parent(client: MlflowClient, tracking_uri: str, experiment_id: st
     )
 
 
-def split_by_status(runs: list[Run]) -> tuple[list[JobRun], list[JobRun]]:
-    """(finished, not finished) job runs, each in start order."""
+def split_by_status(runs: list[Run]) -> tuple[list[JobRun], list[JobRun], list[JobRun]]:
+    """(finished and complete, not finished, pruned) job runs, each in start order."""
     jobs = sorted((JobRun.from_mlflow(run) for run in runs), key=lambda job: job.start_time)
-    return ([job for job in jobs if job.status == "FINISHED"],
-            [job for job in jobs if job.status != "FINISHED"])
+    return ([job for job in jobs if job.can_win],
+            [job for job in jobs if job.status != "FINISHED"],
+            [job for job in jobs if job.status == "FINISHED" and not job.can_win])
 
 
 def select_sweep(client: MlflowClient, tracking_uri: str, experiment_id: str, experiment_name: str,
@@ -147,10 +164,11 @@ def select_sweep(client: MlflowClient, tracking_uri: str, experiment_id: str, ex
             except MlflowException:
                 continue  # Deleted since: the table shows what is still there.
             nested.add(run_id)
-    finished, not_finished = split_by_status(children)
+    finished, not_finished, pruned = split_by_status(children)
     return Selection(tracking_uri, experiment_id, experiment_name,
                      sweep_id=parent.data.tags.get(tags.SWEEP_ID), parent_run_id=parent.info.run_id,
-                     finished=finished, not_finished=not_finished)
+                     finished=finished, not_finished=not_finished, pruned=pruned,
+                     parent_tags=dict(parent.data.tags))
 
 
 def select_runs(tracking_uri: str, experiment_name: str, sweep: str = LATEST,
@@ -162,9 +180,9 @@ def select_runs(tracking_uri: str, experiment_name: str, sweep: str = LATEST,
     if every_run:
         jobs = [run for run in search_all_runs(client, experiment_id)
                 if run.data.tags.get(tags.ROLE) != "sweep"]
-        finished, not_finished = split_by_status(jobs)
+        finished, not_finished, pruned = split_by_status(jobs)
         return Selection(tracking_uri, experiment_id, name, sweep_id=None, parent_run_id=None,
-                         finished=finished, not_finished=not_finished)
+                         finished=finished, not_finished=not_finished, pruned=pruned)
     parent = find_sweep_parent(client, tracking_uri, experiment_id, name, sweep)
     return select_sweep(client, tracking_uri, experiment_id, name, parent)
 
@@ -178,9 +196,10 @@ def select_parent_run(tracking_uri: str, experiment_id: str, parent_run_id: str)
 
 
 def load_curves(selection: Selection, metrics: tuple[str, ...] = CURVE_METRICS) -> None:
-    """Fetch the per-epoch history of `metrics` for every finished run (for the plots)."""
+    """Fetch the per-epoch history of `metrics` for every run (for the plots; a search's
+    plots count the epochs that pruned and failed trials ran too)."""
     client = MlflowClient(selection.tracking_uri)
-    for job in selection.finished:
+    for job in selection.every_run():
         per_metric: dict[str, list[tuple[int, float]]] = {}
         for metric in metrics:
             history = client.get_metric_history(job.run_id, metric)

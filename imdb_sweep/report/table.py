@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from imdb_sweep.config.identity import affects_training
 from imdb_sweep.report.runs import JobRun, Selection
+from imdb_sweep.report.search import search_settings
 from imdb_sweep.report.stats import Comparison, Summary, summarize, welch_test
 
 SEED_KEY = "seed"
@@ -28,6 +29,17 @@ _KEY_ORDER = ("variant", "model.", "train.", "data.")
 
 def lower_is_better(metric: str) -> bool:
     return metric.endswith(LOWER_IS_BETTER_SUFFIXES)
+
+
+def ranking_choice(selection: Selection, rank_by: str | None) -> tuple[str, bool]:
+    """(the metric that ranks, whether lower is better): `rank_by` when given, else a
+    search's objective, else best_val_accuracy. A search's objective goes the search's
+    direction; any other metric by its name (lower is better for *loss, *seconds)."""
+    settings = search_settings(selection)
+    metric = rank_by or (settings.objective if settings else DEFAULT_RANKING_METRIC)
+    if settings and metric == settings.objective:
+        return metric, settings.minimize
+    return metric, lower_is_better(metric)
 
 
 def available_metrics(runs: Iterable[JobRun]) -> list[str]:
@@ -150,6 +162,7 @@ class ComparisonTable:
     baseline: dict[str, str] | None = None
     metrics: tuple[str, ...] = field(default=RESULT_METRICS)
     ranked_by: str = DEFAULT_RANKING_METRIC
+    minimize: bool = False  # lower ranked_by is better
     # The fewest param keys that tell the rows apart: what plots name rows by.
     label_keys: list[str] = field(default_factory=list)
 
@@ -177,7 +190,7 @@ class ComparisonTable:
         Pruned runs are never chosen (JobRun.can_win)."""
         scored = [run for row in self.rows for run in row.runs
                   if run.can_win and not math.isnan(run.metrics.get(self.ranked_by, math.nan))]
-        sign = -1.0 if lower_is_better(self.ranked_by) else 1.0
+        sign = -1.0 if self.minimize else 1.0
         return max(scored, key=lambda run: sign * run.metrics[self.ranked_by], default=None)
 
 
@@ -224,20 +237,22 @@ def find_baseline_row(table: ComparisonTable, baseline: dict[str, str]) -> Row:
                      f"to pick one of: {choices}")
 
 
-def _ranking_key(row: Row, metric: str) -> tuple[bool, float]:
+def _ranking_key(row: Row, metric: str, minimize: bool) -> tuple[bool, float]:
     """Best first, rows without the metric last; the sort is stable, so ties keep start order."""
     value = row.value(metric)
     if math.isnan(value):
         return True, 0.0
-    return False, value if lower_is_better(metric) else -value
+    return False, value if minimize else -value
 
 
 def build_table(selection: Selection, baseline: dict[str, str] | None = None,
                 metrics: tuple[str, ...] = RESULT_METRICS,
-                rank_by: str = DEFAULT_RANKING_METRIC) -> ComparisonTable:
-    """Rank the finished runs: one row per configuration (varying params without the
-    seed) with seed statistics when some configuration ran more than once, else one
-    row per run. Best mean `rank_by` (validation accuracy) first."""
+                rank_by: str | None = None) -> ComparisonTable:
+    """Rank the finished, complete runs (pruned ones stay apart): one row per configuration
+    (varying params without the seed) with seed statistics when some configuration ran
+    more than once, else one row per run. Best mean `rank_by` first: by default a search's
+    objective in its direction, else validation accuracy (ranking_choice)."""
+    rank_by, minimize = ranking_choice(selection, rank_by)
     runs = selection.finished
     check_ranking_metric(rank_by, runs)
     if rank_by not in metrics:  # the table shows what it is ranked by
@@ -249,9 +264,9 @@ def build_table(selection: Selection, baseline: dict[str, str] | None = None,
     param_keys = config_keys if grouped else keys
     rows = [_row({key: group[0].params.get(key) for key in param_keys}, group, metrics)
             for group in (groups if grouped else [[run] for run in runs])]
-    rows.sort(key=lambda row: _ranking_key(row, rank_by))
+    rows.sort(key=lambda row: _ranking_key(row, rank_by, minimize))
     table = ComparisonTable(selection, param_keys, short_labels(param_keys), rows, grouped,
-                            baseline, metrics, rank_by,
+                            baseline, metrics, rank_by, minimize,
                             distinguishing_keys([row.params for row in rows], param_keys))
 
     if rows and not math.isnan(rows[0].value(rank_by)):

@@ -1,0 +1,58 @@
+"""The runs listed apart from the ranking: trials a search pruned, and runs that did not finish.
+
+A pruned trial FINISHED, but after fewer epochs than the others: its numbers are not
+comparable, so it is never ranked nor chosen. Failed and killed runs have no numbers.
+Every format lists the two kinds under their own headings.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from imdb_sweep.report.runs import JobRun
+from imdb_sweep.report.table import ComparisonTable, short_labels, varying_params
+
+PRUNED_TITLE = "Pruned by the search (stopped early; never ranked nor chosen)"
+NOT_FINISHED_TITLE = "Not ranked (did not finish)"
+
+
+def pruned_runs(table: ComparisonTable) -> list[JobRun]:
+    """The pruned trials by trial number (then start time)."""
+    return sorted(table.selection.pruned,
+                  key=lambda run: (run.trial_number is None, run.trial_number or 0, run.start_time))
+
+
+def pruned_keys(table: ComparisonTable) -> list[str]:
+    """The params to show for pruned trials: those that vary among all the search's
+    finished trials, pruned or not, as the searched keys do."""
+    return varying_params([*table.selection.finished, *table.selection.pruned])
+
+
+def pruned_record(table: ComparisonTable, run: JobRun) -> dict[str, Any]:
+    """A pruned trial with full keys, for CSV and JSON."""
+    record: dict[str, Any] = {key: run.params.get(key) for key in pruned_keys(table)}
+    record["trial_number"] = run.trial_number
+    record["pruned_at_epoch"] = int(run.pruned_at_epoch) if run.pruned_at_epoch.isdigit() else run.pruned_at_epoch
+    for metric in table.metrics:
+        value = run.metrics.get(metric, math.nan)
+        record[metric] = None if math.isnan(value) else value
+    record["run_name"], record["run_id"] = run.run_name, run.run_id
+    return record
+
+
+def not_finished_record(run: JobRun) -> dict[str, Any]:
+    return {"run_name": run.run_name, "run_id": run.run_id, "status": run.status, "error": run.error}
+
+
+def pruned_headers(table: ComparisonTable) -> list[str]:
+    labels = short_labels(pruned_keys(table))
+    return ["trial", *labels.values(), "pruned after epoch", f"{table.ranked_by} when stopped", "run", "run_id"]
+
+
+def pruned_cells(table: ComparisonTable, run: JobRun) -> list[str]:
+    """Cell texts of one pruned trial; the run id last, in full (formats shorten it)."""
+    value = run.metrics.get(table.ranked_by, math.nan)
+    return ["" if run.trial_number is None else str(run.trial_number),
+            *(run.params.get(key, "") for key in pruned_keys(table)),
+            run.pruned_at_epoch or "", "" if math.isnan(value) else f"{value:.4f}", run.run_name, run.run_id]
