@@ -71,4 +71,5 @@ class TrialLink:
         once the job has started TensorFlow its own way)."""
         from imdb_sweep.search.reporter import TrialReporter
 
-        return TrialReporter(self, epochs, previous_values)
+        return TrialReporter(self.trial, self.info.objective_metric.epoch_key, self.objective_after,
+                             epochs, previous_values)
