@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from imdb_sweep.training.fused.batches import BatchGroups, validation_split
 from imdb_sweep.training.fused.model import FusedStepsSequential, portable_model
-from imdb_sweep.training.model import OPTIMIZERS, build_model, compile_model, uses_fused_steps
+from imdb_sweep.training.model import OPTIMIZERS, build_model, compile_model, resolve_jit_compile, uses_fused_steps
 
 VOCABULARY, LENGTH = 50, 12
 
@@ -156,11 +156,15 @@ def test_fused_steps_where_they_pay_keras_own_loop_elsewhere(compose_config):
     assert OmegaConf.select(compose_config(), "train.fuse_steps") is True
     assert uses_fused_steps(compose_config())  # the reference model under XLA on a CPU
     assert not uses_fused_steps(compose_config("train.fuse_steps=false"))
-    # No XLA (Dropout on a CPU, deterministic ops, or asked): the fused loop would be slower.
-    assert not uses_fused_steps(compose_config("variant=dropout"))
-    assert not uses_fused_steps(compose_config("train.deterministic=true"))
+    # Dropout with hashed masks (the default) and deterministic ops keep XLA and the fused loop.
+    assert uses_fused_steps(compose_config("variant=dropout"))
+    assert uses_fused_steps(compose_config("train.deterministic=true"))
+    # No XLA (Keras's Dropout masks on a CPU, or asked): the fused loop would be slower.
+    assert not uses_fused_steps(compose_config("variant=dropout", "train.dropout_masks=keras"))
     assert not uses_fused_steps(compose_config("train.jit_compile=false"))
-    assert uses_fused_steps(compose_config("variant=dropout", "train.jit_compile=true"))
+    assert uses_fused_steps(compose_config("variant=dropout", "train.dropout_masks=keras", "train.jit_compile=true"))
+    assert resolve_jit_compile(compose_config("variant=dropout", "train.fuse_steps=false")) is False
+    assert resolve_jit_compile(compose_config("train.deterministic=true", "train.fuse_steps=false")) == "auto"
 
     cfg = compose_config("train.fuse_steps=false", "train.steps_per_execution=8")
     model = compile_model(build_model(cfg.model, VOCABULARY, LENGTH), cfg)

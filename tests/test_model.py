@@ -74,9 +74,12 @@ def test_speed_settings_reach_the_compiled_model(compose_config):
     # Fused steps (the default, under XLA): each call of Keras's loop trains a group of 8 batches.
     fused = build_compiled_model(compose_config("train.steps_per_execution=8"), 10000, 500)
     assert isinstance(fused, FusedStepsSequential) and fused.steps_per_execution == 1
-    # auto on a CPU: XLA for the reference model, not with Dropout (slow under XLA there).
+    # auto on a CPU: XLA for the reference model and for Dropout with hashed masks (the
+    # default), not for Keras's Dropout masks (slow under XLA there).
     assert build_compiled_model(compose_config(), 10000, 500).jit_compile is True
-    assert build_compiled_model(compose_config("variant=dropout"), 10000, 500).jit_compile is False
+    assert build_compiled_model(compose_config("variant=dropout"), 10000, 500).jit_compile is True
+    keras_masks = compose_config("variant=dropout", "train.dropout_masks=keras")
+    assert build_compiled_model(keras_masks, 10000, 500).jit_compile is False
     forced = compose_config("variant=dropout", "train.jit_compile=true")
     assert build_compiled_model(forced, 10000, 500).jit_compile is True
 

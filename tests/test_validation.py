@@ -29,6 +29,7 @@ BAD_VALUES = [
     ("data.train_limit=1", "data.train_limit", "1", "null or an integer >= 2"),
     ("tracking.experiment=''", "tracking.experiment", "''", "non-empty"),
     ("train.embedding_gradients=dense", "train.embedding_gradients", "'dense'", "per_occurrence, summed"),
+    ("train.dropout_masks=philox", "train.dropout_masks", "'philox'", "hashed, keras"),
     ("train.keep_freed_memory=yes", "train.keep_freed_memory", "'yes'", "true or false"),
 ]
 

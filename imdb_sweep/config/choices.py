@@ -8,6 +8,9 @@ OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "nadam")
 # What RMSprop's accumulator adds for a word seen several times in one batch
 # (imdb_sweep/training/fused/rmsprop.py). It changes the trained numbers.
 EMBEDDING_GRADIENTS = ("per_occurrence", "summed")
+# Where a Dropout layer's training masks come from in the fused loop
+# (imdb_sweep/training/fused/dropout.py). It changes the trained numbers.
+DROPOUT_MASKS = ("hashed", "keras")
 DATA_SOURCES = ("auto", "keras", "aclimdb")
 RERUN = ("missing", "all")
 JIT_COMPILE = ("auto", True, False)

@@ -83,6 +83,7 @@ RULES: dict[str, Rule] = {
     "train.validation_split": Rule(lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"),
     "train.embedding_gradients": one_of(choices.EMBEDDING_GRADIENTS),
     "train.early_stopping_patience": optional_integer_at_least(1),
+    "train.dropout_masks": one_of(choices.DROPOUT_MASKS),
     "train.verbose": one_of(choices.VERBOSITY, "0, 1 or 2"),
     "train.threads": optional_integer_at_least(1),
     "train.deterministic": BOOLEAN,

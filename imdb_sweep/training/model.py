@@ -19,11 +19,13 @@ OPTIMIZERS = {
 
 
 def build_model(model_cfg: Any, num_words: int, maxlen: int, fused_steps: bool = False,
-                embedding_gradients: str = "per_occurrence") -> keras.Model:
+                embedding_gradients: str = "per_occurrence", dropout_masks: str = "hashed",
+                seed: int = 0) -> keras.Model:
     """Embedding -> Flatten -> [Dropout] -> Dense x hidden_layers -> Dense(1, sigmoid).
 
     With `fused_steps`, a FusedStepsSequential: the same layers, trained on
-    groups of batches, with `embedding_gradients` (imdb_sweep/training/fused/)."""
+    groups of batches, with `embedding_gradients` and `dropout_masks` (the hashed
+    ones drawn from `seed`; imdb_sweep/training/fused/)."""
     regularizer = keras.regularizers.L2(model_cfg.l2) if model_cfg.l2 > 0 else None
     layers: list[keras.layers.Layer] = [
         keras.Input(shape=(maxlen,), dtype="int32", name="word_ids"),
@@ -40,27 +42,39 @@ def build_model(model_cfg: Any, num_words: int, maxlen: int, fused_steps: bool =
     # float32 output even under mixed precision: a float16 sigmoid saturates.
     layers.append(keras.layers.Dense(1, activation="sigmoid", name="output", dtype="float32"))
     if fused_steps:
-        return FusedStepsSequential(layers, name="imdb_dense", embedding_gradients=embedding_gradients)
+        return FusedStepsSequential(layers, name="imdb_dense", embedding_gradients=embedding_gradients,
+                                    dropout_masks=dropout_masks, dropout_seed=seed)
     return keras.Sequential(layers, name="imdb_dense")
 
 
-def resolve_jit_compile(setting: bool | str, model_cfg: Any, deterministic: bool = False) -> bool | str:
-    """`train.jit_compile`: true/false as given; "auto" lets Keras decide on GPUs and
-    with deterministic ops (Keras then turns XLA off) and, on CPUs, uses XLA unless
-    the model has Dropout (slow under XLA on CPUs)."""
+def fused_loop_possible(cfg: Any) -> bool:
+    """`train.fuse_steps` on TensorFlow, the backend the fused loop is written for."""
+    return bool(cfg.train.fuse_steps) and keras.backend.backend() == "tensorflow"
+
+
+def resolve_jit_compile(cfg: Any) -> bool | str:
+    """`train.jit_compile`: true/false as given. "auto": on GPUs Keras decides; on
+    CPUs XLA, except for Keras's Dropout masks (Keras's own loop, or
+    train.dropout_masks=keras), whose random kernels are slow under XLA on CPUs,
+    and except for deterministic ops outside the fused loop, where Keras decides
+    (and turns XLA off)."""
+    setting = cfg.train.jit_compile
     if setting != "auto":
         return setting
-    if deterministic or start_tensorflow():  # start_tensorflow() lists the GPUs.
+    if start_tensorflow():  # start_tensorflow() lists the GPUs.
         return "auto"
-    return not model_cfg.dropout > 0
+    if cfg.model.dropout > 0 and (cfg.train.dropout_masks == "keras" or not fused_loop_possible(cfg)):
+        return False
+    if cfg.train.deterministic and not fused_loop_possible(cfg):
+        return "auto"
+    return True
 
 
 def uses_fused_steps(cfg: Any) -> bool:
-    """`train.fuse_steps`, where it pays: on TensorFlow (the loop is written for it)
-    and under XLA. Without XLA, TensorFlow's own while loop and its CPU kernel for
-    summing sparse gradients make the fused step slower than Keras's loop."""
-    return (bool(cfg.train.fuse_steps) and keras.backend.backend() == "tensorflow"
-            and resolve_jit_compile(cfg.train.jit_compile, cfg.model, cfg.train.deterministic) is True)
+    """`train.fuse_steps`, where it pays: on TensorFlow and under XLA. Without XLA,
+    TensorFlow's own while loop and its CPU kernel for summing sparse gradients
+    make the fused step slower than Keras's loop."""
+    return fused_loop_possible(cfg) and resolve_jit_compile(cfg) is True
 
 
 def compile_model(model: keras.Model, cfg: Any) -> keras.Model:
@@ -74,7 +88,7 @@ def compile_model(model: keras.Model, cfg: Any) -> keras.Model:
         metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
         # A fused model's every call already runs a group of steps_per_execution batches.
         steps_per_execution=1 if isinstance(model, FusedStepsSequential) else train_cfg.steps_per_execution,
-        jit_compile=resolve_jit_compile(train_cfg.jit_compile, cfg.model, train_cfg.deterministic),
+        jit_compile=resolve_jit_compile(cfg),
     )
     return model
 
@@ -83,5 +97,6 @@ def build_compiled_model(cfg: Any, num_words: int, maxlen: int) -> keras.Model:
     # Process-wide in Keras; set every time so one job's choice never leaks into the next.
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
     model = build_model(cfg.model, num_words, maxlen, fused_steps=uses_fused_steps(cfg),
-                        embedding_gradients=cfg.train.embedding_gradients)
+                        embedding_gradients=cfg.train.embedding_gradients,
+                        dropout_masks=cfg.train.dropout_masks, seed=cfg.seed)
     return compile_model(model, cfg)

@@ -13,6 +13,11 @@ update, and the epoch's loss and metrics average over its batches as Keras's do.
 
 `embedding_gradients` (train.embedding_gradients) says what RMSprop's
 accumulator gets for a word seen several times in a batch (rmsprop.py).
+`dropout_masks` (train.dropout_masks) says where a Dropout layer's training
+masks come from: "hashed", a hash of (`dropout_seed`, step, position) computed
+in the XLA program (dropout.py), or "keras", the layer's own random ops. The
+Dropout layer stays in the stack either way, so inference and the logged model
+(portable_model) are stock Keras.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from imdb_sweep.config.choices import EMBEDDING_GRADIENTS
+from imdb_sweep.config.choices import DROPOUT_MASKS, EMBEDDING_GRADIENTS
 from imdb_sweep.training.fused import keras_internals
+from imdb_sweep.training.fused.dropout import hashed_dropout
 from imdb_sweep.training.fused.rmsprop import is_plain_rmsprop, rmsprop_per_occurrence
 
 
@@ -31,22 +37,53 @@ class FusedStepsSequential(keras.Sequential):
     with x of shape (group, batch, ...), y of shape (group, batch, ...); the first
     `count` batches are trained on, one optimizer update each, in order."""
 
-    def __init__(self, *args, embedding_gradients: str = "per_occurrence", **kwargs):
+    def __init__(self, *args, embedding_gradients: str = "per_occurrence", dropout_masks: str = "hashed",
+                 dropout_seed: int = 0, **kwargs):
         super().__init__(*args, **kwargs)
         if embedding_gradients not in EMBEDDING_GRADIENTS:
             raise ValueError(f"embedding_gradients must be one of {EMBEDDING_GRADIENTS}, not {embedding_gradients!r}")
+        if dropout_masks not in DROPOUT_MASKS:
+            raise ValueError(f"dropout_masks must be one of {DROPOUT_MASKS}, not {dropout_masks!r}")
         self.embedding_gradients = embedding_gradients
+        self.dropout_masks = dropout_masks
+        self.dropout_seed = dropout_seed
+
+    def fused_settings(self) -> dict:
+        """This class's own constructor arguments, beside Sequential's."""
+        return {"embedding_gradients": self.embedding_gradients, "dropout_masks": self.dropout_masks,
+                "dropout_seed": self.dropout_seed}
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "embedding_gradients": self.embedding_gradients}
+        return {**super().get_config(), **self.fused_settings()}
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
         config = dict(config)
-        embedding_gradients = config.pop("embedding_gradients", "per_occurrence")
+        # Older checkpoints lack the later settings: the defaults they trained with.
+        settings = {"embedding_gradients": config.pop("embedding_gradients", "per_occurrence"),
+                    "dropout_masks": config.pop("dropout_masks", "keras"),
+                    "dropout_seed": config.pop("dropout_seed", 0)}
         model = super().from_config(config, custom_objects=custom_objects)
-        model.embedding_gradients = embedding_gradients
+        for name, value in settings.items():
+            setattr(model, name, value)
         return model
+
+    @property
+    def jit_compile(self):
+        return keras.Model.jit_compile.fget(self)
+
+    @jit_compile.setter
+    def jit_compile(self, value) -> None:
+        # Keras refuses XLA whenever TensorFlow's op determinism is on
+        # (train.deterministic): "not all ops are supported by XLA with determinism
+        # enabled". On a CPU every op of the fused step compiles and repeats bit for
+        # bit (tests/test_fused_determinism.py), and without XLA the fused loop is
+        # slower than Keras's, so on a CPU a fused model takes XLA when asked.
+        if value is True and all(layer.supports_jit for layer in self.layers) \
+                and not tf.config.list_physical_devices("GPU"):
+            keras_internals.set_jit_compile(self, True)
+        else:
+            keras.Model.jit_compile.fset(self, value)
 
     def train_step(self, data):
         (x_group, batch_count), y_group = data
@@ -64,7 +101,7 @@ class FusedStepsSequential(keras.Sequential):
     def _train_batch(self, x, y) -> None:
         # Keras's own TensorFlow train_step, for one batch.
         with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
+            y_pred = self._forward_for_training(x)
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, training=True)
             keras_internals.loss_tracker(self).update_state(loss, sample_weight=tf.shape(x)[0])
             scaled_loss = self.optimizer.scale_loss(loss)
@@ -81,6 +118,23 @@ class FusedStepsSequential(keras.Sequential):
         self.optimizer.apply_gradients(pairs)
         self.compute_metrics(x, y, y_pred)
 
+    def _forward_for_training(self, x):
+        """self(x, training=True), with every Dropout layer's mask hashed from
+        (dropout_seed, the optimizer's step, the layer's place) where dropout_masks
+        says so (dropout.py)."""
+        dropout = keras.layers.Dropout
+        if self.dropout_masks == "keras" or not any(isinstance(layer, dropout) for layer in self.layers):
+            return self(x, training=True)
+        outputs = x
+        for place, layer in enumerate(self.layers):
+            if isinstance(layer, dropout):
+                if layer.noise_shape is not None:
+                    raise ValueError(f"hashed dropout masks support no noise_shape (layer {layer.name})")
+                outputs = hashed_dropout(outputs, layer.rate, self.dropout_seed, self.optimizer.iterations, place)
+            else:
+                outputs = layer(outputs, training=True)
+        return outputs
+
 
 def portable_model(model: keras.Model) -> keras.Model:
     """`model` itself, or for a FusedStepsSequential a stock keras.Sequential with
@@ -88,7 +142,8 @@ def portable_model(model: keras.Model) -> keras.Model:
     if not isinstance(model, FusedStepsSequential):
         return model
     config = model.get_config()
-    config.pop("embedding_gradients")
+    for name in model.fused_settings():
+        config.pop(name)
     copy = keras.Sequential.from_config(config)
     copy.set_weights(model.get_weights())
     return copy
