@@ -5,8 +5,8 @@ here, so the two never disagree."""
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "softplus", "linear")
 LOSSES = ("binary_crossentropy", "mse")
 OPTIMIZERS = ("rmsprop", "adam", "sgd", "adagrad", "nadam")
-# What RMSprop's accumulator adds for a word seen several times in one batch
-# (imdb_sweep/training/fused/rmsprop.py). It changes the trained numbers.
+# What an optimizer's squared-gradient state adds for a word seen several times
+# in one batch (imdb_sweep/training/fused/optimizers.py). It changes the trained numbers.
 EMBEDDING_GRADIENTS = ("per_occurrence", "summed")
 # Where a Dropout layer's training masks come from in the fused loop
 # (imdb_sweep/training/fused/dropout.py). It changes the trained numbers.

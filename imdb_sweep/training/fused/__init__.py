@@ -1,4 +1,4 @@
 """The fused training loop: many batches per compiled XLA call (model.py), its
-grouped data (batches.py), RMSprop's dense embedding update (rmsprop.py),
-Dropout's hashed masks (dropout.py), and the private Keras state it needs,
-fenced in keras_internals.py."""
+grouped data (batches.py), every optimizer's dense embedding update
+(optimizers.py), Dropout's hashed masks (dropout.py), and the private Keras
+state it needs, fenced in keras_internals.py."""

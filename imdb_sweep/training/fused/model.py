@@ -11,8 +11,10 @@ The training is the same as `model.fit(x, y, batch_size, shuffle=True)`: every
 epoch sees the samples in a new seeded order, each batch makes one optimizer
 update, and the epoch's loss and metrics average over its batches as Keras's do.
 
-`embedding_gradients` (train.embedding_gradients) says what RMSprop's
-accumulator gets for a word seen several times in a batch (rmsprop.py).
+`embedding_gradients` (train.embedding_gradients) says what the optimizer's
+squared-gradient state gets for a word seen several times in a batch; every
+optimizer the config offers updates the embedding with dense per-word sums
+(optimizers.py).
 `dropout_masks` (train.dropout_masks) says where a Dropout layer's training
 masks come from: "hashed", a hash of (`dropout_seed`, step, position) computed
 in the XLA program (dropout.py), or "keras", the layer's own random ops. The
@@ -28,7 +30,7 @@ import tensorflow as tf
 from imdb_sweep.config.choices import DROPOUT_MASKS, EMBEDDING_GRADIENTS
 from imdb_sweep.training.fused import keras_internals
 from imdb_sweep.training.fused.dropout import hashed_dropout
-from imdb_sweep.training.fused.rmsprop import is_plain_rmsprop, rmsprop_per_occurrence
+from imdb_sweep.training.fused.optimizers import dense_embedding_update
 
 
 @keras.saving.register_keras_serializable(package="imdb_sweep")
@@ -109,12 +111,9 @@ class FusedStepsSequential(keras.Sequential):
         pairs = list(zip(gradients, self.trainable_weights))
         if self.embedding_gradients == "summed":
             pairs = [(tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g, v) for g, v in pairs]
-        elif is_plain_rmsprop(self.optimizer):
-            # Before apply_gradients, which moves the learning-rate schedule on.
-            for gradient, variable in pairs:
-                if isinstance(gradient, tf.IndexedSlices):
-                    rmsprop_per_occurrence(self.optimizer, gradient, variable)
-            pairs = [(g, v) for g, v in pairs if not isinstance(g, tf.IndexedSlices)]
+        else:
+            # Before apply_gradients, which moves the iterations (and the learning-rate schedule) on.
+            pairs = [(g, v) for g, v in pairs if not dense_embedding_update(self.optimizer, g, v)]
         self.optimizer.apply_gradients(pairs)
         self.compute_metrics(x, y, y_pred)
 
