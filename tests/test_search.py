@@ -231,8 +231,9 @@ def test_bad_search_input_fails_before_any_run_or_study(tmp_path, cli_env, argum
 
 # -- real searches -----------------------------------------------------------------------
 
-def read_search(cwd: Path) -> tuple[MlflowClient, object, list, optuna.Study]:
-    """The parent run, its trial runs and the study of the one search in cwd's store."""
+def read_search(cwd: Path, storage: str | None = None) -> tuple[MlflowClient, object, list, optuna.Study]:
+    """The parent run, its trial runs and the study (in `storage`, by default the one
+    the parent names) of the one search in cwd's store."""
     client = MlflowClient(f"sqlite:///{cwd / 'mlruns' / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("imdb-sweep")
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
@@ -240,13 +241,13 @@ def read_search(cwd: Path) -> tuple[MlflowClient, object, list, optuna.Study]:
     assert len(parents) == 1, [run.info.run_name for run in parents]
     parent = parents[0]
     children = [run for run in runs if run.data.tags.get(tags.PARENT_RUN_ID) == parent.info.run_id]
-    storage = parent.data.tags[tags.SEARCH_STORAGE]
+    storage = storage or parent.data.tags[tags.SEARCH_STORAGE]  # the tag hides a password
     study = optuna.load_study(study_name=parent.data.tags[tags.SEARCH_STUDY], storage=open_storage(storage))
     return client, parent, children, study
 
 
-def assert_complete_search(cwd: Path, n_trials: int) -> tuple[object, list, optuna.Study]:
-    client, parent, children, study = read_search(cwd)
+def assert_complete_search(cwd: Path, n_trials: int, storage: str | None = None) -> tuple[object, list, optuna.Study]:
+    client, parent, children, study = read_search(cwd, storage)
     counted = [trial for trial in study.get_trials() if trial_records.counts_toward_budget(trial)]
     assert len(counted) == n_trials
     assert all(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in counted)
@@ -355,7 +356,7 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, cli_env):
             admin.execute("CREATE DATABASE optuna")  # a database of its own, beside MLflow's
         storage = f"postgresql://{cluster.user}:{cluster.password}@{cluster.host}:{cluster.port}/optuna"
         outputs = two_workers(tmp_path, cli_env, [*TWO_WORKERS, f"hydra.sweeper.storage={storage}"])
-        parent, children, study = assert_complete_search(tmp_path, 6)
+        parent, children, study = assert_complete_search(tmp_path, 6, storage)
         assert len(children) == 6
         assert parent.data.tags[tags.SEARCH_STORAGE].startswith(f"postgresql://{cluster.user}:***@")
         assert sum("Joining search" in output for output in outputs) == 1
