@@ -253,13 +253,18 @@ def assert_complete_search(cwd: Path, n_trials: int, storage: str | None = None)
     assert all(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in counted)
     numbers = [int(run.data.tags[tags.TRIAL_NUMBER]) for run in children]
     assert len(numbers) == len(set(numbers))  # no trial number used twice
-    assert {trial.number for trial in counted} <= set(numbers)
+    # A trial whose configuration already had a FINISHED run is answered by it (no run of its own).
+    reused = {int(key.removeprefix(tags.REUSED_PREFIX)) - 1 for key in parent.data.tags
+              if key.startswith(tags.REUSED_PREFIX)}
+    assert {trial.number for trial in counted} == set(numbers) | reused
     assert parent.info.status == "FINISHED"
     assert all(run.info.status == "FINISHED" for run in children)
-    complete = [run for run in children if tags.PRUNED_AT_EPOCH not in run.data.tags]
-    best = max(complete, key=lambda run: run.data.metrics["best_val_accuracy"])
-    assert parent.data.tags["best_run_id"] == best.info.run_id
-    assert parent.data.metrics["best_val_accuracy"] == best.data.metrics["best_val_accuracy"]
+    complete = {run.info.run_id: run for run in children if tags.PRUNED_AT_EPOCH not in run.data.tags}
+    best_value = max(run.data.metrics["best_val_accuracy"] for run in complete.values())
+    # The parent names a complete trial with the best value (tiny data may tie several).
+    assert parent.data.tags["best_run_id"] in complete
+    assert complete[parent.data.tags["best_run_id"]].data.metrics["best_val_accuracy"] == best_value
+    assert parent.data.metrics["best_val_accuracy"] == best_value
     return parent, children, study
 
 
@@ -391,5 +396,4 @@ def test_a_killed_search_continues_where_it_stopped(tmp_path, cli_env):
     assert len(retries) == 1 and retries[0].params == lost.params
     # The retry resumed the killed trial's own run from its checkpoint.
     assert "resuming run" in rerun.stdout
-    assert len(children) == 3
     assert all(run.info.status == "FINISHED" for run in children)
