@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep.config.identity import (
-    config_hash, distinguishing_overrides, flatten_config, run_name_from_overrides,
+    config_hash, distinguishing_overrides, flatten_config, run_name_from_overrides, short_value,
 )
 from imdb_sweep.config.validation import validate_config
 from imdb_sweep.console import labelled_output, say
@@ -100,8 +100,14 @@ class JobContext:
         return f"[{self.job_number}/{total}]"
 
     def label(self) -> str:
-        overrides = " ".join(self.distinguishing_overrides()) or "(defaults)"
+        overrides = " ".join(_short_override(override) for override in self.distinguishing_overrides())
+        overrides = overrides or "(defaults)"
         return f"{self.position()} {overrides}" if self.position() else overrides
+
+
+def _short_override(override: str) -> str:
+    key, _, value = override.partition("=")
+    return f"{key}={short_value(value)}"
 
 
 def check_job_inputs(cfg: DictConfig) -> None:

@@ -397,3 +397,10 @@ def test_a_killed_search_continues_where_it_stopped(tmp_path, cli_env):
     # The retry resumed the killed trial's own run from its checkpoint.
     assert "resuming run" in rerun.stdout
     assert all(run.info.status == "FINISHED" for run in children)
+
+
+def test_a_trials_run_name_shortens_its_sampled_floats():
+    from imdb_sweep.config.identity import run_name_from_overrides
+
+    name = run_name_from_overrides(["model.units=32", "model.dropout=0.4599441259715189", "model.l2=0.001"], "x")
+    assert name == "units=32,dropout=0.4599,l2=0.001"

@@ -60,9 +60,20 @@ def distinguishing_overrides(overrides: list[str], swept_keys: list[str] | None 
 
 
 def run_name_from_overrides(overrides: list[str], fallback: str) -> str:
-    """`model.units=64`, `model.activation=tanh` -> `units=64,activation=tanh`."""
+    """`model.units=64`, `model.activation=tanh` -> `units=64,activation=tanh`; a
+    search's sampled floats shortened to 4 significant digits (the params keep them whole)."""
     parts = []
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
-        parts.append(f"{key.rsplit('.', 1)[-1]}={value}")
+        parts.append(f"{key.rsplit('.', 1)[-1]}={short_value(value)}")
     return ",".join(parts) if parts else fallback
+
+
+def short_value(value: str) -> str:
+    """`0.30012345678` -> `0.3001`; anything that is not a long float stays as it is."""
+    if "." not in value or len(value) <= 7:
+        return value
+    try:
+        return f"{float(value):.4g}"
+    except ValueError:
+        return value
