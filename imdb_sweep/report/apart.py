@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from imdb_sweep.config.identity import short_value
 from imdb_sweep.report.runs import JobRun
 from imdb_sweep.report.table import ComparisonTable, short_labels, varying_params
 
@@ -54,5 +55,5 @@ def pruned_cells(table: ComparisonTable, run: JobRun) -> list[str]:
     """Cell texts of one pruned trial; the run id last, in full (formats shorten it)."""
     value = run.metrics.get(table.ranked_by, math.nan)
     return ["" if run.trial_number is None else str(run.trial_number),
-            *(run.params.get(key, "") for key in pruned_keys(table)),
+            *(short_value(run.params.get(key, "")) for key in pruned_keys(table)),
             run.pruned_at_epoch or "", "" if math.isnan(value) else f"{value:.4f}", run.run_name, run.run_id]

@@ -18,6 +18,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
+from imdb_sweep.config.identity import short_value
 from imdb_sweep.report.apart import (
     NOT_FINISHED_TITLE,
     PRUNED_TITLE,
@@ -181,7 +182,8 @@ def _mean_and_std(metric: str, row: Row) -> str:
 def display_cells(table: ComparisonTable, row: Row, short_ids: bool) -> list[str]:
     """Cell texts of one row; the cell of the ranking metric is the one marked as best."""
     single = row.n == 1
-    cells = ["" if row.params.get(key) is None else str(row.params[key]) for key in table.param_keys]
+    # A search's sampled floats shortened for reading (CSV and JSON keep them whole).
+    cells = ["" if row.params.get(key) is None else short_value(str(row.params[key])) for key in table.param_keys]
     for metric in leading_metrics(table):
         if not table.grouped_by_seed:
             cells.append(_number(metric, row.summaries[metric].mean, single))
