@@ -29,11 +29,14 @@ def test_the_tiny_task_is_learnable(tiny_config):
 
 def test_best_epoch_is_one_based_and_first_on_ties():
     result = TrainingResult(
-        history={"val_accuracy": [0.5, 0.8, 0.8, 0.7]}, test_loss=0.0, test_accuracy=0.0,
-        train_seconds=0.0, evaluate_seconds=0.0,
+        history={"val_accuracy": [0.5, 0.8, 0.8, 0.7], "val_loss": [0.7, 0.4, 0.5, 0.6]}, test_loss=0.0,
+        test_accuracy=0.0, train_seconds=0.0, evaluate_seconds=0.0,
     )
     assert result.best_epoch == 2
-    assert result.summary_metrics()["final_val_accuracy"] == 0.7
+    summary = result.summary_metrics()
+    assert summary["final_val_accuracy"] == 0.7
+    # What a search may optimize besides best_val_accuracy (imdb_sweep/search/objective.py).
+    assert (summary["best_val_loss"], summary["final_val_loss"], summary["epochs_trained"]) == (0.4, 0.6, 4)
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers(tiny_config):
