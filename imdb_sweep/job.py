@@ -149,6 +149,8 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     try:
         run_id, metrics = _train_in_run(cfg, context, target, client, data, job_hash, checkpoints, resume, link,
                                         timings={"data_seconds": data_seconds, "job_started": job_started})
+        if checkpoints is not None:
+            checkpoints.remove()  # the run is FINISHED: nothing left to resume
     except Exception as error:
         # Said at once: in a multirun Hydra only reports failures after the last job.
         say(f"{context.label()} FAILED: {type(error).__name__}: {error}", stream=sys.stderr)
@@ -156,8 +158,6 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     finally:
         if checkpoints is not None:
             checkpoints.release()
-    if checkpoints is not None:
-        checkpoints.remove()
     pruned = f"pruned after epoch {int(metrics[PRUNED_AT_EPOCH])}: " if PRUNED_AT_EPOCH in metrics else "done: "
     say(f"{context.label()} {pruned}best_val_accuracy={metrics['best_val_accuracy']:.4f} "
         f"(epoch {int(metrics['best_epoch'])}) test_accuracy={metrics['test_accuracy']:.4f} "
@@ -203,12 +203,12 @@ def _checkpoints_and_resume(cfg: DictConfig, client: MlflowClient, job_hash: str
         return None, None
     root = cfg.sweep.checkpoint_dir or Path(cfg.tracking.store_dir) / "checkpoints"
     checkpoints = CheckpointStore(Path(root).expanduser(), job_hash)
-    if cfg.sweep.rerun == "all":
-        checkpoints.remove()
-        return checkpoints, None
     if not checkpoints.claim():
         say(f"Another job is training this configuration ({job_hash}) right now: this one keeps no checkpoints")
         return None, None
+    if cfg.sweep.rerun == "all":
+        checkpoints.remove()
+        return checkpoints, None
     state = checkpoints.load_state()
     if state is None:
         return checkpoints, None

@@ -404,3 +404,11 @@ def test_a_trials_run_name_shortens_its_sampled_floats():
 
     name = run_name_from_overrides(["model.units=32", "model.dropout=0.4599441259715189", "model.l2=0.001"], "x")
     assert name == "units=32,dropout=0.4599,l2=0.001"
+
+
+def test_a_removed_checkpoint_leaves_no_lock_file_behind(tmp_path):
+    store = CheckpointStore(tmp_path, "abc")
+    assert store.claim()
+    store.remove()
+    store.release()
+    assert list(tmp_path.iterdir()) == []

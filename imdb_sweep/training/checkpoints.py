@@ -85,3 +85,7 @@ class CheckpointStore:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self._lock is not None:
+            # Only while holding it: another job then either failed to take it
+            # already, or takes a fresh lock file for a fresh folder.
+            self._lock_path.unlink(missing_ok=True)
