@@ -4,7 +4,7 @@
                                      [--output benchmarks/results/space_speed.json]
 
 Runs one `python -m imdb_sweep` job per variant (the baseline, then one key
-changed each: dropout, adam, 128 units, 3 hidden layers, l2, deterministic ops),
+changed each: dropout, adam, nadam, adagrad, sgd, 128 units, 3 hidden layers, l2, deterministic ops),
 each a fresh process on the full archive, the variants in turn and the rounds
 alternating, so that the machine's noise hits them alike. Reports per variant
 the steady epoch (median of epochs 2..n, from the run's `epoch_seconds` metric
@@ -39,6 +39,9 @@ VARIANTS = {
     "baseline": [],
     "dropout 0.5": ["model.dropout=0.5"],
     "adam": ["train.optimizer=adam"],
+    "nadam": ["train.optimizer=nadam"],
+    "adagrad": ["train.optimizer=adagrad"],
+    "sgd": ["train.optimizer=sgd"],
     "units 128": ["model.units=128"],
     "3 hidden layers": ["model.hidden_layers=3"],
     "l2 0.001": ["model.l2=0.001"],
