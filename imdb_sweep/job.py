@@ -93,7 +93,10 @@ class JobContext:
         return distinguishing_overrides(overrides, self.sweep.swept_keys if self.sweep else None)
 
     def position(self) -> str | None:
-        """`[3/8]` in a sweep, None for a single run."""
+        """`[3/8]` in a grid, `[trial 7]` in a search (Optuna's trial number: retries
+        of lost trials make it run past n_trials), None for a single run."""
+        if self.trial_number is not None:
+            return f"[trial {self.trial_number}]"
         if self.job_number is None:
             return None
         total = self.sweep.total_jobs if self.sweep and self.sweep.total_jobs else "?"

@@ -376,7 +376,7 @@ def test_a_killed_search_continues_where_it_stopped(tmp_path, cli_env):
     deadline = time.monotonic() + 300
     for line in worker.stdout:
         seen.append(line)
-        if line.startswith("[2/3] Epoch 5/"):
+        if line.startswith("[trial 1] Epoch 5/"):
             os.killpg(worker.pid, signal.SIGKILL)  # the worker and everything it started, at once
             break
         assert time.monotonic() < deadline, "the search never reached its second trial:\n" + "".join(seen)
@@ -389,6 +389,7 @@ def test_a_killed_search_continues_where_it_stopped(tmp_path, cli_env):
     rerun = run_cli(arguments, cwd=tmp_path, env=cli_env)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "Trial 1 failed: its process" in rerun.stdout
+    assert "[trial 1]" not in rerun.stdout and "[trial 2]" in rerun.stdout  # the retry, under a number of its own
     parent, children, study = assert_complete_search(tmp_path, 3)
     lost = trial_records.find_trial(study, 1)
     assert lost.state == TrialState.FAIL and trial_records.LOST_WORKER in lost.user_attrs
