@@ -53,9 +53,10 @@ def within_budget(study: optuna.Study, trial_number: int, n_trials: int) -> bool
 
 
 def search_done(study: optuna.Study, n_trials: int) -> bool:
-    """n_trials counted trials have ended and none is running or waiting."""
+    """n_trials counted trials have ended and none is running (a configuration still
+    waiting to be asked again no longer fits the budget then)."""
     trials = study.get_trials(deepcopy=False)
-    if any(trial.state in (TrialState.RUNNING, TrialState.WAITING) for trial in trials):
+    if any(trial.state == TrialState.RUNNING for trial in trials):
         return False
     return sum(counts_toward_budget(trial) for trial in trials) >= n_trials
 
