@@ -71,8 +71,12 @@ def read_search(store: Path) -> dict:
     runs = client.search_runs([experiment_id], f"tags.`{tags.ROLE}` = 'job'", max_results=1000)
     complete = [run for run in runs if run.info.status == "FINISHED" and tags.PRUNED_AT_EPOCH not in run.data.tags]
     best = max(complete, key=lambda run: run.data.metrics["best_val_accuracy"])
+    parents = client.search_runs([experiment_id], f"tags.`{tags.ROLE}` = 'sweep'")
+    # A configuration proposed twice is answered by its FINISHED run: a trial without a run of its own.
+    reused = sum(key.startswith(tags.REUSED_PREFIX) for parent in parents for key in parent.data.tags)
     return {
-        "trials": len(runs),
+        "trials": len(runs) + reused,
+        "reused": reused,
         "pruned": sum(tags.PRUNED_AT_EPOCH in run.data.tags for run in runs),
         "epochs": int(sum(run.data.metrics["epochs_trained"] for run in runs)),
         "best_val_accuracy": best.data.metrics["best_val_accuracy"],
@@ -113,7 +117,8 @@ def main() -> None:
 
 
 def summary_line(result: dict, grid: dict) -> str:
-    return (f"{result['name']}: {result['trials']} trials ({result['pruned']} pruned), {result['epochs']} epochs "
+    return (f"{result['name']}: {result['trials']} trials ({result['pruned']} pruned, {result.get('reused', 0)} "
+            f"answered by an earlier run), {result['epochs']} epochs "
             f"({result['epochs'] / grid['epochs']:.0%} of the grid's), {result['wall_seconds']:.0f} s, best val "
             f"{result['best_val_accuracy']:.4f} ({100 * (result['best_val_accuracy'] - grid['best_val_accuracy']):+.2f}"
             f" points), picked test {result['picked_test_accuracy']:.4f}")
@@ -121,13 +126,14 @@ def summary_line(result: dict, grid: dict) -> str:
 
 def markdown(results: list[dict]) -> str:
     grid = results[0]
-    lines = ["| search | trials (pruned) | epochs | share of grid's epochs | wall time | best val acc | "
+    lines = ["| search | trials (pruned, reused) | epochs | share of grid's epochs | wall time | best val acc | "
              "vs grid best | picked config's test acc | picked config |",
              "|---|---|---|---|---|---|---|---|---|"]
     for result in results:
         picked = ", ".join(f"{key.split('.')[1]}={value}" for key, value in result["picked"].items())
         lines.append(
-            f"| {result['name']} | {result['trials']} ({result['pruned']}) | {result['epochs']} | "
+            f"| {result['name']} | {result['trials']} ({result['pruned']}, {result.get('reused', 0)}) | "
+            f"{result['epochs']} | "
             f"{result['epochs'] / grid['epochs']:.0%} | {result['wall_seconds']:.0f} s | "
             f"{result['best_val_accuracy']:.4f} | {100 * (result['best_val_accuracy'] - grid['best_val_accuracy']):+.2f} "
             f"| {result['picked_test_accuracy']:.4f} | {picked} |")
