@@ -56,7 +56,6 @@ from imdb_sweep.tracking.sweep_state import SweepState
 
 # How long a worker that joins a new study waits for its creator's parent run.
 PARENT_WAIT_SECONDS = 120.0
-optuna.logging.set_verbosity(optuna.logging.WARNING)  # Our lines say what happens, once.
 
 
 class SearchSweeper:
@@ -71,6 +70,7 @@ class SearchSweeper:
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # Our lines say what happens, once.
         self.hydra_context = hydra_context
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
