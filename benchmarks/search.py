@@ -23,11 +23,14 @@ numbers whichever search proposes it (up to CPU float nondeterminism); the
 searches differ only in which configurations they try and how long.
 Extra arguments after `--` go to every job (a quick check:
 `--trials 4 --seeds 1 --epochs 2 -- data.train_limit=2000 data.test_limit=500`).
+`--kinds tpe+asha --asha-min-resource 2 --grid-from benchmarks/results/search.json`
+runs one kind of search again, with another ASHA setting, against an earlier run's grid.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -90,20 +93,32 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16, help="trial budget of each search")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="sampler seeds")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--kinds", nargs="+", choices=("grid", "random", "tpe+asha"),
+                        default=["grid", "random", "tpe+asha"], help="which searches to run")
+    parser.add_argument("--asha-min-resource", type=int, default=1,
+                        help="ASHA's first rung (epochs), hydra.sweeper.pruners.asha.min_resource")
+    parser.add_argument("--grid-from", type=Path, metavar="JSON",
+                        help="without the grid in --kinds: take the grid's row from an earlier results file")
     parser.add_argument("--output", type=Path, default=results_file("search"))
     parser.add_argument("extra", nargs="*", help="overrides for every job (after --)")
     args = parser.parse_args()
     require_archive()
 
-    plans = [("grid", ["sweep.rerun=all", *space("grid")])]
+    plans = [("grid", ["sweep.rerun=all", *space("grid")])] if "grid" in args.kinds else []
     for seed in args.seeds:
         search = ["hydra/sweeper=optuna", f"hydra.sweeper.n_trials={args.trials}",
                   f"hydra.sweeper.sampler.seed={seed}", *space("search")]
-        plans.append((f"random seed {seed}", ["hydra/sweeper/sampler=random", "hydra.sweeper.pruner=none",
-                                               *search]))
-        plans.append((f"tpe+asha seed {seed}", ["hydra/sweeper/sampler=tpe", "hydra.sweeper.pruner=asha",
-                                                 *search]))
-    results = []
+        if "random" in args.kinds:
+            plans.append((f"random seed {seed}", ["hydra/sweeper/sampler=random", "hydra.sweeper.pruner=none",
+                                                   *search]))
+        if "tpe+asha" in args.kinds:
+            asha = f"hydra.sweeper.pruners.asha.min_resource={args.asha_min_resource}"
+            plans.append((f"tpe+asha seed {seed}", ["hydra/sweeper/sampler=tpe", "hydra.sweeper.pruner=asha",
+                                                     asha, *search]))
+    if "grid" not in args.kinds and args.grid_from is None:
+        sys.exit("without the grid in --kinds, --grid-from names the results file that has its row")
+    # Every row is compared with the grid's: run here, or read from an earlier run.
+    results = [] if "grid" in args.kinds else [json.loads(args.grid_from.read_text())["results"][0]]
     with tempfile.TemporaryDirectory(prefix="search-bench-") as folder:
         for index, (name, arguments) in enumerate(plans):
             store = Path(folder) / f"store{index}"
