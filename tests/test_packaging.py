@@ -114,6 +114,9 @@ def test_the_wheel_holds_every_module_and_every_config_file(wheel: Path):
                for path in (PROJECT_ROOT / "conf").rglob("*.yaml")}
     assert {"imdb_sweep/conf/config.yaml", "imdb_sweep/conf/hydra/help/imdb_sweep.yaml"} <= configs
     assert configs == {name for name in names if name.startswith("imdb_sweep/conf/")}
+    # The search sweeper's plugin, in Hydra's namespace package, which has no __init__.py of ours.
+    assert "hydra_plugins/imdb_sweep_optuna/optuna_sweeper.py" in names
+    assert "hydra_plugins/__init__.py" not in names
 
 
 @pytest.mark.slow
@@ -142,6 +145,15 @@ def test_a_job_runs_from_the_installed_wheel_in_another_folder(installed_python:
     assert "test_accuracy" in run_info.data.metrics
     # MLflow records the job's entry point: the installed package's __main__.py.
     assert Path(run_info.data.tags["mlflow.source.name"]).is_relative_to(venv), run_info.data.tags
+
+    # A search from the installed wheel: Hydra finds our sweeper outside the checkout.
+    searched = run([str(installed_python), "-m", "imdb_sweep", "-m", "hydra/sweeper=optuna",
+                    "hydra.sweeper.n_trials=2", "model.units=choice(4,8)", f"data.path={archive}",
+                    "data.train_limit=32", "data.maxlen=50", "data.num_words=40", "train.epochs=1",
+                    "train.batch_size=8", "train.verbose=0", f"tracking.store_dir={tmp_path / 'search'}",
+                    "tracking.log_model=false"], cwd=workdir, env=env)
+    assert searched.returncode == 0, searched.stdout[-3000:] + searched.stderr[-3000:]
+    assert "Search " in searched.stdout and "ended FINISHED" in searched.stdout
 
     helped = run([str(installed_python), "-m", "imdb_sweep", "model.units=48", "--help"], cwd=workdir,
                  env=env, timeout=120)
