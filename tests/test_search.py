@@ -413,3 +413,17 @@ def test_a_removed_checkpoint_leaves_no_lock_file_behind(tmp_path):
     store.remove()
     store.release()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("sampler", ["cmaes", "gp"])
+def test_a_sampler_whose_package_is_missing_is_refused_up_front(sampler):
+    import importlib.util
+
+    from imdb_sweep.search.settings import SAMPLER_PACKAGES
+
+    config = {**SWEEPER_DEFAULTS, "sampler": {"name": sampler, "seed": None}}
+    if importlib.util.find_spec(SAMPLER_PACKAGES[sampler]) is None:
+        with pytest.raises(ConfigError, match=f"needs the {SAMPLER_PACKAGES[sampler]} package"):
+            SearchSettings.from_sweeper_config(config)
+    else:
+        assert SearchSettings.from_sweeper_config(config).sampler["name"] == sampler

@@ -7,6 +7,7 @@ group (`hydra/sweeper/sampler=random`), as in Hydra's own Optuna sweeper.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.search.objective import DEFAULT_OBJECTIVE, OBJECTIVES, ObjectiveMetric, objective_problems
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc")
+# Samplers that need a package imdb_sweep does not install (Optuna imports it only when sampling).
+SAMPLER_PACKAGES = {"cmaes": "cmaes", "gp": "torch"}
 PRUNERS = ("none", "median", "asha", "hyperband")
 
 
@@ -48,6 +51,10 @@ class SearchSettings:
         if sampler.get("name") not in SAMPLERS:
             problems.append(f"hydra.sweeper.sampler.name = {sampler.get('name')!r} is not allowed: expected one of "
                             f"{', '.join(SAMPLERS)} (hydra/sweeper/sampler=random selects one)")
+        package = SAMPLER_PACKAGES.get(sampler.get("name"))
+        if package is not None and importlib.util.find_spec(package) is None:
+            problems.append(f"hydra/sweeper/sampler={sampler['name']} needs the {package} package, which is not "
+                            f"installed (pip install {package}); or use tpe, random, grid or qmc")
         seed = sampler.get("seed")
         if seed is not None and not (isinstance(seed, int) and seed >= 0):
             problems.append(f"hydra.sweeper.sampler.seed = {seed!r} is not allowed: expected null or an integer >= 0")
