@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ DATABASE_PREFIXES = ("sqlite:", "postgresql", "postgres:", "mysql")
 SQLITE_LOCK_TIMEOUT_SECONDS = 120
 # Tables only MLflow's tracking store has: a database holding them is MLflow's.
 MLFLOW_TABLES = ("experiments", "runs", "metrics")
+STORAGE_ATTEMPTS = 3
 
 
 def default_storage(store_dir: str | Path) -> str:
@@ -62,11 +65,18 @@ def open_storage(storage: str) -> Any:
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     engine_kwargs = _engine_kwargs(storage)
     _refuse_mlflow_database(storage, engine_kwargs)
-    try:
-        return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
-    except Exception as error:  # noqa: BLE001 - SQLAlchemy's and the driver's errors alike
-        reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
-        raise _storage_error(storage, f"cannot open it: {reason}") from error
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
+        except Exception as error:  # noqa: BLE001 - SQLAlchemy's and the driver's errors alike
+            # Workers started together on a fresh database race to create Optuna's
+            # tables; the loser finds them made when it tries again.
+            if attempt + 1 < STORAGE_ATTEMPTS:
+                time.sleep(1 + random.random())
+                continue
+            reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+            raise _storage_error(storage, f"cannot open it: {reason}") from error
+    raise AssertionError("unreachable")
 
 
 def _engine_kwargs(storage: str) -> dict[str, Any]:
