@@ -114,10 +114,6 @@ def fail_lost_trials(study: optuna.Study, dead_after_seconds: float) -> list[tup
     return lost
 
 
-def objective_value(trial: FrozenTrial) -> float | None:
-    return trial.value if trial.state == TrialState.COMPLETE else None
-
-
 def trial_summary(study: optuna.Study) -> dict[str, Any]:
     """Counts of the study's trials by how they ended (lost and surplus apart)."""
     counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "retried": 0}
