@@ -8,15 +8,26 @@ PYTHON := $(VENV)/bin/python
 # without it the main job downloads keras.datasets.imdb instead.
 IMDB_SWEEP_ACLIMDB ?= $(abspath $(wildcard ../shared/data/aclImdb_labeled.tar.gz))
 export IMDB_SWEEP_ACLIMDB
+DATA_PATH_MARK := imdb_sweep: the IMDB archive
 
 .PHONY: setup run sweep report test test-fast server clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(VENV)/.data_path
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON_BOOTSTRAP) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -e ".[test,ray]"
+	touch $@
+
+# `. .venv/bin/activate` exports the archive make found, so the README's commands
+# typed in that shell read the same data (a value the user exported wins).
+$(VENV)/.data_path: $(VENV)/.installed
+	@if [ -n "$(IMDB_SWEEP_ACLIMDB)" ] && ! grep -q "$(DATA_PATH_MARK)" $(VENV)/bin/activate; then \
+	    printf '\n# %s (written by make setup)\nexport IMDB_SWEEP_ACLIMDB="$${IMDB_SWEEP_ACLIMDB:-%s}"\n' \
+	        "$(DATA_PATH_MARK)" "$(IMDB_SWEEP_ACLIMDB)" >> $(VENV)/bin/activate; \
+	    echo "IMDB_SWEEP_ACLIMDB=$(IMDB_SWEEP_ACLIMDB) (. $(VENV)/bin/activate exports it)"; \
+	fi
 	touch $@
 
 # One job: the reference baseline model, logged to mlruns/.

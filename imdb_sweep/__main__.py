@@ -11,7 +11,10 @@ with garbage_collection_paused():  # Hydra and MLflow: a second of imports
     from omegaconf import DictConfig
 
     from hydra_plugins.imdb_sweep_optuna.optuna_sweeper import register as register_optuna_sweeper
+    from imdb_sweep.config.validation import ConfigError
+    from imdb_sweep.data.source import DataError
     from imdb_sweep.job import JobContext, run_job
+    from imdb_sweep.tracking.store import TrackingError
     from imdb_sweep.search.objective import OBJECTIVES, PRUNED_AT_EPOCH
     from imdb_sweep.sweep.ray_preset import register_ray_launcher_preset
 
@@ -28,7 +31,16 @@ CONFIG_DIR = str(config_dir())
 def main(cfg: DictConfig) -> dict[str, float]:
     """One job. What it returns is for a search sweeper: the validation metrics a
     search may optimize, and whether the pruner stopped it; never the test set."""
-    metrics = run_job(cfg, JobContext.from_hydra(cfg))
+    context = JobContext.from_hydra(cfg)
+    try:
+        metrics = run_job(cfg, context)
+    except (ConfigError, DataError, TrackingError) as error:
+        if context.sweep is not None:
+            raise  # a sweep's job: the run is FAILED and the sweep reports it
+        # A single job's bad input (or unreachable store): the message says it all;
+        # Hydra would wrap it in a traceback.
+        print(f"Error: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
     return {name: metrics[name] for name in (*OBJECTIVES, PRUNED_AT_EPOCH) if name in metrics}
 
 

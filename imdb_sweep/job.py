@@ -43,6 +43,7 @@ from imdb_sweep.tracking.records import (
 )
 from imdb_sweep.tracking.runs import find_finished_run, job_run, run_tags
 from imdb_sweep.tracking.store import TrackingTarget, connect
+from imdb_sweep.tracking.uris import store_files_folder
 from imdb_sweep.training.checkpoints import CheckpointState, CheckpointStore
 
 if TYPE_CHECKING:
@@ -204,7 +205,7 @@ def _checkpoints_and_resume(cfg: DictConfig, client: MlflowClient, job_hash: str
     checkpoint to resume from, if its run still exists and did not finish."""
     if not cfg.sweep.checkpoints:
         return None, None
-    root = cfg.sweep.checkpoint_dir or Path(cfg.tracking.store_dir) / "checkpoints"
+    root = cfg.sweep.checkpoint_dir or store_files_folder(cfg.tracking.store_dir) / "checkpoints"
     checkpoints = CheckpointStore(Path(root).expanduser(), job_hash)
     if not checkpoints.claim():
         say(f"Another job is training this configuration ({job_hash}) right now: this one keeps no checkpoints")

@@ -1,11 +1,11 @@
 """`python -m imdb_sweep.server`: an MLflow tracking server over the project's local store.
 
-    python -m imdb_sweep.server                  # mlruns/ on http://127.0.0.1:5000
-    python -m imdb_sweep.server --store /data/mlruns --port 5001
+    python -m imdb_sweep.server                  # ./mlflow.db on http://127.0.0.1:5000
+    python -m imdb_sweep.server --store /data/sweeps --port 5001
 
 The server opens the same store the sweeps write to when no tracking URI is set
-(`sqlite:///<store>/mlflow.db`, artifacts in `<store>/artifacts`), so the UI
-shows exactly what they wrote. Sweeps can keep writing to the store directly, or
+(`sqlite:///<store>/mlflow.db`, artifacts in `<store>/mlruns/artifacts`), so the
+UI shows exactly what they wrote. Sweeps can keep writing to the store directly, or
 go through the server with `MLFLOW_TRACKING_URI=http://127.0.0.1:5000`; new
 experiments created through the server keep their artifacts in the same folder.
 
@@ -26,8 +26,10 @@ from pathlib import Path
 from imdb_sweep.tracking.uris import (
     DEFAULT_SERVER_HOST,
     DEFAULT_SERVER_PORT,
-    STORE_ARTIFACTS,
+    STORE_DATABASE,
+    artifacts_folder,
     local_store_uri,
+    move_legacy_database,
 )
 
 
@@ -50,7 +52,7 @@ def server_command(
         sys.executable, "-m", "mlflow", "server",
         "--host", host, "--port", str(port),
         "--backend-store-uri", local_store_uri(store),
-        "--serve-artifacts", "--artifacts-destination", str(store / STORE_ARTIFACTS),
+        "--serve-artifacts", "--artifacts-destination", str(artifacts_folder(store)),
         "--workers", str(workers),
         *extra,
     ]
@@ -63,8 +65,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         epilog="Arguments after `--` go to `mlflow server` unchanged, "
                "e.g. `-- --app-name basic-auth`.",
     )
-    parser.add_argument("--store", type=Path, default=Path("mlruns"),
-                        help="the store folder the sweeps write to (tracking.store_dir; default: mlruns)")
+    parser.add_argument("--store", type=Path, default=Path("."),
+                        help="the local store's folder, holding mlflow.db and mlruns/ "
+                             "(tracking.store_dir; default: the current folder)")
     parser.add_argument("--host", default=DEFAULT_SERVER_HOST,
                         help=f"address to bind (default: {DEFAULT_SERVER_HOST}, this machine only)")
     parser.add_argument("--port", type=int, default=DEFAULT_SERVER_PORT, help=f"default: {DEFAULT_SERVER_PORT}")
@@ -87,7 +90,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     store = arguments.store.expanduser().resolve()
     if store.exists() and not store.is_dir():
         sys.exit(f"Error: --store = '{arguments.store}' is not a folder")
-    (store / STORE_ARTIFACTS).mkdir(parents=True, exist_ok=True)
+    artifacts_folder(store).mkdir(parents=True, exist_ok=True)
+    moved = move_legacy_database(store)
+    if moved is not None:
+        print(f"Moved the store's database {moved} to {store / STORE_DATABASE}", flush=True)
     command = server_command(store, arguments.host, arguments.port, arguments.workers, arguments.extra)
     if not _is_loopback(arguments.host):
         print(f"Warning: binding {arguments.host} makes the server reachable from other machines, "

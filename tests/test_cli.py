@@ -18,7 +18,7 @@ TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verb
 
 
 def local_store(cwd: Path) -> tuple[MlflowClient, list]:
-    client = MlflowClient(f"sqlite:///{cwd / 'mlruns' / 'mlflow.db'}")
+    client = MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("imdb-sweep")
     runs = client.search_runs([experiment.experiment_id]) if experiment else []
     return client, runs
@@ -47,7 +47,7 @@ def test_a_bad_value_fails_before_any_store_or_run_exists(tmp_path, cli_env):
     result = run_cli([*TINY, "model.activation=sparkle"], cwd=tmp_path, env=cli_env)
     assert result.returncode != 0
     assert "model.activation = 'sparkle' is not allowed: expected one of relu, tanh" in result.stderr
-    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_a_bad_job_in_a_sweep_fails_the_sweep_before_training(tmp_path, cli_env):
@@ -64,7 +64,44 @@ def test_a_missing_dataset_fails_before_any_run(tmp_path, cli_env):
     result = run_cli([*TINY, f"data.path={missing}"], cwd=tmp_path, env=cli_env)
     assert result.returncode != 0
     assert f"data.path = '{missing}' does not exist" in result.stderr
-    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_grid_without_any_data_stops_before_any_run_with_one_short_message(tmp_path, cli_env):
+    # No archive configured, and keras.datasets.imdb neither cached nor downloadable
+    # (HTTPS to a closed local port: the same here and on a machine with internet).
+    env = {**cli_env, "IMDB_SWEEP_ACLIMDB": "", "KERAS_HOME": str(tmp_path / "keras"),
+           "HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+    result = run_cli(["-m", "model.units=32,64", "model.activation=relu,tanh"], cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "Downloading" not in result.stdout + result.stderr
+    assert result.stderr.count("no IMDB reviews to train on") == 1  # once, not once per job
+    assert "IMDB_SWEEP_ACLIMDB" in result.stderr and "data.path" in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 8, result.stderr
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.units=abc", "model.units = 'abc' is not allowed: expected an integer >= 1"),
+    ("train.epochs=2.5", "train.epochs = 2.5 is not allowed: expected an integer >= 1"),
+    ("data.path=/nope", "data.path = '/nope' does not exist"),
+])
+def test_a_single_job_with_bad_input_says_so_without_a_traceback(tmp_path, cli_env, override, message):
+    result = run_cli([override], cwd=tmp_path, env=cli_env)
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr and "HYDRA_FULL_ERROR" not in result.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_malformed_tracking_uri_gets_one_line(tmp_path, cli_env):
+    env = {**cli_env, "MLFLOW_TRACKING_URI": "htp:/localhost:5000"}
+    for command in ([*TINY], ["-m", *TINY, "model.units=8,16"]):
+        result = run_cli(command, cwd=tmp_path, env=env)
+        assert result.returncode == 1
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("Error: MLFLOW_TRACKING_URI = 'htp:/localhost:5000' is not a tracking URI"), line
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_a_failing_job_does_not_stop_the_sweep_and_fails_its_parent(tmp_path, cli_env):
@@ -147,7 +184,7 @@ def test_the_logged_model_scores_text_and_carries_a_plain_keras_model(tmp_path, 
     client, (run,) = local_store(tmp_path)
     script = (
         "import sys, mlflow, keras, numpy as np\n"
-        f"mlflow.set_tracking_uri('sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}')\n"
+        f"mlflow.set_tracking_uri('sqlite:///{tmp_path / 'mlflow.db'}')\n"
         f"info = mlflow.models.get_model_info('runs:/{run.info.run_id}/model')\n"
         "folder = mlflow.artifacts.download_artifacts(info.model_uri)\n"
         "model = keras.models.load_model(folder + '/artifacts/model.keras')\n"

@@ -14,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from imdb_sweep.data import loader as loader_module
-from imdb_sweep.data import DataError, PreviousLoad, load_imdb
+from imdb_sweep.data import DataError, PreviousLoad, load_imdb, source
 from imdb_sweep.data.aclimdb import read_aclimdb
 from imdb_sweep.data.text import tokenize
 from imdb_sweep.data.arrays import KERAS_SHUFFLE_SEED, keras_order, pad_sequences, stratified_subset
@@ -235,3 +235,35 @@ def test_jobs_of_one_process_share_the_data_until_the_archive_changes(tiny_confi
     write_aclimdb(archive, reviews_per_class=7)  # rewritten in place: new size and time
     changed = _load_data(cfg.data)
     assert changed is not first and len(changed.x_train) != len(first.x_train)
+
+
+# -- no data at all: keras.datasets.imdb neither cached nor downloadable -----------------
+
+def unreachable_internet(monkeypatch: pytest.MonkeyPatch, keras_home: Path) -> None:
+    """An empty Keras cache and every HTTPS request sent to a closed local port: the
+    download fails here as it does on a machine without internet, whatever this one has."""
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
+    source._keras_download_problem.cache_clear()
+
+
+def test_no_archive_and_no_download_names_both_settings(tmp_path, monkeypatch):
+    unreachable_internet(monkeypatch, tmp_path / "keras")
+    config = OmegaConf.create({"source": "auto", "path": None})
+    with pytest.raises(DataError) as raised:
+        source.check_data_source(config)
+    message = str(raised.value)
+    assert message.startswith("no IMDB reviews to train on: data.source = 'auto' found no archive")
+    assert "IMDB_SWEEP_ACLIMDB" in message and "data.path" in message
+    assert "keras.datasets.imdb cannot be downloaded" in message
+    source._keras_download_problem.cache_clear()
+
+
+def test_a_keras_cache_that_has_the_files_needs_no_network(tmp_path, monkeypatch):
+    unreachable_internet(monkeypatch, tmp_path / "keras")
+    (tmp_path / "keras" / "datasets").mkdir(parents=True)
+    for name in source.KERAS_DATASET_FILES:
+        (tmp_path / "keras" / "datasets" / name).write_bytes(b"cached")
+    source.check_data_source(OmegaConf.create({"source": "keras", "path": None}))  # no error
+    source._keras_download_problem.cache_clear()

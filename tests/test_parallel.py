@@ -63,7 +63,7 @@ def test_a_parallel_sweep_on_the_local_store_nests_every_job_once(tmp_path, tiny
     assert {line[:5] for line in keras_lines} == {"[1/3]", "[2/3]", "[3/3]"}
     assert "#0 : " not in result.stdout + result.stderr
 
-    database = sqlite3.connect(tmp_path / "mlruns" / "mlflow.db")
+    database = sqlite3.connect(tmp_path / "mlflow.db")
     runs = database.execute(
         "SELECT r.run_uuid, r.status, p.value, pid.value FROM runs r "
         "LEFT JOIN tags p ON p.run_uuid = r.run_uuid AND p.key = 'mlflow.parentRunId' "

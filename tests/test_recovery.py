@@ -22,7 +22,7 @@ EPOCHS = 30
 
 
 def store_runs(cwd: Path) -> tuple[MlflowClient, str, list]:
-    client = MlflowClient(f"sqlite:///{cwd / 'mlruns' / 'mlflow.db'}")
+    client = MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("imdb-sweep")
     return client, experiment.experiment_id, client.search_runs([experiment.experiment_id])
 
@@ -61,7 +61,7 @@ def test_a_rerun_skips_finished_jobs_and_rerun_all_trains_again(tmp_path, cli_en
     # The new sweep's comparison table still lists every configuration.
     from imdb_sweep.report.runs import select_runs
 
-    selection = select_runs(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}", "imdb-sweep")
+    selection = select_runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "imdb-sweep")
     assert selection.parent_run_id == newest_parent.info.run_id
     assert {job.run_id for job in selection.finished} == set(original.values())
     assert "| 8 |" in second.stdout and "| 16 |" in second.stdout

@@ -425,7 +425,7 @@ def real_sweep(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory):
            "MLFLOW_TRACKING_URI": ""}
     result = run_cli(["-m", "seed=0,1,2", "model.units=8,16", *TINY], cwd=cwd, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    return cwd, f"sqlite:///{cwd / 'mlruns' / 'mlflow.db'}", result
+    return cwd, f"sqlite:///{cwd / 'mlflow.db'}", result
 
 
 @pytest.mark.slow

@@ -223,10 +223,10 @@ def test_bad_search_input_fails_before_any_run_or_study(tmp_path, cli_env, argum
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    store = tmp_path / "mlruns"
-    assert not (store / "optuna.journal").exists() or (store / "optuna.journal").stat().st_size == 0
-    if (store / "mlflow.db").exists():
-        assert MlflowClient(f"sqlite:///{store / 'mlflow.db'}").search_runs(["0", "1"]) == []
+    journal = tmp_path / "mlruns" / "optuna.journal"
+    assert not journal.exists() or journal.stat().st_size == 0
+    if (tmp_path / "mlflow.db").exists():
+        assert MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").search_runs(["0", "1"]) == []
 
 
 # -- real searches -----------------------------------------------------------------------
@@ -234,7 +234,7 @@ def test_bad_search_input_fails_before_any_run_or_study(tmp_path, cli_env, argum
 def read_search(cwd: Path, storage: str | None = None) -> tuple[MlflowClient, object, list, optuna.Study]:
     """The parent run, its trial runs and the study (in `storage`, by default the one
     the parent names) of the one search in cwd's store."""
-    client = MlflowClient(f"sqlite:///{cwd / 'mlruns' / 'mlflow.db'}")
+    client = MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("imdb-sweep")
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
     parents = [run for run in runs if run.data.tags.get(tags.ROLE) == "sweep"]
@@ -285,7 +285,7 @@ def test_a_search_on_the_real_archive(tmp_path, real_archive, launcher):
     for run in children:
         assert run.data.params["model.units"] in {"16", "32"} and 0 <= float(run.data.params["model.dropout"]) <= 0.5
         pruned = run.data.tags.get(tags.PRUNED_AT_EPOCH)
-        epochs = len(MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}").get_metric_history(
+        epochs = len(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_metric_history(
             run.info.run_id, "val_accuracy"))
         assert epochs == (int(pruned) if pruned else 3)  # a pruned run keeps the curves it trained
     assert f"Sweep {parent.data.tags[tags.SWEEP_ID]} ended FINISHED" in result.stdout

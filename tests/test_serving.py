@@ -133,8 +133,7 @@ def post(url: str, body: bytes) -> tuple[int, dict]:
 @pytest.mark.slow
 def test_a_sweep_registers_its_winner_and_mlflow_models_serve_scores_raw_text(tmp_path):
     archive = write_aclimdb(tmp_path / "data" / "aclImdb.tar.gz", reviews_per_class=60)
-    store = tmp_path / "mlruns"
-    uri = f"sqlite:///{store / 'mlflow.db'}"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the default store of the folder the sweep ran in
     env = {"IMDB_SWEEP_ACLIMDB": str(archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
            "MLFLOW_TRACKING_URI": ""}
     swept = run_cli(["-m", "model.units=8,16", "train.epochs=8", "data.maxlen=50", "data.num_words=40",
@@ -148,13 +147,23 @@ def test_a_sweep_registers_its_winner_and_mlflow_models_serve_scores_raw_text(tm
     assert parent.data.tags["best_run_id"] == champion.run_id  # the report's choice, on validation
     assert champion.tags["sweep_id"] == parent.data.tags["imdb_sweep.sweep_id"]
 
-    port = free_port()
+    # As the README types them, in the folder the sweep ran in, with no tracking URI set:
+    # MLflow's own default store is the sweep's.
     bin_folder = str(Path(sys.executable).parent)  # `mlflow models serve` starts uvicorn through the shell
+    user_env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    user_env.update(PATH=bin_folder + os.pathsep + os.environ["PATH"], PYTHONPATH="")
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import mlflow, pandas as pd\n"
+         "model = mlflow.pyfunc.load_model('models:/imdb-tiny@champion')\n"
+         f"print(model.predict(pd.DataFrame({{'text': [{POSITIVE_REVIEW!r}]}}))['label'].tolist())"],
+        cwd=tmp_path, env=user_env, capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    assert loaded.stdout.strip().splitlines()[-1] == "[1]"
+    port = free_port()
     server = subprocess.Popen(
         [str(Path(bin_folder) / "mlflow"), "models", "serve", "-m", "models:/imdb-tiny@champion",
          "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": bin_folder + os.pathsep + os.environ["PATH"],
-             "PYTHONPATH": ""},
+        cwd=tmp_path, env=user_env,
         stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:

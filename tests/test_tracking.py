@@ -13,7 +13,7 @@ from imdb_sweep.config import identity
 from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.data import DataError
 from imdb_sweep.job import JobContext, run_job
-from imdb_sweep.tracking import records, store, tags
+from imdb_sweep.tracking import records, store, tags, uris
 
 
 def store_client(cfg) -> tuple[MlflowClient, str]:
@@ -184,3 +184,45 @@ def test_parallel_jobs_logging_the_same_dataset_all_get_it(tmp_path):
     for run_id in runs:
         (dataset_input,) = client.get_run(run_id).inputs.dataset_inputs
         assert dataset_input.tags[0].value == "training"
+
+
+@pytest.mark.parametrize(("uri", "problem"), [
+    ("htp:/localhost:5000", "unknown scheme 'htp'"),
+    ("http:/localhost:5000", "a server address needs a host"),
+    ("sqlite://mlflow.db", "a SQLite URI has three slashes"),
+])
+def test_a_malformed_tracking_uri_is_refused_naming_the_variable_and_the_forms(monkeypatch, uri, problem):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(store.TrackingError) as raised:
+        store.resolve_tracking_uri(type("Cfg", (), {"uri": None, "store_dir": "."}))
+    message = str(raised.value)
+    assert message.startswith(f"MLFLOW_TRACKING_URI = '{uri}' is not a tracking URI ({problem}")
+    assert "http(s)://host:port" in message and "sqlite:///path/to/mlflow.db" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:5000", "https://mlflow.example.org/", "sqlite:///mlflow.db",
+                                 "sqlite:////abs/mlflow.db", "postgresql://u:p@h/db", "postgresql+psycopg://u@h/db",
+                                 "file:///tmp/mlruns", "/tmp/mlruns", "mlruns", "databricks"])
+def test_every_form_mlflow_opens_passes(uri):
+    assert uris.uri_form_problem(uri) is None
+
+
+def test_a_store_made_before_the_database_moved_up_keeps_opening(tiny_config, tmp_path):
+    # The old layout: mlruns/mlflow.db with artifacts in mlruns/artifacts.
+    old_database = tmp_path / "mlruns" / "mlflow.db"
+    old_database.parent.mkdir()
+    old_client = MlflowClient(f"sqlite:///{old_database}")
+    experiment_id = old_client.create_experiment(
+        "imdb-sweep", artifact_location=(tmp_path / "mlruns" / "artifacts").as_uri())
+    old_run = old_client.create_run(experiment_id)
+    old_client.log_text(old_run.info.run_id, "kept", "note.txt")
+    old_client.set_terminated(old_run.info.run_id)
+
+    target = store.connect(tiny_config(f"tracking.store_dir={tmp_path}").tracking)
+    assert target.uri == f"sqlite:///{tmp_path / 'mlflow.db'}" and target.experiment_id == experiment_id
+    assert not old_database.exists()
+    moved = MlflowClient(target.uri)
+    assert moved.get_run(old_run.info.run_id).info.status == "FINISHED"
+    assert moved.download_artifacts(old_run.info.run_id, "note.txt", str(tmp_path)).endswith("note.txt")
+    assert (tmp_path / "note.txt").read_text() == "kept"

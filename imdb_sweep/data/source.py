@@ -3,9 +3,12 @@ that run before any training or MLflow run."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tarfile
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ def check_data_source(data_cfg: Any) -> None:
     """Fail fast, with the key and value, when the configured data cannot be read."""
     source, path = resolve_source(data_cfg)
     if source == "keras":
+        check_keras_dataset(data_cfg.source)
         return
     assert path is not None
     if not path.exists():
@@ -64,6 +68,48 @@ def check_data_source(data_cfg: Any) -> None:
             f"data.path = '{path}' is neither a folder nor a readable tar archive: expected "
             "the aclImdb folder or aclImdb_v1.tar.gz"
         )
+
+
+# keras.datasets.imdb.load_data and get_word_index read these from Keras's cache,
+# downloading them from here the first time.
+KERAS_DATASET_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+KERAS_DATASET_FILES = ("imdb.npz", "imdb_word_index.json")
+
+
+def keras_dataset_folder() -> Path:
+    """Keras's download cache for datasets ($KERAS_HOME/datasets, else ~/.keras/datasets)."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "datasets"
+
+
+def check_keras_dataset(setting: str) -> None:
+    """keras.datasets.imdb is in Keras's cache or can be downloaded: a job must know
+    before any run exists that it will have reviews to train on."""
+    problem = _keras_download_problem()
+    if problem is None:
+        return
+    how = ("data.source = 'keras'" if setting == "keras"
+           else f"data.source = 'auto' found no archive (neither data.path nor {ACLIMDB_ENV_VAR} is set)")
+    raise DataError(
+        f"no IMDB reviews to train on: {how}, and keras.datasets.imdb cannot be downloaded "
+        f"({problem}).\n    Set {ACLIMDB_ENV_VAR} (or data.path) to the official aclImdb folder or "
+        f"its .tar.gz:\n      export {ACLIMDB_ENV_VAR}=/path/to/aclImdb_v1.tar.gz\n"
+        "    or let this machine reach the internet once (data.source=keras downloads into ~/.keras)."
+    )
+
+
+@functools.cache  # once per process: every job of a sweep asks
+def _keras_download_problem() -> str | None:
+    """None when Keras has the files or their origin answers; else why not. Only asks
+    whether the origin answers (a HEAD request): the job downloads as Keras does."""
+    if all((keras_dataset_folder() / name).is_file() for name in KERAS_DATASET_FILES):
+        return None
+    request = urllib.request.Request(KERAS_DATASET_ORIGIN + KERAS_DATASET_FILES[0], method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        return f"{KERAS_DATASET_ORIGIN} does not answer: {reason}"
 
 
 def aclimdb_root(folder: Path) -> Path:

@@ -22,8 +22,8 @@ from imdb_sweep.report.registry import check_model_name, register_best_run
 from imdb_sweep.report.runs import LATEST, load_curves, select_runs
 from imdb_sweep.report.search import summarize_search
 from imdb_sweep.report.table import DEFAULT_RANKING_METRIC, build_table, parse_baseline
-from imdb_sweep.tracking.store import resolve_tracking_uri
-from imdb_sweep.tracking.uris import STORE_DATABASE, local_store_folder
+from imdb_sweep.tracking.store import TrackingError, resolve_tracking_uri
+from imdb_sweep.tracking.uris import STORE_DATABASE, local_store_folder, move_legacy_database
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also register the best run (by --rank-by; finished, unpruned runs only) "
                              "as a new version of this registered model and move its alias 'champion' "
                              "to it: then `mlflow models serve -m models:/MODEL_NAME@champion`")
-    parser.add_argument("--store-dir", default="mlruns",
-                        help="local store folder used when MLFLOW_TRACKING_URI is unset "
-                             "(default: %(default)s, the one `python -m imdb_sweep` writes)")
+    parser.add_argument("--store-dir", default=".",
+                        help="the local store's folder (mlflow.db and mlruns/), used when MLFLOW_TRACKING_URI "
+                             "is unset (default: the current folder, where `python -m imdb_sweep` writes)")
     return parser
 
 
@@ -76,9 +76,11 @@ def choose_format(requested: str | None, output: Path | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     output_format = choose_format(arguments.format, arguments.output)
-    tracking_uri, _ = resolve_tracking_uri(SimpleNamespace(uri=None, store_dir=arguments.store_dir))
     try:
+        tracking_uri, _ = resolve_tracking_uri(SimpleNamespace(uri=None, store_dir=arguments.store_dir))
         store_folder = local_store_folder(tracking_uri)
+        if store_folder is not None:
+            move_legacy_database(store_folder)
         if store_folder is not None and not (store_folder / STORE_DATABASE).is_file():
             # MLflow would create an empty store here; say where we looked instead.
             raise ValueError(f"no tracking store at {tracking_uri}: run from the folder the sweep ran "
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         table = build_table(selection, baseline, rank_by=arguments.rank_by)
         if arguments.register is not None:
             print(register_best_run(table, arguments.register).describe(), file=sys.stderr)
-    except ValueError as error:
+    except (ValueError, TrackingError) as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from imdb_sweep.config.validation import ConfigError
+from imdb_sweep.tracking.uris import store_files_folder
 
 JOURNAL_FILE = "optuna.journal"
 DATABASE_PREFIXES = ("sqlite:", "postgresql", "postgres:", "mysql")
@@ -32,7 +33,8 @@ STORAGE_ATTEMPTS = 3
 
 
 def default_storage(store_dir: str | Path) -> str:
-    return str(Path(store_dir).expanduser().resolve() / JOURNAL_FILE)
+    """The journal file in mlruns/ of the local store (tracking.store_dir)."""
+    return str(store_files_folder(store_dir) / JOURNAL_FILE)
 
 
 def is_database_url(storage: str) -> bool:

@@ -38,20 +38,28 @@ def expand_basic_sweep(config: DictConfig) -> tuple[list[list[str]], list[str]]:
 
 
 def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[str]) -> None:
-    """Compose and check every job of the sweep; one error lists every bad job."""
+    """Compose and check every job of the sweep; one error lists every bad job. A
+    problem every job shares (no data, a bad fixed key) is said once."""
     from hydra.core.global_hydra import GlobalHydra
 
     loader = GlobalHydra.instance().config_loader()
-    problems: list[str] = []
+    jobs_by_problem: dict[str, list[str]] = {}  # in order of first appearance
     for overrides in jobs:
         job_config = loader.load_sweep_config(config, list(overrides))
         label = " ".join(distinguishing_overrides(overrides, swept_keys)) or "(defaults)"
         try:
             check_job_inputs(job_config)
         except ConfigError as error:
-            problems += [f"job {label}: {problem}" for problem in error.problems]
+            for problem in error.problems:
+                jobs_by_problem.setdefault(problem, []).append(label)
         except ValueError as error:
-            problems.append(f"job {label}: {error}")
+            jobs_by_problem.setdefault(str(error), []).append(label)
+    problems = []
+    for problem, labels in jobs_by_problem.items():
+        if len(jobs) > 1 and len(labels) == len(jobs):
+            problems.append(problem)
+        else:
+            problems += [f"job {label}: {problem}" for label in labels]
     if problems:
         raise ConfigError(problems)
 

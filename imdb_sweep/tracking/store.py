@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +19,10 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep.tracking.uris import STORE_ARTIFACTS, is_server, local_store_folder, local_store_uri
+from imdb_sweep.tracking.uris import (
+    ACCEPTED_URI_FORMS, STORE_DATABASE, artifacts_folder, is_server, local_store_folder, local_store_uri,
+    move_legacy_database, store_files_folder, uri_form_problem,
+)
 
 # A new SQLite store announces its schema set-up at INFO level on every job.
 for _logger in ("mlflow.store.db.utils", "alembic.runtime.migration"):
@@ -43,19 +47,26 @@ class TrackingTarget:
 
 
 def resolve_tracking_uri(tracking_cfg: Any) -> tuple[str, str]:
-    """The tracking URI and the setting it came from (for error messages)."""
+    """The tracking URI and the setting it came from (for error messages); a URI
+    MLflow could not open is refused here, naming the setting and the forms it takes."""
     from_environment = os.environ.get("MLFLOW_TRACKING_URI")
     if from_environment:
-        return from_environment, "MLFLOW_TRACKING_URI"
-    if tracking_cfg.uri:
-        return str(tracking_cfg.uri), "tracking.uri"
-    return local_store_uri(tracking_cfg.store_dir), "tracking.store_dir"
+        uri, setting = from_environment, "MLFLOW_TRACKING_URI"
+    elif tracking_cfg.uri:
+        uri, setting = str(tracking_cfg.uri), "tracking.uri"
+    else:
+        return local_store_uri(tracking_cfg.store_dir), "tracking.store_dir"
+    problem = uri_form_problem(uri)
+    if problem is not None:
+        raise TrackingError(f"{setting} = '{uri}' is not a tracking URI ({problem}): expected {ACCEPTED_URI_FORMS}")
+    return uri, setting
 
 
 def default_artifact_location(uri: str) -> str | None:
-    """Artifacts beside a SQLite store (mlruns/artifacts), so the store is one folder."""
+    """A local store's artifacts go to mlruns/artifacts beside its database, so the
+    store is one folder."""
     folder = local_store_folder(uri)
-    return (folder / STORE_ARTIFACTS).as_uri() if folder is not None else None
+    return artifacts_folder(folder).as_uri() if folder is not None else None
 
 
 # MLflow's HTTP client retries a failed request 7 times with exponential backoff
@@ -117,7 +128,7 @@ def check_tracking_store(uri: str, setting: str, attempts: int) -> None:
     if folder is None:
         return
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        store_files_folder(folder).mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise TrackingError(f"{setting} = '{uri}': cannot create the store folder: {error}") from error
     if not os.access(folder, os.W_OK):
@@ -153,6 +164,11 @@ def connect(tracking_cfg: Any, attempts: int = 3, sweep_uri: str | None = None) 
     check_tracking_store(uri, setting, attempts)
     mlflow.set_tracking_uri(uri)
     with _local_store_lock(uri):
+        folder = local_store_folder(uri)
+        moved = move_legacy_database(folder) if folder is not None else None
+        if moved is not None:
+            print(f"Moved the local store's database {moved} to {folder / STORE_DATABASE}, where "
+                  "`mlflow ui` and `mlflow models serve` open it", file=sys.stderr, flush=True)
         experiment_id = _experiment_id(MlflowClient(uri), tracking_cfg.experiment, uri, setting)
     return TrackingTarget(uri=uri, experiment_id=experiment_id, experiment_name=tracking_cfg.experiment)
 
@@ -166,7 +182,7 @@ def _local_store_lock(uri: str) -> Iterator[None]:
     if folder is None:
         yield
         return
-    with open(folder / ".store.lock", "a") as lock:
+    with open(store_files_folder(folder) / ".store.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield  # the lock goes with the file's closing
 

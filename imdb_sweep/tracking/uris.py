@@ -1,16 +1,24 @@
 """Tracking URIs: the local store's layout and the one place a URI is parsed.
 
-A local store is one folder: `mlflow.db` (SQLite: runs, params, metrics) and
-`artifacts/` beside it. Nothing here imports MLflow, so the server command and
-the CLI stay quick to start.
+A local store is a folder (`tracking.store_dir`, the launch folder by default)
+laid out as MLflow's own commands expect when nothing is set: `mlflow.db`
+(SQLite: runs, params, metrics, the model registry), which `mlflow ui`,
+`mlflow models serve` and `mlflow.pyfunc.load_model` open from that folder, and
+`mlruns/` beside it for artifacts and our own files (checkpoints, search
+journals). Nothing here imports MLflow, so the server command and the CLI stay
+quick to start.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 STORE_DATABASE = "mlflow.db"
-STORE_ARTIFACTS = "artifacts"
+STORE_FILES = "mlruns"
+# Before the database moved up beside mlruns/, a local store kept it inside.
+LEGACY_DATABASE = f"{STORE_FILES}/{STORE_DATABASE}"
 _SQLITE_PREFIX = "sqlite:///"
 
 
@@ -24,6 +32,55 @@ def local_store_folder(uri: str) -> Path | None:
     if not uri.startswith(_SQLITE_PREFIX):
         return None
     return Path(uri.removeprefix(_SQLITE_PREFIX)).parent
+
+
+def store_files_folder(store_folder: Path | str) -> Path:
+    """`<store>/mlruns`: artifacts, checkpoints and search journals of a local store."""
+    return Path(store_folder).expanduser().resolve() / STORE_FILES
+
+
+def artifacts_folder(store_folder: Path | str) -> Path:
+    """Where a local store's runs keep their artifacts."""
+    return store_files_folder(store_folder) / "artifacts"
+
+
+def move_legacy_database(store_folder: Path) -> Path | None:
+    """Move a store's database from `mlruns/mlflow.db` (where it lived before) up to
+    `mlflow.db`, where MLflow's own commands open it; its runs keep their artifacts,
+    whose locations it records. Returns the old path when it moved the file."""
+    legacy, current = store_folder / LEGACY_DATABASE, store_folder / STORE_DATABASE
+    if current.exists() or not legacy.is_file():
+        return None
+    os.replace(legacy, current)
+    return legacy
+
+
+# The URI forms MLflow's tracking client opens, for the message that lists them.
+ACCEPTED_URI_FORMS = ("http(s)://host:port (a tracking server), sqlite:///path/to/mlflow.db, "
+                      "postgresql://user:password@host/db (or mysql://, mssql://), file:///path/to/mlruns, "
+                      "databricks, or a folder path")
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def uri_form_problem(uri: str) -> str | None:
+    """Why `uri` is not a tracking URI MLflow can open, or None. Checked before
+    MLflow sees it: MLflow answers a typo (`htp:/host`) with a long traceback."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError as error:
+        return str(error)
+    scheme = parts.scheme.lower()
+    if not scheme or (len(scheme) == 1 and uri[1:3] in (":\\", ":/")):  # a plain path (or C:\...)
+        return None
+    if scheme in ("http", "https"):
+        return None if parts.netloc else "a server address needs a host, as in http://127.0.0.1:5000"
+    if scheme.split("+", 1)[0] in _DATABASE_SCHEMES:
+        if scheme == "sqlite" and not uri.startswith(_SQLITE_PREFIX):
+            return "a SQLite URI has three slashes before its path, as in sqlite:///mlflow.db"
+        return None
+    if scheme in ("file", "databricks", "databricks-uc", "uc"):
+        return None
+    return f"unknown scheme '{parts.scheme}'"
 
 
 def is_server(uri: str) -> bool:
