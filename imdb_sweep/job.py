@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     import keras
 
     from imdb_sweep.search.trial_link import TrialLink
+    from imdb_sweep.training.epoch_rule import EpochRule
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
     start_tensorflow()
     from imdb_sweep.tracking.epoch_logger import EpochMetricsLogger
     from imdb_sweep.training.callbacks import EpochTimer
-    from imdb_sweep.training.fit import train
+    from imdb_sweep.training.fit import choose_model_epoch, train
     from imdb_sweep.training.fused.model import portable_model
 
     sweep = context.sweep
@@ -260,7 +261,8 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
             callbacks.append(reporter)
         with labelled_output(context.position()):
             result = train(cfg, data, callbacks=callbacks, checkpoints=checkpoints,
-                           run_id=run_id, resume=resume, epoch_timer=timer)
+                           run_id=run_id, resume=resume, epoch_timer=timer,
+                           model_epoch_rule=_model_epoch_rule(link))
         # Whether the encoded reviews came from the cache explains data_seconds.
         metrics = {**result.summary_metrics(), "data_seconds": timings["data_seconds"],
                    "data_from_cache": float(data.from_cache)}
@@ -270,6 +272,8 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
             mlflow.set_tag(tags.PRUNED_AT_EPOCH, str(pruned_at_epoch))
         # A pruned run can never be the winner: its model is not worth logging.
         if cfg.tracking.log_model and pruned_at_epoch is None:
+            # The weights of the epoch the ranking metric stands for, and their test numbers.
+            metrics.update(choose_model_epoch(result, cfg, data).metrics())
             model_started = time.perf_counter()
             log_text_model(portable_model(result.model), data.vocabulary, cfg.data.num_words, cfg.data.maxlen,
                            data_source=data.source, data_digest=data.source_digest)
@@ -279,6 +283,15 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
     if pruned_at_epoch is not None:
         metrics[PRUNED_AT_EPOCH] = float(pruned_at_epoch)
     return run_id, metrics
+
+
+def _model_epoch_rule(link: TrialLink | None) -> EpochRule:
+    """The epoch whose weights the run's model holds: the one the metric that ranks
+    this job's runs stands for. A search ranks by its objective, in its direction; a
+    grid or a single run by best_val_accuracy (report/table.py DEFAULT_RANKING_METRIC)."""
+    from imdb_sweep.training.epoch_rule import BEST_VAL_ACCURACY
+
+    return link.info.objective_metric.epoch_rule(link.info.direction) if link is not None else BEST_VAL_ACCURACY
 
 
 def _trial_reporter(link: TrialLink | None, run_id: str, epochs: int,

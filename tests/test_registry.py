@@ -21,10 +21,17 @@ MODEL = "imdb-sentiment"
 
 
 class SweepsWithModels(FakeSweeps):
-    def job(self, *args, logged_model: bool = True, pruned_at_epoch: int | None = None, **kwargs) -> str:
+    def job(self, *args, logged_model: bool = True, pruned_at_epoch: int | None = None,
+            model_numbers: bool = True, **kwargs) -> str:
+        """A job run with its logged model and, unless `model_numbers` is false (as runs
+        logged before them), that model's epoch and test accuracy."""
         run_id = super().job(*args, **kwargs)
         if logged_model:
             self.client.create_logged_model(self.experiment_id, name="model", source_run_id=run_id)
+            test_accuracy = self.client.get_run(run_id).data.metrics.get("test_accuracy")
+            if model_numbers and test_accuracy is not None:
+                self.client.log_metric(run_id, "model_epoch", 2.0)
+                self.client.log_metric(run_id, "model_test_accuracy", test_accuracy + 0.005)
         if pruned_at_epoch is not None:
             self.client.set_tag(run_id, tags.PRUNED_AT_EPOCH, str(pruned_at_epoch))
         return run_id
@@ -66,11 +73,23 @@ def test_the_best_finished_unpruned_run_on_validation_becomes_the_champion(store
     assert champion.source == logged.artifact_location
     assert champion.tags == {
         "sweep_id": "s1", "run_id": runs["winner"], "configuration": "variant=units64, units=64",
-        "logged_model_id": logged.model_id, "ranked_by": "best_val_accuracy", "best_val_accuracy": "0.880000", "test_accuracy": "0.840000",
+        "logged_model_id": logged.model_id, "ranked_by": "best_val_accuracy", "best_val_accuracy": "0.880000",
+        "model_epoch": "2", "model_test_accuracy": "0.845000", "test_accuracy": "0.840000",
     }
+    # The served model's numbers: its epoch and test accuracy, not the last epoch's.
     assert registration.describe() == (
-        f"Registered run {runs['winner']} (variant=units64, units=64; best_val_accuracy=0.880000, test_accuracy=0.840000) "
-        f"as version 1 of model '{MODEL}', alias champion: models:/{MODEL}@champion")
+        f"Registered run {runs['winner']} (variant=units64, units=64; best_val_accuracy=0.880000, model_epoch=2, "
+        f"model_test_accuracy=0.845000) as version 1 of model '{MODEL}', alias champion: models:/{MODEL}@champion")
+
+
+def test_a_run_logged_before_the_model_numbers_registers_with_its_test_accuracy(store):
+    parent = store.sweep("old")
+    run_id = store.job(parent, job_params("64", 0), 0.84, sweep_id="old", validation_accuracy=0.88,
+                       model_numbers=False)
+    registration = register_sweep_winner(store.uri, store.experiment_id, parent, MODEL)
+    assert registration.run_id == run_id
+    assert "model_epoch" not in registration.tags and "model_test_accuracy" not in registration.tags
+    assert "; best_val_accuracy=0.880000, test_accuracy=0.840000) as version 1" in registration.describe()
 
 
 def test_a_later_sweep_adds_a_version_and_moves_the_alias_registering_again_does_not(store):
@@ -143,5 +162,7 @@ def test_a_single_run_with_register_registers_itself(tiny_config):
     champion = client.get_model_version_by_alias("single", CHAMPION_ALIAS)
     (run,) = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id])
     assert champion.run_id == run.info.run_id and "sweep_id" not in champion.tags
+    assert champion.tags["model_epoch"] == f"{run.data.metrics['model_epoch']:.0f}"
+    assert champion.tags["model_test_accuracy"] == f"{run.data.metrics['model_test_accuracy']:.6f}"
     run_job(cfg)  # answered by the FINISHED run: the same version stays the champion
     assert len(client.search_model_versions("name = 'single'")) == 1

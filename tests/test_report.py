@@ -235,8 +235,29 @@ def test_single_runs_per_configuration_show_plain_values(store):
     table = build_table(select_runs(store.uri, EXPERIMENT))
     assert not table.grouped_by_seed and [row.n for row in table.rows] == [1, 1]
     markdown = render(table, "markdown")
-    assert "| variant | units | best_val_accuracy | test_accuracy | test_loss |" in markdown
+    assert ("| variant | units | best_val_accuracy | test_accuracy | model_test_accuracy | model_epoch | test_loss |"
+            in markdown)
     assert "**0.8500**" in markdown and "±" not in markdown and "95% CI" not in markdown
+
+
+def test_the_logged_models_epoch_and_test_accuracy_are_shown_and_blank_for_older_runs(store):
+    parent = store.sweep("grid")
+    newer = store.job(parent, job_params("64", 0), 0.84, sweep_id="grid")
+    store.client.log_metric(newer, "model_epoch", 2.0)
+    store.client.log_metric(newer, "model_test_accuracy", 0.8512)
+    store.job(parent, job_params("32", 0), 0.81, sweep_id="grid")  # logged before the model's numbers
+    table = build_table(select_runs(store.uri, EXPERIMENT))
+    markdown = render(table, "markdown")
+    (newer_line,) = (line for line in markdown.splitlines() if line.startswith("| units64 |"))
+    (older_line,) = (line for line in markdown.splitlines() if line.startswith("| baseline |"))
+    # The cells after test_accuracy: model_test_accuracy, then model_epoch as a whole number.
+    assert "| 0.8400 | 0.8512 | 2 | 0.1600 |" in newer_line
+    assert "| 0.8100 |  |  | 0.1900 |" in older_line
+    frame = pd.read_csv(io.StringIO(render(table, "csv")))
+    assert frame["model_epoch"].tolist()[0] == 2 and math.isnan(frame["model_test_accuracy"].tolist()[1])
+    publish_sweep_report(store.uri, store.experiment_id, parent)
+    chosen = store.client.get_run(parent).data.metrics
+    assert (chosen["best_model_test_accuracy"], chosen["best_model_epoch"]) == (0.8512, 2.0)
 
 
 def test_every_format_parses(seeded_sweep):
@@ -372,6 +393,7 @@ def test_rows_are_ranked_and_the_best_chosen_on_validation_not_test(disagreeing_
     on_loss = build_table(select_runs(store.uri, EXPERIMENT), rank_by="test_loss")
     assert [row.params["model.units"] for row in on_loss.rows] == ["128", "64", "32"]
     assert "Ranked by test_loss (lower is better)" in render(on_loss, "markdown")
+    assert "the best row's test_loss is an optimistic estimate" in render(on_loss, "markdown")
 
     with pytest.raises(ValueError, match=r"--rank-by 'val_acc': no selected run logged that metric; "
                                          r"metrics available: best_epoch, best_val_accuracy, "

@@ -193,6 +193,22 @@ def test_early_stopping_ends_a_job_once_validation_stops_improving(tiny_config):
     assert curve[-1] <= max(curve[:-1])  # it stopped because the last epoch did not improve
 
 
+@pytest.mark.slow
+def test_a_search_jobs_model_holds_the_epoch_its_objective_stands_for(tmp_path, tiny_archive):
+    env = {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
+           "MLFLOW_TRACKING_URI": ""}
+    # At this rate the tiny task is learnt early: best_val_accuracy would keep an earlier epoch.
+    result = run_cli([*SEARCH, "hydra.sweeper.n_trials=1", "hydra.sweeper.objective.metric=final_val_loss",
+                      "model.units=choice(8)", "data.maxlen=50", "data.num_words=40", "train.batch_size=8",
+                      "train.verbose=0", "train.epochs=3", "train.learning_rate=0.01"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    (run,) = [run for run in client.search_runs([client.get_experiment_by_name("imdb-sweep").experiment_id])
+              if run.data.tags.get(tags.ROLE) == "job"]
+    assert run.data.metrics["best_epoch"] < 3 and run.data.metrics["model_epoch"] == 3  # the last epoch's
+    assert run.data.metrics["model_test_accuracy"] == run.data.metrics["test_accuracy"]
+
+
 # -- bad input on the command line: refused before any run or study exists ----------
 
 @pytest.fixture()

@@ -25,6 +25,8 @@ from imdb_sweep.report.runs import LATEST, Selection, load_curves, select_parent
 from imdb_sweep.report.search import summarize_search
 from imdb_sweep.report.table import (
     DEFAULT_RANKING_METRIC,
+    MODEL_EPOCH_METRIC,
+    MODEL_TEST_METRIC,
     TEST_METRIC,
     ComparisonTable,
     build_table,
@@ -62,9 +64,10 @@ def publish_sweep_report(tracking_uri: str, experiment_id: str, parent_run_id: s
     plots/*.png. The best job is chosen on `rank_by` (default: a search's objective,
     else best_val_accuracy), never on the test set, and never among pruned trials:
     tag `best_run_id` names it, tag `ranked_by` the metric that chose it, metrics
-    `best_<metric>` (best_val_accuracy, best_test_accuracy, ...) are its values.
-    When seeds repeat, tag `best_configuration` and metrics `best_mean_val_accuracy`
-    and `best_mean_test_accuracy` name the best configuration and its means. A search
+    `best_<metric>` (best_val_accuracy, best_test_accuracy, best_model_test_accuracy,
+    best_model_epoch, ...) are its values. When seeds repeat, tag `best_configuration`
+    and metrics `best_mean_val_accuracy`, `best_mean_test_accuracy`, ... name the best
+    configuration and its means. A search
     adds its plots (search_plots.py), `report/search_importance.json` and tag
     `best_trial_number`. Works on a parent run that has already ended (MlflowClient
     writes to terminated runs).
@@ -96,7 +99,8 @@ def publish_sweep_report(tracking_uri: str, experiment_id: str, parent_run_id: s
         client.log_artifacts(parent_run_id, folder, artifact_path=REPORT_ARTIFACT_DIR)
 
     client.set_tag(parent_run_id, TAG_RANKED_BY, table.ranked_by)
-    reported = list(dict.fromkeys((table.ranked_by, DEFAULT_RANKING_METRIC, TEST_METRIC)))
+    reported = list(dict.fromkeys((table.ranked_by, DEFAULT_RANKING_METRIC, TEST_METRIC,
+                                   MODEL_TEST_METRIC, MODEL_EPOCH_METRIC)))
     best = table.best_run()
     if best is not None:
         client.set_tag(parent_run_id, TAG_BEST_RUN_ID, best.run_id)

@@ -29,7 +29,9 @@ from imdb_sweep.report.apart import (
     pruned_runs,
 )
 from imdb_sweep.report.search import search_settings
-from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row
+from imdb_sweep.report.table import (
+    EPOCH_METRICS, MODEL_EPOCH_METRIC, MODEL_TEST_METRIC, TEST_METRIC, ComparisonTable, Row, measured_on_test_set,
+)
 
 FORMATS = ("markdown", "csv", "html", "json", "latex")
 # What users type: the file suffixes of the formats.
@@ -135,7 +137,7 @@ def to_json(table: ComparisonTable) -> str:
 def _number(metric: str, value: float, single: bool) -> str:
     if value is None or math.isnan(value):
         return ""
-    if metric == "best_epoch":
+    if metric in EPOCH_METRICS:
         return f"{value:.0f}" if single else f"{value:.1f}"
     if metric.endswith("seconds"):
         return f"{value:.1f}"
@@ -219,14 +221,18 @@ def ranking_note(table: ComparisonTable) -> str:
     """Which metric ranks and chooses the best, and what that means for the test accuracy."""
     direction = "lower" if table.minimize else "higher"
     note = (f"Ranked by {table.ranked_by} ({direction} is better), best first; the best is in bold.")
-    if table.ranked_by == TEST_METRIC:
-        return note + (f" Chosen on the test set (--rank-by {TEST_METRIC}): the best row's "
-                       f"{TEST_METRIC} is an optimistic estimate.")
+    if measured_on_test_set(table.ranked_by):
+        return note + (f" Chosen on the test set (--rank-by {table.ranked_by}): the best row's "
+                       f"{table.ranked_by} is an optimistic estimate.")
     return note + f" {TEST_METRIC} is reported beside it and plays no part in the choice."
 
 
 def footnote(table: ComparisonTable) -> str:
     notes = [ranking_note(table)]
+    if MODEL_TEST_METRIC in table.metrics:
+        notes.append(f"{TEST_METRIC} is measured after the last epoch; {MODEL_TEST_METRIC} on the logged model, "
+                     f"which holds the weights of epoch {MODEL_EPOCH_METRIC} (the epoch the ranking metric "
+                     "stands for; blank for runs logged before these were).")
     if table.grouped_by_seed:
         notes.append("Runs differing only in seed are grouped: mean ± sample std; for "
                      f"{TEST_METRIC} also the 95% confidence interval of the mean (Student t, "

@@ -20,7 +20,10 @@ from mlflow.tracking import MlflowClient
 
 from imdb_sweep.config.validation import MODEL_NAME_ALLOWED, is_model_name
 from imdb_sweep.report.runs import JobRun, select_parent_run
-from imdb_sweep.report.table import DEFAULT_RANKING_METRIC, TEST_METRIC, ComparisonTable, build_table
+from imdb_sweep.report.table import (
+    DEFAULT_RANKING_METRIC, EPOCH_METRICS, MODEL_EPOCH_METRIC, MODEL_TEST_METRIC, TEST_METRIC, ComparisonTable,
+    build_table,
+)
 
 CHAMPION_ALIAS = "champion"
 # The name each job logs its text model under (tracking/records.py log_text_model).
@@ -31,7 +34,11 @@ TAG_RUN_ID = "run_id"
 TAG_CONFIGURATION = "configuration"
 TAG_RANKED_BY = "ranked_by"
 TAG_LOGGED_MODEL_ID = "logged_model_id"
-REPORTED_METRICS = (DEFAULT_RANKING_METRIC, TEST_METRIC)
+# Beside the ranking metric: the served model's epoch and test accuracy, and the
+# seed's test_accuracy after the last epoch.
+REPORTED_METRICS = (DEFAULT_RANKING_METRIC, MODEL_EPOCH_METRIC, MODEL_TEST_METRIC, TEST_METRIC)
+# What the one-line description names: the served model's numbers.
+DESCRIBED_METRICS = (DEFAULT_RANKING_METRIC, MODEL_EPOCH_METRIC, MODEL_TEST_METRIC)
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,10 @@ class Registration:
         return f"models:/{self.model_name}@{CHAMPION_ALIAS}"
 
     def describe(self) -> str:
-        scores = ", ".join(f"{metric}={self.tags[metric]}" for metric in REPORTED_METRICS if metric in self.tags)
+        described = [metric for metric in DESCRIBED_METRICS if metric in self.tags]
+        if MODEL_TEST_METRIC not in self.tags:
+            described.append(TEST_METRIC)  # a run logged before the model's own numbers were
+        scores = ", ".join(f"{metric}={self.tags[metric]}" for metric in described if metric in self.tags)
         verb = "Registered" if self.new_version else "Already registered:"
         return (f"{verb} run {self.run_id} ({self.configuration}; {scores}) as version {self.version} "
                 f"of model '{self.model_name}', alias {CHAMPION_ALIAS}: {self.uri}")
@@ -95,7 +105,8 @@ def register_run(tracking_uri: str, run: JobRun, model_name: str, configuration:
         version_tags[TAG_SWEEP_ID] = sweep_id
     for metric in dict.fromkeys((ranked_by, *REPORTED_METRICS)):
         if metric in run.metrics:
-            version_tags[metric] = f"{run.metrics[metric]:.6f}"
+            value = run.metrics[metric]
+            version_tags[metric] = f"{value:.0f}" if metric in EPOCH_METRICS else f"{value:.6f}"
 
     _create_registered_model(client, model_name)
     existing = [version for version in client.search_model_versions(f"name = '{model_name}'")

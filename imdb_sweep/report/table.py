@@ -16,15 +16,27 @@ SEED_KEY = "seed"
 # set would make the test accuracy reported beside it optimistic.
 DEFAULT_RANKING_METRIC = "best_val_accuracy"
 # What the table reports for the chosen run: seed statistics, baseline tests, plots.
+# It is measured after the last epoch, as the seed's script measures it.
 TEST_METRIC = "test_accuracy"
+# The logged model's: the epoch whose weights it holds (the one the ranking metric
+# stands for) and its test accuracy; runs logged before these existed leave them blank.
+MODEL_EPOCH_METRIC = "model_epoch"
+MODEL_TEST_METRIC = "model_test_accuracy"
+# Epoch numbers: whole numbers in the cells of a single run.
+EPOCH_METRICS = ("best_epoch", MODEL_EPOCH_METRIC)
 # The results, in the order the table shows them.
-RESULT_METRICS = ("best_val_accuracy", "test_accuracy", "test_loss", "best_epoch",
-                  "final_val_accuracy", "train_seconds")
+RESULT_METRICS = ("best_val_accuracy", "test_accuracy", MODEL_TEST_METRIC, MODEL_EPOCH_METRIC, "test_loss",
+                  "best_epoch", "final_val_accuracy", "train_seconds")
 # Metrics where lower is better when one ranks by them (--rank-by test_loss).
 LOWER_IS_BETTER_SUFFIXES = ("loss", "seconds")
 # Column order: the named variant first, then the model, training and data
 # groups, anything else, and the seed last.
 _KEY_ORDER = ("variant", "model.", "train.", "data.")
+
+
+def measured_on_test_set(metric: str) -> bool:
+    """test_accuracy, test_loss, model_test_accuracy, ...: choosing on one is choosing on the test set."""
+    return metric.startswith(("test_", "model_test_"))
 
 
 def lower_is_better(metric: str) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from imdb_sweep.training.epoch_rule import EpochRule
+
 DIRECTIONS = ("maximize", "minimize")
 # The key a job's returned metrics carry when the pruner stopped it (the epoch).
 PRUNED_AT_EPOCH = "pruned_at_epoch"
@@ -26,6 +28,11 @@ class ObjectiveMetric:
         if not self.best_of_epochs:
             return float(epoch_values[-1])
         return float(max(epoch_values) if direction == "maximize" else min(epoch_values))
+
+    def epoch_rule(self, direction: str) -> EpochRule:
+        """The epoch this metric's value comes from, going `direction`: whose weights a
+        job of a search ranked by it logs."""
+        return EpochRule(self.epoch_key, self.best_of_epochs, maximize=direction == "maximize")
 
 
 # Summary metrics every job logs (imdb_sweep/training/fit.py TrainingResult).

@@ -3,9 +3,12 @@
 One folder per configuration, keyed by its `config_hash`, beside the tracking
 store (`mlruns/checkpoints/<config_hash>/`). After every epoch it holds the
 model with its optimizer state (`model.keras`) and `state.json`: the MLflow run
-the job logs to, the epochs done and their Keras history. Both are written to
-temporary names and renamed, so a kill mid-write leaves the previous epoch's
-checkpoint intact. The folder is removed once the run has FINISHED.
+the job logs to, the epochs done and their Keras history, and which epoch's
+weights each rule of training/epoch_rule.py keeps (`kept-<rule>-<epoch>.npz`: the
+best epoch's, for the logged model and early stopping, may be long past). Files
+are written to temporary names and renamed, the weights and the model before the
+state that names them, so a kill mid-write leaves the previous epoch's checkpoint
+intact. The folder is removed once the run has FINISHED.
 
 Two jobs of one configuration at once (two workers of a search proposing the
 same point) must not share a folder: a job first takes the folder's lock
@@ -23,8 +26,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 MODEL_FILE = "model.keras"
 STATE_FILE = "state.json"
+KEPT_PREFIX = "kept-"
 
 
 @dataclass
@@ -33,6 +39,12 @@ class CheckpointState:
     epochs_done: int
     history: dict[str, list[float]] = field(default_factory=dict)
     epoch_seconds: list[float] = field(default_factory=list)
+    # EpochRule.name -> the 1-based epoch whose weights it keeps (a kept-*.npz file).
+    kept_epochs: dict[str, int] = field(default_factory=dict)
+
+
+def kept_file_name(rule_name: str, epoch: int) -> str:
+    return f"{KEPT_PREFIX}{rule_name}-{epoch}.npz"
 
 
 class CheckpointStore:
@@ -72,16 +84,40 @@ class CheckpointStore:
             return None
         return state if self.model_path.is_file() else None
 
-    def save(self, model: Any, state: CheckpointState) -> None:
+    def load_kept_weights(self, state: CheckpointState) -> dict[str, list[np.ndarray]]:
+        """The weights `state.kept_epochs` names, by rule name (a missing file: left out)."""
+        kept = {}
+        for rule_name, epoch in state.kept_epochs.items():
+            try:
+                with np.load(self.folder / kept_file_name(rule_name, epoch)) as arrays:
+                    kept[rule_name] = [arrays[f"arr_{index}"] for index in range(len(arrays.files))]
+            except (OSError, ValueError, KeyError):
+                continue
+        return kept
+
+    def save(self, model: Any, state: CheckpointState,
+             fresh_kept_weights: dict[str, list[np.ndarray]] | None = None) -> None:
+        """Save `model` and `state`, with the kept weights that changed this epoch
+        (by rule name; their epoch is in state.kept_epochs)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        # Model first, then the state naming its epoch: a state file never
-        # points at a model older than itself.
+        # Weights and model first, then the state naming their epochs: a state
+        # file never points at files older than itself.
+        for rule_name, weights in (fresh_kept_weights or {}).items():
+            path = self.folder / kept_file_name(rule_name, state.kept_epochs[rule_name])
+            temporary = path.with_name(path.name + ".tmp")
+            with open(temporary, "wb") as file:
+                np.savez(file, *weights)
+            os.replace(temporary, path)
         temporary_model = self.folder / f"{MODEL_FILE}.tmp.keras"
         model.save(temporary_model)
         os.replace(temporary_model, self.model_path)
         temporary_state = self.folder / f"{STATE_FILE}.tmp"
         temporary_state.write_text(json.dumps(asdict(state)))
         os.replace(temporary_state, self.folder / STATE_FILE)
+        named = {kept_file_name(rule_name, epoch) for rule_name, epoch in state.kept_epochs.items()}
+        for path in self.folder.glob(f"{KEPT_PREFIX}*.npz"):
+            if path.name not in named:
+                path.unlink(missing_ok=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -12,8 +12,11 @@ import keras
 from imdb_sweep.data import ImdbData
 from imdb_sweep.process.memory import garbage_collector_frozen
 from imdb_sweep.process.policy import apply_training_settings
-from imdb_sweep.training.callbacks import EpochCheckpoint, EpochTimer, StopOnNonFiniteLoss
+from imdb_sweep.training.callbacks import (
+    EpochCheckpoint, EpochTimer, KeptWeights, ResumableEarlyStopping, StopOnNonFiniteLoss,
+)
 from imdb_sweep.training.checkpoints import CheckpointState, CheckpointStore
+from imdb_sweep.training.epoch_rule import BEST_VAL_ACCURACY, EpochRule
 from imdb_sweep.training.fused.batches import BatchGroups, validation_split
 from imdb_sweep.training.fused.model import FusedStepsSequential
 from imdb_sweep.training.model import build_compiled_model
@@ -27,13 +30,16 @@ class TrainingResult:
     train_seconds: float
     evaluate_seconds: float
     epoch_seconds: list[float] = field(default_factory=list)
-    model: keras.Model | None = None
+    model: keras.Model | None = None  # as test_loss/test_accuracy measured it
+    # The 1-based epoch whose weights the logged model is to hold (train's
+    # model_epoch_rule), and those weights; None: `model` holds them already.
+    model_epoch: int = 0
+    model_weights: list[Any] | None = None
 
     @property
     def best_epoch(self) -> int:
         """1-based epoch of the highest validation accuracy (the first one on ties)."""
-        values = self.history["val_accuracy"]
-        return values.index(max(values)) + 1
+        return BEST_VAL_ACCURACY.chosen_epoch(self.history["val_accuracy"])
 
     @property
     def best_val_accuracy(self) -> float:
@@ -52,6 +58,37 @@ class TrainingResult:
             "train_seconds": self.train_seconds,
             "evaluate_seconds": self.evaluate_seconds,
         }
+
+
+@dataclass(frozen=True)
+class ChosenModel:
+    """The model a run logs: the weights of its `epoch`, measured on the test split."""
+
+    epoch: int
+    test_loss: float
+    test_accuracy: float
+    evaluate_seconds: float  # 0 when test_loss/test_accuracy measured these weights already
+
+    def metrics(self) -> dict[str, float]:
+        return {"model_epoch": float(self.epoch), "model_test_accuracy": self.test_accuracy,
+                "model_test_loss": self.test_loss, "model_evaluate_seconds": self.evaluate_seconds}
+
+
+def choose_model_epoch(result: TrainingResult, cfg: Any, data: ImdbData) -> ChosenModel:
+    """Give `result.model` the weights of `result.model_epoch` and measure them on the
+    test split. Where those are the weights test_accuracy measured (the last epoch's,
+    or early stopping's restored best), its numbers stand and nothing is evaluated."""
+    if result.model_weights is None:
+        return ChosenModel(result.model_epoch, result.test_loss, result.test_accuracy, 0.0)
+    result.model.set_weights(result.model_weights)
+    result.model_weights = None
+    with garbage_collector_frozen():
+        started = time.perf_counter()
+        test_loss, test_accuracy = result.model.evaluate(
+            data.x_test, data.y_test, batch_size=cfg.train.evaluation_batch_size, verbose=0
+        )
+        seconds = time.perf_counter() - started
+    return ChosenModel(result.model_epoch, float(test_loss), float(test_accuracy), seconds)
 
 
 def fit_model(model: keras.Model, cfg: Any, data: ImdbData, initial_epoch: int, epochs: int,
@@ -82,13 +119,17 @@ def train(
     run_id: str = "",
     resume: CheckpointState | None = None,
     epoch_timer: EpochTimer | None = None,
+    model_epoch_rule: EpochRule = BEST_VAL_ACCURACY,
 ) -> TrainingResult:
     """Seed, build (or restore from `resume`), fit with validation_split, evaluate.
 
     With `checkpoints`, every epoch is saved there for `run_id`; with `resume`,
     training continues after its last completed epoch, weights and optimizer
     state restored, and the returned history covers every epoch. Pass
-    `epoch_timer` to read the epochs' times from another callback.
+    `epoch_timer` to read the epochs' times from another callback. The weights of
+    the epoch `model_epoch_rule` keeps come back with the result, for the logged
+    model (choose_model_epoch); test_loss/test_accuracy measure the model after
+    the last epoch (with early stopping, its best epoch's weights), as ever.
     """
     apply_training_settings(cfg.train)
     keras.utils.set_random_seed(cfg.seed)
@@ -98,19 +139,25 @@ def train(
         model = keras.models.load_model(checkpoints.model_path)
         state = CheckpointState(run_id, resume.epochs_done,
                                 {k: list(v) for k, v in resume.history.items()},
-                                list(resume.epoch_seconds))
+                                list(resume.epoch_seconds), dict(resume.kept_epochs))
     else:
         model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
         state = CheckpointState(run_id, 0)
+    early_stopping = cfg.train.early_stopping_patience is not None
+    model_keeper = _keeper(model_epoch_rule, resume, checkpoints)
+    keepers = [model_keeper]
+    if early_stopping and BEST_VAL_ACCURACY != model_epoch_rule:
+        keepers.append(_keeper(BEST_VAL_ACCURACY, resume, checkpoints))
+    best_keeper = next(keeper for keeper in keepers if keeper.rule == BEST_VAL_ACCURACY) if early_stopping else None
     timer = epoch_timer or EpochTimer()
-    extra: list[keras.callbacks.Callback] = [timer, StopOnNonFiniteLoss()]
+    extra: list[keras.callbacks.Callback] = [timer, StopOnNonFiniteLoss(), *keepers]
     if checkpoints is not None:
-        extra.append(EpochCheckpoint(checkpoints, state, timer))
-    if cfg.train.early_stopping_patience is not None:
-        # Keras's own: stop once val_accuracy has not improved for `patience` epochs,
-        # keeping the best epoch's weights (what the test set then measures).
-        extra.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", restore_best_weights=True,
-                                                   patience=cfg.train.early_stopping_patience))
+        extra.append(EpochCheckpoint(checkpoints, state, timer, keepers))
+    if early_stopping:
+        # Keras's own: stop once val_accuracy has not improved for `patience` epochs;
+        # the best epoch's weights are restored below (what the test set then measures).
+        extra.append(ResumableEarlyStopping(cfg.train.early_stopping_patience,
+                                            resume.history.get(BEST_VAL_ACCURACY.epoch_key) if resume else None))
 
     with garbage_collector_frozen():
         started = time.perf_counter()
@@ -119,6 +166,13 @@ def train(
             fitted = fit_model(model, cfg, data, state.epochs_done, cfg.train.epochs, [*extra, *callbacks])
             for name, values in fitted.history.items():
                 history[name] = (resume.history.get(name, []) if resume else []) + [float(v) for v in values]
+        last_epoch = len(history.get(BEST_VAL_ACCURACY.epoch_key, []))
+        tested_epoch = last_epoch
+        if best_keeper is not None and best_keeper.weights is not None:
+            if not model_epoch_rule.best_of_epochs:
+                model_keeper.weights = model.get_weights()  # the last epoch's, before they are replaced
+            model.set_weights(best_keeper.weights)
+            tested_epoch = best_keeper.epoch
         train_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -135,4 +189,22 @@ def train(
         evaluate_seconds=evaluate_seconds,
         epoch_seconds=(list(resume.epoch_seconds) if resume else []) + timer.seconds,
         model=model,
+        model_epoch=model_keeper.epoch or last_epoch,
+        model_weights=None if model_keeper.epoch in (0, tested_epoch) else model_keeper.weights,
     )
+
+
+def _keeper(rule: EpochRule, resume: CheckpointState | None, checkpoints: CheckpointStore | None) -> KeptWeights:
+    """The KeptWeights of `rule`; on a resumed run, holding what the checkpoint kept."""
+    if resume is None or checkpoints is None:
+        return KeptWeights(rule)
+    values = resume.history.get(rule.epoch_key, [])
+    if not rule.best_of_epochs:
+        # The last epoch's weights are the checkpoint's model.
+        return KeptWeights(rule, len(values), values[-1] if values else None)
+    epoch = resume.kept_epochs.get(rule.name)
+    weights = checkpoints.load_kept_weights(resume).get(rule.name)
+    if epoch is None or weights is None or not 1 <= epoch <= len(values):
+        # A checkpoint from before kept weights: the best epoch from here on.
+        return KeptWeights(rule)
+    return KeptWeights(rule, epoch, values[epoch - 1], weights)
