@@ -27,6 +27,7 @@ sweepers only from there); this module is its implementation.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -94,12 +95,24 @@ class SearchSweeper:
         space = SearchSpace.from_overrides([*settings.params_as_overrides(), *arguments],
                                            self.hydra_context.config_loader)
         if settings.sampler["name"] == "grid":
-            space.grid()  # a continuous key cannot be a grid: said now
+            settings = _grid_budget(settings, space)
         validate_search_space(config, space)
         storage_url = settings.storage or default_storage(config.tracking.store_dir)
         storage = open_storage(storage_url)
         target = connect(config.tracking, config.sweep.connect_attempts)
         return settings, space, storage_url, storage, target
+
+
+def _grid_budget(settings: SearchSettings, space: SearchSpace) -> SearchSettings:
+    """A grid search runs each configuration once: n_trials above the grid's size is
+    cut to it (as Hydra's Optuna sweeper does), so the search ends FINISHED once every
+    point is tried. A continuous key cannot be a grid: said now."""
+    space.grid()
+    size = space.size()
+    if settings.n_trials <= size:
+        return settings
+    say(f"The grid holds {size} configuration(s): {size} trial(s), not hydra.sweeper.n_trials={settings.n_trials}")
+    return dataclasses.replace(settings, n_trials=size)
 
 
 class _Search:
@@ -240,6 +253,8 @@ class _Search:
         study, n_trials = self.study, self.settings.n_trials
         for number, reason in trial_records.fail_lost_trials(study, self.config.sweep.dead_after_seconds):
             say(f"Trial {number} failed: {reason}; its configuration will be tried again")
+        if trial_records.exhausted(study):
+            return []
         wanted = min(self._batch_size(), trial_records.budget_left(study, n_trials))
         batch = []
         for _ in range(max(wanted, 0)):
@@ -249,7 +264,7 @@ class _Search:
             # given out by the storage, decide who is within the budget.
             if not trial_records.within_budget(study, trial.number, n_trials):
                 trial.set_user_attr(trial_records.SURPLUS, True)
-                study.tell(trial, state=TrialState.FAIL)
+                trial_records.tell(study, trial, state=TrialState.FAIL)
                 self._requeue_if_retry(trial)
                 break
             batch.append(trial)
@@ -274,18 +289,18 @@ class _Search:
         objective = self.settings.objective.name
         if job_return.status != JobStatus.COMPLETED:
             # The job said why itself (job.py); the study only needs the outcome.
-            self.study.tell(trial, state=TrialState.FAIL)
+            trial_records.tell(self.study, trial, state=TrialState.FAIL)
             return
         metrics = job_return.return_value or {}
         if PRUNED_AT_EPOCH in metrics:
-            self.study.tell(trial, state=TrialState.PRUNED)
+            trial_records.tell(self.study, trial, state=TrialState.PRUNED)
             return
         value = metrics.get(objective)
         if value is None or value != value:  # missing or NaN
             say(f"Trial {trial.number} failed: its job returned no {objective}", stream=sys.stderr)
-            self.study.tell(trial, state=TrialState.FAIL)
+            trial_records.tell(self.study, trial, state=TrialState.FAIL)
             return
-        self.study.tell(trial, float(value))
+        trial_records.tell(self.study, trial, float(value))
 
     def _give_back(self, unfinished: list[optuna.Trial]) -> None:
         """Trials this worker leaves unfinished (Ctrl-C, an error) are failed as lost
@@ -295,7 +310,7 @@ class _Search:
             if frozen.state != TrialState.RUNNING:
                 continue
             trial.set_user_attr(trial_records.LOST_WORKER, "its worker was interrupted")
-            self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            trial_records.tell(self.study, trial.number, state=TrialState.FAIL, skip_if_finished=True)
             self.study.enqueue_trial(dict(frozen.params), user_attrs={trial_records.RETRY_OF: trial.number})
 
     # -- leaving ------------------------------------------------------------------
@@ -335,6 +350,12 @@ class _Search:
         counts = trial_records.trial_summary(self.study)
         for name, count in counts.items():
             self.client.log_metric(state.parent_run_id, f"trials_{name}", count)
+        size = self.space.size()
+        if size is not None:
+            self.client.log_metric(state.parent_run_id, "search_space_size", size)
+        if trial_records.exhausted(self.study):
+            self.client.set_tag(state.parent_run_id, tags.SEARCH_EXHAUSTED, "true")
+            say(f"Search {state.sweep_id}: every configuration of its space has been tried")
         if status is None:
             status = RunStatus.FINISHED if counts["failed"] == 0 else RunStatus.FAILED
         try:
