@@ -160,3 +160,17 @@ def trial_summary(study: optuna.Study) -> dict[str, Any]:
         elif trial.state == TrialState.RUNNING:
             counts["running"] += 1
     return counts
+
+
+def best_results(study: optuna.Study, objective: str) -> dict[str, Any] | None:
+    """The best complete trial as Hydra's Optuna sweeper reports it (name, best_params,
+    best_value), with the objective, trial number and MLflow run beside; None before
+    any trial completed."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    best = study.best_trial
+    results = {"name": "optuna", "best_params": dict(best.params), "best_value": float(best.value),
+               "objective": objective, "best_trial_number": best.number}
+    if RUN_ID in best.user_attrs:
+        results["best_run_id"] = best.user_attrs[RUN_ID]
+    return results
