@@ -30,8 +30,20 @@ from tests.conftest import PROJECT_ROOT, run_cli
 TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
         "tracking.log_model=false"]
 SEARCH = ["-m", "hydra/sweeper=optuna"]
-SWEEPER_DEFAULTS = {"n_trials": 4, "sampler": {"name": "tpe", "seed": None}, "pruner": "none",
-                    "objective": {"metric": "best_val_accuracy", "direction": None}}
+
+
+def sweeper_settings(*overrides: str) -> SearchSettings:
+    """hydra.sweeper.* of `hydra/sweeper=optuna` composed from the real conf/ with
+    `overrides`, checked as a search checks it."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from imdb_sweep.sweep.search_sweeper import sampler_preset
+
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        config = compose("config", overrides=["hydra/sweeper=optuna", *overrides], return_hydra_config=True)
+    return SearchSettings.from_sweeper_config(OmegaConf.to_container(config.hydra.sweeper, resolve=True),
+                                              sampler_preset(config))
 
 
 # -- the space --------------------------------------------------------------------
@@ -72,29 +84,30 @@ def test_a_grid_needs_discrete_keys_and_a_space_needs_a_key():
 
 # -- the settings ------------------------------------------------------------------
 
-@pytest.mark.parametrize("changes, message", [
-    ({"n_trials": 0}, "hydra.sweeper.n_trials = 0 is not allowed: expected an integer >= 1"),
-    ({"pruner": "fast"}, "hydra.sweeper.pruner = 'fast' is not allowed: expected one of none, median, asha"),
-    ({"objective": {"metric": "test_accuracy"}}, "the test set is reported, never optimized"),
-    ({"objective": {"metric": "val_acc"}}, "expected one of best_val_accuracy, final_val_accuracy"),
-    ({"objective": {"metric": "best_val_loss", "direction": "down"}}, "objective.direction = 'down'"),
-    ({"sampler": {"name": "annealing"}}, "hydra.sweeper.sampler.name = 'annealing' is not allowed"),
+@pytest.mark.parametrize("overrides, message", [
+    (["hydra.sweeper.n_trials=0"], "hydra.sweeper.n_trials = 0 is not allowed: expected an integer >= 1"),
+    (["hydra.sweeper.pruner=fast"], "hydra.sweeper.pruner = 'fast' is not allowed: expected one of none, median, asha"),
+    (["hydra.sweeper.objective.metric=test_accuracy"], "the test set is reported, never optimized"),
+    (["hydra.sweeper.objective.metric=val_acc"], "expected one of best_val_accuracy, final_val_accuracy"),
+    (["hydra.sweeper.objective.metric=best_val_loss", "hydra.sweeper.objective.direction=down"],
+     "objective.direction = 'down'"),
+    (["+hydra.sweeper.sampler.name=annealing"],
+     "hydra.sweeper.sampler.name = 'annealing' is not an argument of optuna.samplers.TPESampler"),
 ])
-def test_bad_sweeper_settings_are_named(changes, message):
+def test_bad_sweeper_settings_are_named(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        SearchSettings.from_sweeper_config({**SWEEPER_DEFAULTS, **changes})
+        sweeper_settings(*overrides)
 
 
 def test_a_loss_objective_is_minimized_and_the_same_command_means_the_same_study():
-    settings = SearchSettings.from_sweeper_config({**SWEEPER_DEFAULTS, "objective": {"metric": "best_val_loss"}})
+    settings = sweeper_settings("hydra.sweeper.objective.metric=best_val_loss")
     assert settings.direction == "minimize"
     arguments = ["model.units=choice(16,32)", "train.epochs=3"]
     assert settings.study_name_for(arguments) == settings.study_name_for(list(reversed(arguments)))
     assert settings.study_name_for(arguments) != settings.study_name_for(["model.units=choice(16,64)"])
-    more_trials = SearchSettings.from_sweeper_config({**SWEEPER_DEFAULTS, "n_trials": 40,
-                                                      "objective": {"metric": "best_val_loss"}})
+    more_trials = sweeper_settings("hydra.sweeper.n_trials=40", "hydra.sweeper.objective.metric=best_val_loss")
     assert more_trials.study_name_for(arguments) == settings.study_name_for(arguments)
-    named = SearchSettings.from_sweeper_config({**SWEEPER_DEFAULTS, "study_name": "mine"})
+    named = sweeper_settings("hydra.sweeper.study_name=mine")
     assert named.study_name_for(arguments) == "mine"
 
 
@@ -437,9 +450,8 @@ def test_a_sampler_whose_package_is_missing_is_refused_up_front(sampler):
 
     from imdb_sweep.search.settings import SAMPLER_PACKAGES
 
-    config = {**SWEEPER_DEFAULTS, "sampler": {"name": sampler, "seed": None}}
     if importlib.util.find_spec(SAMPLER_PACKAGES[sampler]) is None:
         with pytest.raises(ConfigError, match=f"needs the {SAMPLER_PACKAGES[sampler]} package"):
-            SearchSettings.from_sweeper_config(config)
+            sweeper_settings(f"hydra/sweeper/sampler={sampler}")
     else:
-        assert SearchSettings.from_sweeper_config(config).sampler["name"] == sampler
+        assert sweeper_settings(f"hydra/sweeper/sampler={sampler}").sampler_name == sampler

@@ -47,15 +47,46 @@ OBJECTIVES = {
 DEFAULT_OBJECTIVE = "best_val_accuracy"
 
 
-def objective_problems(metric: object, direction: object) -> list[str]:
-    """Why hydra.sweeper.objective is not allowed (empty when it is)."""
+def direction_problems(metric: object, direction: object, hydra_direction: object = None
+                       ) -> tuple[str, list[str]]:
+    """hydra.sweeper.objective checked: (the direction the search optimizes in, why not
+    allowed). `hydra_direction` is hydra.sweeper.direction, Hydra's Optuna sweeper's name
+    for objective.direction (there a list means several objectives). A direction must be
+    the metric's own: minimizing an accuracy or maximizing a loss picks the worst
+    models, which no search is for (Hydra's sweeper minimizes by default: a config
+    copied from it would otherwise search for the worst models)."""
     problems = []
     if metric not in OBJECTIVES:
         why = (" (the test set is reported, never optimized or used to pick)"
                if isinstance(metric, str) and metric.startswith("test") else "")
         problems.append(f"hydra.sweeper.objective.metric = {metric!r} is not allowed{why}: expected one of "
                         f"{', '.join(OBJECTIVES)} (validation metrics every job logs)")
-    if direction is not None and direction not in DIRECTIONS:
-        problems.append(f"hydra.sweeper.objective.direction = {direction!r} is not allowed: expected "
-                        "maximize, minimize, or null (the metric's own direction)")
-    return problems
+    if isinstance(hydra_direction, (list, tuple)) and len(hydra_direction) == 1:
+        hydra_direction = hydra_direction[0]
+    if isinstance(hydra_direction, (list, tuple)):
+        problems.append(f"hydra.sweeper.direction = {list(hydra_direction)!r} is not allowed: a search optimizes "
+                        "one objective, hydra.sweeper.objective.metric (multi-objective searches are not offered: "
+                        "Optuna cannot prune them, and a search is ranked and its winner chosen by one "
+                        "validation metric)")
+        hydra_direction = None
+    given = {key: value for key, value in (("hydra.sweeper.objective.direction", direction),
+                                           ("hydra.sweeper.direction", hydra_direction)) if value is not None}
+    for key, value in given.items():
+        if value not in DIRECTIONS:
+            problems.append(f"{key} = {value!r} is not allowed: expected maximize, minimize, or null "
+                            "(the metric's own direction)")
+    if len(set(given.values())) > 1:
+        problems.append(f"hydra.sweeper.direction = {hydra_direction!r} and hydra.sweeper.objective.direction = "
+                        f"{direction!r} disagree: give one (hydra.sweeper.direction is Hydra's Optuna sweeper's "
+                        "name for objective.direction)")
+    if problems or metric not in OBJECTIVES:
+        return "", problems
+    own = OBJECTIVES[metric].direction
+    for key, value in given.items():
+        if value != own:
+            same_way = ", ".join(name for name, objective in OBJECTIVES.items() if objective.direction == value)
+            problems.append(f"{key} = {value!r} is not allowed with hydra.sweeper.objective.metric={metric}, which "
+                            f"a search must {own}: to {value} instead, search on {same_way} "
+                            f"(hydra.sweeper.objective.metric=...)")
+            break
+    return own, problems

@@ -4,9 +4,15 @@
     model.hidden_layers=range(1,3)        integers 1 and 2 (Python's range: the stop is left out)
     model.dropout=interval(0.0,0.6)       a float, uniform in [0.0, 0.6]
     train.learning_rate=tag(log,interval(1e-4,1e-2))   a float, log-uniform
+    model.units=int(interval(8,64))       an integer in [8, 64] (tag(log, ...) too)
 
-The same grammar and meaning as Hydra's Optuna sweeper. Overrides that sweep
-nothing (`train.epochs=4`) are fixed for every trial.
+Hydra's Optuna sweeper's grammar, with `range` as Hydra's basic sweeper (a grid)
+reads it, so that one override means the same in a grid and in a search. Hydra's
+Optuna sweeper differs there: its range(1,3) is IntDistribution(1, 3), its stop
+included (its grid sampler leaves it out), and a float range is a stepped float
+with its stop included; here a float range is searched as exactly the values a
+grid would run, a choice, and a warning says so. Overrides that sweep nothing
+(`train.epochs=4`, `~key`) are given to every trial as they are.
 """
 
 from __future__ import annotations
@@ -26,7 +32,11 @@ MAX_COMBINATIONS_CHECKED = 256
 
 
 class SearchSpaceError(ValueError):
-    """An override the search cannot turn into a distribution."""
+    """Overrides the search cannot turn into distributions (every one of them)."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 @dataclass
@@ -34,56 +44,83 @@ class SearchSpace:
     distributions: dict[str, BaseDistribution] = field(default_factory=dict)
     expressions: dict[str, str] = field(default_factory=dict)  # key -> as typed, for messages
     fixed: list[str] = field(default_factory=list)  # overrides every trial gets as they are
+    notes: list[str] = field(default_factory=list)  # warnings on how an override is searched
 
     @staticmethod
-    def from_overrides(arguments: Iterable[str], config_loader: Any = None) -> SearchSpace:
+    def from_overrides(arguments: Iterable[str], config_loader: Any = None, allow_empty: bool = False) -> SearchSpace:
+        """The space of `arguments`; SearchSpaceError listing every override that cannot be searched."""
+        space, problems = SearchSpace.parse(arguments, config_loader, allow_empty)
+        if problems:
+            raise SearchSpaceError(problems)
+        return space
+
+    @staticmethod
+    def parse(arguments: Iterable[str], config_loader: Any = None, allow_empty: bool = False
+              ) -> tuple[SearchSpace, list[str]]:
+        """The space of the overrides that can be searched, and why each other one cannot
+        (an empty space too, unless `allow_empty`: a custom_search_space function
+        may suggest every key itself)."""
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
-        space = SearchSpace()
+        space, problems = SearchSpace(), []
         for override in OverridesParser.create(config_loader=config_loader).parse_overrides(list(arguments)):
-            key = override.get_key_element()
-            if not override.is_sweep_override():
-                space.fixed.append(f"{key}={override.get_value_element_as_str()}")
+            if override.is_delete() or not override.is_sweep_override():
+                space.fixed.append(override.input_line if override.is_delete() else
+                                   f"{override.get_key_element()}={override.get_value_element_as_str()}")
                 continue
-            space.distributions[override.key_or_group] = _distribution(override)
-            space.expressions[override.key_or_group] = override.input_line or key
-        if not space.distributions:
-            raise SearchSpaceError(
+            try:
+                distribution = _distribution(override)
+            except SearchSpaceError as error:
+                problems += error.problems
+                continue
+            space.distributions[override.key_or_group] = distribution
+            space.expressions[override.key_or_group] = override.input_line or override.get_key_element()
+            note = _float_range_note(override, distribution)
+            if note:
+                space.notes.append(note)
+        if not space.distributions and not problems and not allow_empty:
+            problems.append(
                 "the search space is empty: give at least one key to search, e.g. "
                 "'model.units=choice(16,32,64)' or 'model.dropout=interval(0.0,0.5)', on the command "
                 "line or in a search/ config (conf/search/example.yaml)")
-        return space
+        return space, problems
 
     @property
     def keys(self) -> list[str]:
         return list(self.distributions)
 
     def overrides(self, params: Mapping[str, Any]) -> list[str]:
-        """A trial's overrides: its sampled values, then the fixed ones."""
-        return [f"{key}={_as_override_value(params[key])}" for key in self.distributions] + self.fixed
+        """A trial's overrides: its sampled values (a custom_search_space function's keys
+        after the space's), then the fixed ones."""
+        suggested = [key for key in params if key not in self.distributions]
+        keys = [*self.distributions, *suggested]
+        fixed_keys = {override.split("=", 1)[0].lstrip("~+") for override in self.fixed}
+        clashes = [key for key in suggested if key.lstrip("+") in fixed_keys]
+        if clashes:
+            raise SearchSpaceError(f"{', '.join(clashes)}: suggested on the trial and also fixed by the command "
+                                   "line or the search config; give each key one way")
+        return [f"{key}={_as_override_value(params[key])}" for key in keys] + self.fixed
 
     def grid(self) -> dict[str, list[Any]]:
         """Every value of every key, for the grid sampler (discrete spaces only)."""
-        grid = {}
-        for key, distribution in self.distributions.items():
-            values = discrete_values(distribution)
-            if values is None:
-                raise SearchSpaceError(
-                    f"{self.expressions[key]}: the grid sampler needs a finite set of values; "
-                    "use choice(...) or range(...) for this key, or another sampler "
-                    "(hydra/sweeper/sampler=tpe or random)")
-            grid[key] = values
-        return grid
+        problems = self.grid_problems()
+        if problems:
+            raise SearchSpaceError(problems)
+        return {key: discrete_values(distribution) for key, distribution in self.distributions.items()}
+
+    def grid_problems(self) -> list[str]:
+        """Each key the grid sampler cannot hold: it needs a finite set of values."""
+        return [f"{self.expressions[key]}: the grid sampler needs a finite set of values; use choice(...) or "
+                "range(...) for this key, or another sampler (hydra/sweeper/sampler=tpe or random)"
+                for key, distribution in self.distributions.items() if discrete_values(distribution) is None]
 
     def size(self) -> int | None:
         """How many configurations the space holds (None when a key is continuous)."""
-        try:
-            counts = [len(values) for values in self.grid().values()]
-        except SearchSpaceError:
+        if self.grid_problems():
             return None
         total = 1
-        for count in counts:
-            total *= count
+        for values in self.grid().values():
+            total *= len(values)
         return total
 
     def candidate_jobs(self) -> list[list[str]]:
@@ -119,7 +156,7 @@ def _distribution(override: Any) -> BaseDistribution:
         if all(isinstance(value, int) for value in values):
             return IntDistribution(values[0], values[-1], step=int(sweep.step)) if len(values) > 1 \
                 else CategoricalDistribution(values)
-        return CategoricalDistribution(values)  # a float range: exactly its values
+        return CategoricalDistribution(values)  # a float range: exactly its values (_float_range_note)
     if isinstance(sweep, IntervalSweep):
         low, high = sweep.start, sweep.end
         if not low < high:
@@ -132,6 +169,21 @@ def _distribution(override: Any) -> BaseDistribution:
         return FloatDistribution(float(low), float(high), log=log)
     raise SearchSpaceError(f"{override.input_line}: not a sweep the search understands "
                            "(choice, range, interval, tag(log, interval))")
+
+
+def _float_range_note(override: Any, distribution: BaseDistribution) -> str | None:
+    """The warning a float range gets: searched as a choice of its values."""
+    from hydra.core.override_parser.types import RangeSweep
+
+    sweep = override.value()
+    if not (isinstance(sweep, RangeSweep) and not sweep.shuffle and isinstance(distribution, CategoricalDistribution)
+            and any(isinstance(value, float) for value in distribution.choices)):
+        return None
+    values = list(distribution.choices)
+    return (f"{override.input_line}: a float range is searched as a choice of its {len(values)} values "
+            f"{values[0]}..{values[-1]} (as a grid runs it, the stop {sweep.stop} left out), not as a stepped "
+            f"float (Hydra's Optuna sweeper, which includes the stop); for every value in between use "
+            f"interval({sweep.start},{sweep.stop})")
 
 
 def discrete_values(distribution: BaseDistribution) -> list[Any] | None:

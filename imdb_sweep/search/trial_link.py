@@ -31,8 +31,7 @@ class SearchInfo:
     study_name: str
     objective: str
     direction: str
-    pruner: str
-    pruner_arguments: dict[str, Any]
+    pruner: dict[str, Any] | None  # the pruner's _target_ config; None: no pruning
 
     @staticmethod
     def from_mapping(values: Mapping[str, Any]) -> SearchInfo:
@@ -52,7 +51,7 @@ class TrialLink:
         self.info = info
         self.number = trial_number
         study = optuna.load_study(study_name=info.study_name, storage=open_storage(info.storage),
-                                  pruner=build_pruner(info.pruner, info.pruner_arguments))
+                                  pruner=build_pruner(info.pruner))
         self.trial = live_trial(study, find_trial(study, trial_number))
 
     def record_run(self, run_id: str) -> None:

@@ -32,6 +32,11 @@ RUN_ID = "imdb_sweep.run_id"
 PARENT_RUN_ID = "imdb_sweep.parent_run_id"
 SWEEP_ID = "imdb_sweep.sweep_id"
 ENDED = "imdb_sweep.ended"
+# Study attribute: the sampler asked the study to stop (GridSampler, BruteForceSampler:
+# every point of the space tried); no trial is asked after it.
+EXHAUSTED = "imdb_sweep.exhausted"
+# Optuna's message when a sampler calls Study.stop outside Study.optimize (optuna/study/study.py).
+_STOP_OUTSIDE_OPTIMIZE = "`Study.stop` is supposed to be invoked inside"
 
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING)
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -54,11 +59,35 @@ def within_budget(study: optuna.Study, trial_number: int, n_trials: int) -> bool
 
 def search_done(study: optuna.Study, n_trials: int) -> bool:
     """n_trials counted trials have ended and none is running (a configuration still
-    waiting to be asked again no longer fits the budget then)."""
+    waiting to be asked again no longer fits the budget then), or the sampler has
+    tried every point of the space."""
     trials = study.get_trials(deepcopy=False)
     if any(trial.state == TrialState.RUNNING for trial in trials):
         return False
+    if study.user_attrs.get(EXHAUSTED):
+        return True
     return sum(counts_toward_budget(trial) for trial in trials) >= n_trials
+
+
+def tell(study: optuna.Study, trial: optuna.Trial | int, value: float | None = None,
+         state: TrialState | None = None, skip_if_finished: bool = False) -> None:
+    """study.tell, for an ask-and-tell search. A sampler that has tried every point of
+    its space (GridSampler, BruteForceSampler) asks the study to stop from its
+    after_trial hook; Study.stop raises outside Study.optimize, after the trial's state
+    is stored (optuna/study/_tell.py stores it in a `finally`). Here that request marks
+    the study exhausted, unless a configuration still waits to be asked again (a lost
+    trial's retry, which the sampler does not count)."""
+    try:
+        study.tell(trial, value, state=state, skip_if_finished=skip_if_finished)
+    except RuntimeError as error:
+        if _STOP_OUTSIDE_OPTIMIZE not in str(error):
+            raise
+        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            study.set_user_attr(EXHAUSTED, True)
+
+
+def exhausted(study: optuna.Study) -> bool:
+    return bool(study.user_attrs.get(EXHAUSTED))
 
 
 def live_trial(study: optuna.Study, frozen: FrozenTrial) -> optuna.Trial:
@@ -108,7 +137,7 @@ def fail_lost_trials(study: optuna.Study, dead_after_seconds: float) -> list[tup
         if reason is None:
             continue
         live_trial(study, trial).set_user_attr(LOST_WORKER, reason)
-        study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        tell(study, trial.number, state=TrialState.FAIL, skip_if_finished=True)
         study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
         lost.append((trial.number, reason))
     return lost
@@ -131,3 +160,17 @@ def trial_summary(study: optuna.Study) -> dict[str, Any]:
         elif trial.state == TrialState.RUNNING:
             counts["running"] += 1
     return counts
+
+
+def best_results(study: optuna.Study, objective: str) -> dict[str, Any] | None:
+    """The best complete trial as Hydra's Optuna sweeper reports it (name, best_params,
+    best_value), with the objective, trial number and MLflow run beside; None before
+    any trial completed."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    best = study.best_trial
+    results = {"name": "optuna", "best_params": dict(best.params), "best_value": float(best.value),
+               "objective": objective, "best_trial_number": best.number}
+    if RUN_ID in best.user_attrs:
+        results["best_run_id"] = best.user_attrs[RUN_ID]
+    return results

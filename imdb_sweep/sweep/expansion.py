@@ -64,10 +64,10 @@ def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[s
         raise ConfigError(problems)
 
 
-def validate_search_space(config: DictConfig, space: SearchSpace) -> None:
+def search_space_problems(config: DictConfig, space: SearchSpace) -> list[str]:
     """Check every value a search space can produce (every choice, each bound of a
-    range or interval) as a job would get it; one error names each bad key with
-    its search expression, the value and what is allowed."""
+    range or interval) as a job would get it; each problem names its key's search
+    expression, the value and what is allowed, each once."""
     from hydra.core.global_hydra import GlobalHydra
 
     loader = GlobalHydra.instance().config_loader()
@@ -80,8 +80,7 @@ def validate_search_space(config: DictConfig, space: SearchSpace) -> None:
             problems.update(dict.fromkeys(error.problems))
         except ValueError as error:
             problems[str(error)] = None
-    if problems:
-        raise ConfigError([_with_expression(problem, space) for problem in problems])
+    return [_with_expression(problem, space) for problem in problems]
 
 
 def _with_expression(problem: str, space: SearchSpace) -> str:

@@ -27,6 +27,7 @@ sweepers only from there); this module is its implementation.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -39,15 +40,18 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from imdb_sweep.config.location import config_dir
 from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.console import say
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.objective import PRUNED_AT_EPOCH
-from imdb_sweep.search.settings import SearchSettings, build_sampler
+from imdb_sweep.search.settings import (
+    SearchSettings, build_sampler, is_grid_sampler, one_line, params_as_overrides,
+)
 from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import default_storage, describe, open_storage
-from imdb_sweep.sweep.expansion import validate_search_space
+from imdb_sweep.sweep.expansion import search_space_problems
 from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, new_sweep_id, publish_results
 from imdb_sweep.tracking import tags
 from imdb_sweep.tracking.liveness import Heartbeat, process_tags, reap_dead_runs
@@ -56,6 +60,12 @@ from imdb_sweep.tracking.sweep_state import SweepState
 
 # How long a worker that joins a new study waits for its creator's parent run.
 PARENT_WAIT_SECONDS = 120.0
+# The best trial, in the sweep folder, named and shaped as Hydra's Optuna sweeper writes it.
+RESULTS_FILE = "optimization_results.yaml"
+
+
+class SearchStopped(Exception):
+    """Why this worker stops asking for trials before the search is done."""
 
 
 class SearchSweeper:
@@ -89,17 +99,52 @@ class SearchSweeper:
         search.run(self.launcher)
 
     def _check_everything(self, arguments: list[str]) -> tuple[SearchSettings, SearchSpace, str, Any, TrackingTarget]:
+        """Every problem of the sweeper's settings, of the space and of every value it can
+        produce, in one error; then the storage and the tracking store."""
         config = self.config
-        settings = SearchSettings.from_sweeper_config(OmegaConf.to_container(config.hydra.sweeper, resolve=True))
-        space = SearchSpace.from_overrides([*settings.params_as_overrides(), *arguments],
-                                           self.hydra_context.config_loader)
-        if settings.sampler["name"] == "grid":
-            space.grid()  # a continuous key cannot be a grid: said now
-        validate_search_space(config, space)
+        sweeper = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
+        problems: list[str] = []
+        try:
+            settings = SearchSettings.from_sweeper_config(sweeper, sampler_preset(config))
+        except ConfigError as error:
+            settings, problems = None, list(error.problems)
+        space, space_problems = SearchSpace.parse(
+            [*params_as_overrides(sweeper.get("params")), *arguments], self.hydra_context.config_loader,
+            allow_empty=sweeper.get("custom_search_space") is not None)
+        problems += space_problems
+        if is_grid_sampler(sweeper.get("sampler") or {}):
+            problems += space.grid_problems()
+        problems += search_space_problems(config, space)
+        if problems:
+            raise ConfigError(problems)
+        if settings.is_grid:
+            settings = _grid_budget(settings, space)
+        for note in space.notes:
+            say(f"Warning: {note}", stream=sys.stderr)
         storage_url = settings.storage or default_storage(config.tracking.store_dir)
         storage = open_storage(storage_url)
         target = connect(config.tracking, config.sweep.connect_attempts)
         return settings, space, storage_url, storage, target
+
+
+def sampler_preset(config: DictConfig) -> dict[str, Any] | None:
+    """The preset hydra.sweeper.sampler was composed from (hydra/sweeper/sampler=NAME,
+    tpe by default), as conf/ holds it."""
+    choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
+    name = choices.get("hydra/sweeper/sampler")
+    path = config_dir() / "hydra" / "sweeper" / "sampler" / f"{name}.yaml"
+    return OmegaConf.to_container(OmegaConf.load(path)) if name and path.is_file() else None
+
+
+def _grid_budget(settings: SearchSettings, space: SearchSpace) -> SearchSettings:
+    """A grid search runs each configuration once: n_trials above the grid's size is
+    cut to it (as Hydra's Optuna sweeper does), so the search ends FINISHED once every
+    point is tried."""
+    size = space.size()
+    if settings.n_trials <= size:
+        return settings
+    say(f"The grid holds {size} configuration(s): {size} trial(s), not hydra.sweeper.n_trials={settings.n_trials}")
+    return dataclasses.replace(settings, n_trials=size)
 
 
 class _Search:
@@ -119,6 +164,9 @@ class _Search:
         self.study: optuna.Study | None = None
         self.state: SweepState | None = None
         self.job_index = 0
+        self.custom_search_space = settings.custom_search_space_function()
+        self.trials_run = 0  # by this worker, in this command: what max_failure_rate is a share of
+        self.trials_failed = 0
 
     def run(self, launcher: Any) -> None:
         for run_id in reap_dead_runs(self.client, self.target.experiment_id, self.config.sweep.dead_after_seconds):
@@ -131,6 +179,7 @@ class _Search:
         trial_heartbeat = trial_records.TrialHeartbeat(self.config.sweep.heartbeat_seconds)
         parent_heartbeat.start()
         trial_heartbeat.start()
+        stopped: SearchStopped | None = None
         try:
             while True:
                 mine = self._ask_batch()
@@ -139,17 +188,22 @@ class _Search:
                 trial_heartbeat.watch(mine)
                 self._launch_and_tell(launcher, mine)
                 mine = []
+                self._check_failure_rate()
+        except SearchStopped as stop:
+            stopped = stop
         finally:
             trial_heartbeat.stop()
             parent_heartbeat.stop()
             self._give_back(mine)
             SweepState.withdraw()
-            self._leave()
+            self._leave(stopped)
+        if stopped is not None:
+            raise SystemExit(1)
 
     # -- joining --------------------------------------------------------------
 
     def _create_or_join_study(self) -> tuple[optuna.Study, bool]:
-        sampler = build_sampler(self.settings, self.space.grid() if self.settings.sampler["name"] == "grid" else None)
+        sampler = build_sampler(self.settings, self.space.grid() if self.settings.is_grid else None)
         try:
             study = optuna.create_study(storage=self.storage, study_name=self.study_name, sampler=sampler,
                                         direction=self.settings.direction)
@@ -176,7 +230,7 @@ class _Search:
             study.set_user_attr(trial_records.PARENT_RUN_ID, parent.info.run_id)
             parent_run_id = parent.info.run_id
             say(f"Search {sweep_id}: study '{self.study_name}' in {describe(self.storage_url)}, "
-                f"{self.settings.n_trials} trial(s), sampler {self.settings.sampler['name']}, "
+                f"{self.settings.n_trials} trial(s), sampler {self.settings.sampler_name}, "
                 f"pruner {self.settings.describe_pruner()}, {self.settings.direction} "
                 f"{self.settings.objective.name}; parent run {parent_run_id} "
                 f"in experiment '{self.target.experiment_name}'")
@@ -190,16 +244,18 @@ class _Search:
         return SweepState(
             sweep_id=sweep_id, parent_run_id=parent_run_id, tracking_uri=self.target.uri,
             experiment_id=self.target.experiment_id, total_jobs=self.settings.n_trials,
-            swept_keys=self.space.keys,
+            # A custom_search_space function's keys are known only once it runs: a run's
+            # name then holds every override that changes what is trained.
+            swept_keys=self.space.keys if self.custom_search_space is None else [],
             search={"storage": self.storage_url, "study_name": self.study_name,
                     "objective": self.settings.objective.name, "direction": self.settings.direction,
-                    "pruner": self.settings.pruner, "pruner_arguments": self.settings.pruner_arguments},
+                    "pruner": self.settings.pruner_config},
         )
 
     def _search_tags(self) -> dict[str, str]:
         settings = self.settings
         return {tags.SEARCH_OBJECTIVE: settings.objective.name, tags.SEARCH_DIRECTION: settings.direction,
-                tags.SEARCH_SAMPLER: settings.sampler["name"], tags.SEARCH_PRUNER: settings.describe_pruner(),
+                tags.SEARCH_SAMPLER: settings.sampler_name, tags.SEARCH_PRUNER: settings.describe_pruner(),
                 tags.SEARCH_STUDY: self.study_name, tags.SEARCH_STORAGE: describe(self.storage_url)}
 
     def _wait_for_parent(self) -> tuple[str, str]:
@@ -240,6 +296,8 @@ class _Search:
         study, n_trials = self.study, self.settings.n_trials
         for number, reason in trial_records.fail_lost_trials(study, self.config.sweep.dead_after_seconds):
             say(f"Trial {number} failed: {reason}; its configuration will be tried again")
+        if trial_records.exhausted(study):
+            return []
         wanted = min(self._batch_size(), trial_records.budget_left(study, n_trials))
         batch = []
         for _ in range(max(wanted, 0)):
@@ -249,11 +307,30 @@ class _Search:
             # given out by the storage, decide who is within the budget.
             if not trial_records.within_budget(study, trial.number, n_trials):
                 trial.set_user_attr(trial_records.SURPLUS, True)
-                study.tell(trial, state=TrialState.FAIL)
+                trial_records.tell(study, trial, state=TrialState.FAIL)
                 self._requeue_if_retry(trial)
                 break
+            try:
+                self._configure(trial)
+            except SearchStopped:
+                self._give_back(batch)
+                raise
             batch.append(trial)
         return batch
+
+    def _configure(self, trial: optuna.Trial) -> None:
+        """hydra.sweeper.custom_search_space: the user's function suggests more keys on
+        the trial (their values become overrides, space.overrides). If it raises, the
+        trial fails and the search stops: every later trial would meet the same error."""
+        if self.custom_search_space is None:
+            return
+        try:
+            self.custom_search_space(self.config, trial)
+            self.space.overrides(trial.params)
+        except Exception as error:  # noqa: BLE001 - the user's code: said, and the trial failed
+            trial_records.tell(self.study, trial, state=TrialState.FAIL)
+            raise SearchStopped(f"hydra.sweeper.custom_search_space={self.settings.custom_search_space} failed on "
+                                f"trial {trial.number}: {type(error).__name__}: {one_line(error)}") from error
 
     def _requeue_if_retry(self, trial: optuna.Trial) -> None:
         """A retry of a lost trial that came out surplus must not be lost itself."""
@@ -272,20 +349,31 @@ class _Search:
         from hydra.core.utils import JobStatus
 
         objective = self.settings.objective.name
+        self.trials_run += 1
         if job_return.status != JobStatus.COMPLETED:
             # The job said why itself (job.py); the study only needs the outcome.
-            self.study.tell(trial, state=TrialState.FAIL)
+            self.trials_failed += 1
+            trial_records.tell(self.study, trial, state=TrialState.FAIL)
             return
         metrics = job_return.return_value or {}
         if PRUNED_AT_EPOCH in metrics:
-            self.study.tell(trial, state=TrialState.PRUNED)
+            trial_records.tell(self.study, trial, state=TrialState.PRUNED)
             return
         value = metrics.get(objective)
         if value is None or value != value:  # missing or NaN
             say(f"Trial {trial.number} failed: its job returned no {objective}", stream=sys.stderr)
-            self.study.tell(trial, state=TrialState.FAIL)
+            self.trials_failed += 1
+            trial_records.tell(self.study, trial, state=TrialState.FAIL)
             return
-        self.study.tell(trial, float(value))
+        trial_records.tell(self.study, trial, float(value))
+
+    def _check_failure_rate(self) -> None:
+        """hydra.sweeper.max_failure_rate, over the trials this worker has run so far
+        (a rerun, once the cause is fixed, starts counting afresh)."""
+        rate = self.settings.max_failure_rate
+        if self.trials_run and self.trials_failed / self.trials_run > rate:
+            raise SearchStopped(f"{self.trials_failed} of the {self.trials_run} trial(s) this worker ran failed, "
+                                f"more than hydra.sweeper.max_failure_rate={rate} allows")
 
     def _give_back(self, unfinished: list[optuna.Trial]) -> None:
         """Trials this worker leaves unfinished (Ctrl-C, an error) are failed as lost
@@ -295,16 +383,22 @@ class _Search:
             if frozen.state != TrialState.RUNNING:
                 continue
             trial.set_user_attr(trial_records.LOST_WORKER, "its worker was interrupted")
-            self.study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            trial_records.tell(self.study, trial.number, state=TrialState.FAIL, skip_if_finished=True)
             self.study.enqueue_trial(dict(frozen.params), user_attrs={trial_records.RETRY_OF: trial.number})
 
     # -- leaving ------------------------------------------------------------------
 
-    def _leave(self) -> None:
+    def _leave(self, stopped: SearchStopped | None = None) -> None:
+        """End the parent run if this worker is the last one (FAILED when `stopped`
+        says why this worker gave up, KILLED when interrupted), or hand it to one
+        still working."""
         study, state = self.study, self.state
         if state is None or study is None:
             return
+        if stopped is not None:
+            print(f"Error: {stopped}", file=sys.stderr, flush=True)
         if trial_records.search_done(study, self.settings.n_trials):
+            self._write_results()
             if study.user_attrs.get(trial_records.ENDED) == state.parent_run_id:
                 return  # Another worker ends it.
             study.set_user_attr(trial_records.ENDED, state.parent_run_id)
@@ -315,9 +409,21 @@ class _Search:
             self._watch_parent(state.parent_run_id, other)
             say(f"Leaving search {state.sweep_id}: trials still run in other workers, which end it")
         else:
-            self._end(RunStatus.KILLED)
+            self._end(RunStatus.FAILED if stopped is not None else RunStatus.KILLED)
             say(f"Search {state.sweep_id} stopped before its {self.settings.n_trials} trials: run the same "
                 "command again to continue it", stream=sys.stderr)
+
+    def _write_results(self) -> None:
+        """optimization_results.yaml in this worker's sweep folder, as Hydra's Optuna
+        sweeper writes it (name, best_params, best_value), for scripts built on it."""
+        results = trial_records.best_results(self.study, self.settings.objective.name)
+        if results is None:
+            return
+        path = Path(self.config.hydra.sweep.dir) / RESULTS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create(results), path)
+        say(f"Best trial {results['best_trial_number']}: {self.settings.objective.name}="
+            f"{results['best_value']:.4f} with {results['best_params']} (in {path})")
 
     def _live_worker(self) -> dict[str, str] | None:
         """The identity of another worker with a trial running, if any."""
@@ -335,6 +441,12 @@ class _Search:
         counts = trial_records.trial_summary(self.study)
         for name, count in counts.items():
             self.client.log_metric(state.parent_run_id, f"trials_{name}", count)
+        size = self.space.size() if self.custom_search_space is None else None
+        if size is not None:
+            self.client.log_metric(state.parent_run_id, "search_space_size", size)
+        if trial_records.exhausted(self.study):
+            self.client.set_tag(state.parent_run_id, tags.SEARCH_EXHAUSTED, "true")
+            say(f"Search {state.sweep_id}: every configuration of its space has been tried")
         if status is None:
             status = RunStatus.FINISHED if counts["failed"] == 0 else RunStatus.FAILED
         try:

@@ -27,5 +27,7 @@ SEARCH_SAMPLER = "imdb_sweep.search.sampler"
 SEARCH_PRUNER = "imdb_sweep.search.pruner"
 SEARCH_STUDY = "imdb_sweep.search.study_name"
 SEARCH_STORAGE = "imdb_sweep.search.storage"
+# "true" when the sampler tried every configuration of the space (a grid search's end).
+SEARCH_EXHAUSTED = "imdb_sweep.search.exhausted"
 # The parent's artifact holding the search space: {key: Optuna distribution JSON}.
 SEARCH_SPACE_ARTIFACT = "search/space.json"
