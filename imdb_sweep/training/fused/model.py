@@ -39,6 +39,7 @@ import keras
 import tensorflow as tf
 
 from imdb_sweep.config.choices import DROPOUT_MASKS, EMBEDDING_GRADIENTS
+from imdb_sweep.process.quiet_tensorflow import without_cache_notices
 from imdb_sweep.training.fused import keras_internals
 from imdb_sweep.training.fused.dropout import hashed_dropout
 from imdb_sweep.training.fused.optimizers import dense_embedding_update
@@ -100,6 +101,20 @@ class FusedStepsSequential(keras.Sequential):
             keras_internals.set_jit_compile(self, True)
         else:
             keras.Model.jit_compile.fset(self, value)
+
+    # A compiled step's call may compile its program or load the saved one;
+    # TensorFlow's notice on loading stays off the job's output (compilation_cache.py).
+    def make_train_function(self, force: bool = False):
+        if self.train_function is None or force:
+            super().make_train_function(force=True)
+            self.train_function = without_cache_notices(self.train_function)
+        return self.train_function
+
+    def make_test_function(self, force: bool = False):
+        if self.test_function is None or force:
+            super().make_test_function(force=True)
+            self.test_function = without_cache_notices(self.test_function)
+        return self.test_function
 
     def train_step(self, data):
         (x_group, batch_count), y_group = data
