@@ -12,12 +12,14 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep.tracking.fresh_database import prepare_sqlite_database
 from imdb_sweep.tracking.uris import STORE_ARTIFACTS, is_server, local_store_folder, local_store_uri
 
 # A new SQLite store announces its schema set-up at INFO level on every job.
@@ -168,6 +170,7 @@ def _local_store_lock(uri: str) -> Iterator[None]:
         return
     with open(folder / ".store.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        prepare_sqlite_database(Path(uri.removeprefix("sqlite:///")))  # a new store: its schema copied
         yield  # the lock goes with the file's closing
 
 
