@@ -106,6 +106,9 @@ class FusedStepsSequential(keras.Sequential):
     # TensorFlow's notice on loading stays off the job's output (compilation_cache.py).
     def make_train_function(self, force: bool = False):
         if self.train_function is None or force:
+            # The variables first, so that TensorFlow traces the train step once
+            # (with them created inside, twice: about 0.5 s of a job's first epoch).
+            keras_internals.build_state(self, self.inputs[0], keras.KerasTensor((None,), "float32"))
             super().make_train_function(force=True)
             self.train_function = without_cache_notices(self.train_function)
         return self.train_function
