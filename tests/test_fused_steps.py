@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from imdb_sweep.training.fused.batches import BatchGroups, validation_split
 from imdb_sweep.config.choices import OPTIMIZERS as OPTIMIZER_NAMES
-from imdb_sweep.training.fused.model import FusedStepsSequential, portable_model
+from imdb_sweep.training.fused.model import EVALUATION_SLICE, FusedStepsSequential, portable_model
 from imdb_sweep.training.fused.optimizers import dense_embedding_update, has_dense_embedding_update
 from imdb_sweep.training.model import (
     OPTIMIZERS, build_compiled_model, build_model, compile_model, resolve_jit_compile, uses_fused_steps,
@@ -235,6 +235,51 @@ def test_the_logged_model_is_a_stock_sequential_with_the_trained_weights(compose
     assert type(reloaded) is keras.Sequential
     x, _ = tiny_arrays(4)
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), fused.predict(x, verbose=0), rtol=1e-6)
+
+
+def one_pass_error_bound(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """How far float32 arithmetic lets two evaluations of `model` (Embedding, Flatten,
+    Dense layers, sigmoid) on `x` differ when they sum each dot product in another
+    order: a sum of n terms reordered moves by at most about n * eps * the sum of
+    the terms' magnitudes; a layer passes on its input's error through |W|
+    (relu's slope is at most 1), and the sigmoid's slope is at most 1/4."""
+    eps = np.finfo(np.float32).eps
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    values = model.layers[0](x).numpy().reshape(len(x), -1).astype(np.float64)
+    error = np.zeros_like(values)
+    for layer in layers:
+        kernel, bias = (weight.astype(np.float64) for weight in layer.get_weights())
+        terms = np.abs(values) @ np.abs(kernel) + np.abs(bias)
+        error = error @ np.abs(kernel) + (kernel.shape[0] + 1) * eps * terms
+        values = values @ kernel + bias
+        if layer is not layers[-1]:
+            values = np.maximum(values, 0.0)
+    return error[:, 0] / 4 + eps  # through the sigmoid, then its own rounding
+
+
+def test_evaluation_in_slices_scores_each_review_as_one_pass_and_counts_only_real_reviews(compose_config):
+    fused, stock = compiled_pair(compose_config, "per_occurrence", True)
+    x, y = tiny_arrays(3 * EVALUATION_SLICE + 37)
+    batch_size = 2 * EVALUATION_SLICE + 50  # a batch of three slices, the last one padded, then a short batch
+
+    sliced = tf.function(fused._forward_for_evaluation, jit_compile=True)
+    one_pass = tf.function(lambda rows: stock(rows, training=False), jit_compile=True)
+    batches = [slice(start, start + batch_size) for start in range(0, len(x), batch_size)]
+    sliced_predictions = np.concatenate([sliced(x[rows]).numpy() for rows in batches])[:, 0]
+    one_pass_predictions = np.concatenate([one_pass(x[rows]).numpy() for rows in batches])[:, 0]
+    assert sliced_predictions.shape == (len(x),)
+    assert np.all(np.abs(sliced_predictions - one_pass_predictions) <= one_pass_error_bound(stock, x))
+
+    # Loss and accuracy come from the whole batch's predictions, the padding left out:
+    # binary cross-entropy (Keras clips at 1e-7) averaged per batch, then weighted by
+    # the batch sizes; accuracy counts predictions above 0.5.
+    loss, accuracy = fused.evaluate(x, y, batch_size=batch_size, verbose=0)
+    clipped = np.clip(sliced_predictions.astype(np.float64), 1e-7, 1 - 1e-7)
+    per_review = -(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))
+    expected_loss = sum(per_review[rows].sum() for rows in batches) / len(x)
+    assert accuracy == pytest.approx(np.mean((sliced_predictions > 0.5) == y), abs=1 / (2 * len(x)))
+    # float32 means of at most batch_size terms, and log's own rounding
+    assert loss == pytest.approx(expected_loss, rel=2 * batch_size * float(np.finfo(np.float32).eps))
 
 
 def test_fused_steps_where_they_pay_keras_own_loop_elsewhere(compose_config):

@@ -10,20 +10,18 @@ from typing import Any
 
 import numpy as np
 
+from imdb_sweep import user_cache_dir
 from imdb_sweep.data.encoding import SPLITS, EncodedSplit
 
 # Bump when the tokenizer or the cached layout changes, so old caches are ignored.
 # 2: reviews cached in Keras's shuffled order.
 # 3: the train split's words by rank kept beside the ids (the logged text model's vocabulary).
 ENCODING_VERSION = 3
-CACHE_ENV_VAR = "IMDB_SWEEP_CACHE_DIR"
 
 
 def default_cache_dir(data_cfg: Any) -> Path:
-    configured = data_cfg.cache_dir or os.environ.get(CACHE_ENV_VAR)
-    if configured:
-        return Path(configured).expanduser()
-    return Path.home() / ".cache" / "imdb_sweep"
+    """data.cache_dir, else imdb_sweep's user cache ($IMDB_SWEEP_CACHE_DIR, ~/.cache/imdb_sweep)."""
+    return Path(data_cfg.cache_dir).expanduser() if data_cfg.cache_dir else user_cache_dir()
 
 
 def cache_file(cache_dir: Path, digest: str) -> Path:

@@ -4,32 +4,38 @@ TensorFlow 2.21 writes start-up notices (oneDNN, CUDA probing, "could not find
 cuda drivers") straight to file descriptor 2 from C++, before its logging
 settings apply, so TF_CPP_MIN_LOG_LEVEL alone does not silence them. We send
 fd 2 to a buffer while TensorFlow imports and probes devices, and replay the
-buffer only if that fails.
+buffer only if that fails. TensorFlow starts with its persistent XLA cache on
+(compilation_cache.py); `without_cache_notices` keeps the notice it logs on
+loading a saved program out of a compiled step's output.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
 import tempfile
 from contextlib import contextmanager
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from imdb_sweep.process.compilation_cache import CACHE_NOTICE, persist_compiled_programs
 from imdb_sweep.process.memory import garbage_collection_paused
 
 _devices: list[str] | None = None
 
 
 @contextmanager
-def _native_stderr_captured() -> Iterator[Any]:
+def native_stderr_captured() -> Iterator[tuple[Any, int]]:
+    """Within the block, file descriptor 2 (C++'s stderr, and Python's) writes
+    into a temporary file: yields (that file, a descriptor of the real stderr)."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as buffer:
         os.dup2(buffer.fileno(), 2)
         try:
-            yield buffer
+            yield buffer, saved
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
@@ -37,9 +43,10 @@ def _native_stderr_captured() -> Iterator[Any]:
 
 
 # Optional packages that Keras imports at start-up only for features a job never
-# uses: scikit-learn (Keras's estimator wrappers) and matplotlib.pyplot (its
-# image-gallery plots). Together about 0.7 s of every job's TensorFlow import.
-_KERAS_EXTRAS = ("sklearn", "matplotlib.pyplot")
+# uses: scikit-learn (Keras's estimator wrappers) and matplotlib (pyplot for its
+# image-gallery plots, matplotlib.patches for its bounding-box plots). Together
+# about 0.9 s of every job's TensorFlow import; matplotlib alone, about 0.2 s.
+_KERAS_EXTRAS = ("sklearn", "matplotlib")
 
 
 @contextmanager
@@ -68,12 +75,14 @@ def start_tensorflow() -> list[str]:
         _devices = []  # Keras on JAX or PyTorch: TensorFlow is not used at all.
         return _devices
     if os.environ.get("IMDB_SWEEP_TF_VERBOSE"):  # Debugging start-up: show everything.
+        persist_compiled_programs()
         import tensorflow as tf
 
         _devices = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
         return _devices
     failure: BaseException | None = None
-    with _native_stderr_captured() as buffer, garbage_collection_paused(), _keras_extras_hidden():
+    persist_compiled_programs()  # read by TensorFlow once, as it starts
+    with native_stderr_captured() as (buffer, _), garbage_collection_paused(), _keras_extras_hidden():
         try:
             import keras  # noqa: F401 - imported here, with the extras hidden
             import tensorflow as tf
@@ -88,6 +97,28 @@ def start_tensorflow() -> list[str]:
         raise failure
     logging.getLogger("tensorflow").addFilter(_expected_retracing_hidden)
     return _devices
+
+
+def without_cache_notices(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` (a compiled Keras step), whose calls write nothing of
+    TensorFlow's CACHE_NOTICE to stderr: any call may compile, or load a saved
+    program, for a batch shape it has not met yet. Whatever else a call writes to
+    stderr still shows, once the call returns (a step is a fraction of a second)."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with native_stderr_captured() as (buffer, original_stderr):
+            try:
+                return function(*args, **kwargs)
+            finally:
+                sys.stderr.flush()
+                buffer.seek(0)
+                kept = b"".join(line for line in buffer.read().splitlines(keepends=True)
+                                if not CACHE_NOTICE.search(line))
+                while kept:
+                    kept = kept[os.write(original_stderr, kept):]
+
+    return call
 
 
 def _expected_retracing_hidden(record: logging.LogRecord) -> bool:

@@ -19,6 +19,7 @@ import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep.tracking.fresh_database import prepare_sqlite_database
 from imdb_sweep.tracking.uris import (
     ACCEPTED_URI_FORMS, STORE_DATABASE, artifacts_folder, is_server, local_store_folder, local_store_uri,
     move_legacy_database, store_files_folder, uri_form_problem,
@@ -164,11 +165,6 @@ def connect(tracking_cfg: Any, attempts: int = 3, sweep_uri: str | None = None) 
     check_tracking_store(uri, setting, attempts)
     mlflow.set_tracking_uri(uri)
     with _local_store_lock(uri):
-        folder = local_store_folder(uri)
-        moved = move_legacy_database(folder) if folder is not None else None
-        if moved is not None:
-            print(f"Moved the local store's database {moved} to {folder / STORE_DATABASE}, where "
-                  "`mlflow ui` and `mlflow models serve` open it", file=sys.stderr, flush=True)
         experiment_id = _experiment_id(MlflowClient(uri), tracking_cfg.experiment, uri, setting)
     return TrackingTarget(uri=uri, experiment_id=experiment_id, experiment_name=tracking_cfg.experiment)
 
@@ -184,6 +180,12 @@ def _local_store_lock(uri: str) -> Iterator[None]:
         return
     with open(store_files_folder(folder) / ".store.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        # An old store's database moves first, so that it is not taken for a new store.
+        moved = move_legacy_database(folder)
+        if moved is not None:
+            print(f"Moved the local store's database {moved} to {folder / STORE_DATABASE}, where "
+                  "`mlflow ui` and `mlflow models serve` open it", file=sys.stderr, flush=True)
+        prepare_sqlite_database(folder / STORE_DATABASE)  # a new store: its schema copied
         yield  # the lock goes with the file's closing
 
 

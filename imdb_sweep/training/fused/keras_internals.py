@@ -24,7 +24,7 @@ OPTIMIZER_SLOTS: dict[type, tuple[dict, tuple[str, ...]]] = {
 
 # The names this module reads, for the error message of a failed check.
 PRIVATE_ATTRIBUTES = ("Model._loss_tracker", "Optimizer._get_variable_index", "Nadam._u_product",
-                      "Trainer._jit_compile",
+                      "Trainer._jit_compile", "Trainer._symbolic_build",
                       *(f"{optimizer_class.__name__}.{name}"
                         for optimizer_class, (_, names) in OPTIMIZER_SLOTS.items() for name in names))
 
@@ -53,12 +53,22 @@ def set_jit_compile(model: keras.Model, value: bool) -> None:
     model._jit_compile = value
 
 
+def build_state(model: keras.Model, x: keras.KerasTensor, y: keras.KerasTensor) -> None:
+    """Create the optimizer's, the metrics' and the loss's variables now, from
+    batch shapes, as Keras does on JAX and under a distribution strategy. Without
+    one, Keras on TensorFlow creates them inside the train function's first trace,
+    and TensorFlow traces a function that creates variables twice."""
+    model._symbolic_build(data_batch=(x, y))
+
+
 def check_keras_internals() -> None:
     """Raise RuntimeError naming the attribute when this Keras lacks one we use."""
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.RMSprop(), loss="mse")
     kernel = model.trainable_weights[0]
     try:
+        build_state(model, keras.KerasTensor((None, 2)), keras.KerasTensor((None, 1)))
+        state_built = model.optimizer.built
         tracker = loss_tracker(model)
         jit_compile_before = model.jit_compile
         set_jit_compile(model, not jit_compile_before)
@@ -80,9 +90,9 @@ def check_keras_internals() -> None:
     expected_shapes = {"Nadam._u_product": ()}
     misshapen = [name for name, slot in slots
                  if tuple(slot.shape) != expected_shapes.get(name, tuple(kernel.shape))]
-    if not hasattr(tracker, "update_state") or misshapen or not jit_compile_set:
+    if not hasattr(tracker, "update_state") or misshapen or not jit_compile_set or not state_built:
         raise RuntimeError(
-            f"Keras {keras.__version__}: the loss tracker, the optimizer state {misshapen} or the model's "
-            "jit_compile no longer behave as the fused training loop expects "
+            f"Keras {keras.__version__}: the loss tracker, the optimizer state {misshapen}, the model's "
+            "jit_compile or its state building no longer behave as the fused training loop expects "
             "(imdb_sweep/training/fused/keras_internals.py)."
         )
