@@ -136,6 +136,9 @@ def test_every_variant_runs_in_one_sweep(tmp_path, cli_env):
     # The direct addresses of the sweep's training runs and of its parent run:
     # MLflow 3's UI otherwise opens the experiment in its GenAI view.
     (parent,) = [run for run in runs if run.data.tags.get(tags.ROLE) == "sweep"]
+    # Named first by what it sweeps (the UI's runs table shows about 20 characters).
+    assert parent.info.run_name == f"variant=glob(*) · {parent.data.tags[tags.SWEEP_ID]}"
+    assert f"Sweep {parent.data.tags[tags.SWEEP_ID]} ended FINISHED" in result.stdout
     experiment = f"http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}/runs"
     assert f"runs:  {experiment}\n" in result.stdout
     assert f"sweep: {experiment}/{parent.info.run_id}" in result.stdout
@@ -159,6 +162,7 @@ def test_grid_sweep_on_the_real_archive_against_a_real_server(real_archive, mlfl
     (parent,) = [run for run in runs if run.data.tags.get(tags.ROLE) == "sweep"]
     jobs = [run for run in runs if run.data.tags.get(tags.ROLE) == "job"]
     assert parent.info.status == "FINISHED" and parent.data.metrics["jobs_finished"] == 4
+    assert parent.info.run_name == f"units=32,64 activation=relu,tanh · {parent.data.tags[tags.SWEEP_ID]}"
     assert len(jobs) == 4
     assert all(job.info.status == "FINISHED" for job in jobs)
     assert all(job.data.tags[tags.PARENT_RUN_ID] == parent.info.run_id for job in jobs)

@@ -317,7 +317,8 @@ def test_a_search_on_the_real_archive(tmp_path, real_archive, launcher):
         epochs = len(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_metric_history(
             run.info.run_id, "val_accuracy"))
         assert epochs == (int(pruned) if pruned else 3)  # a pruned run keeps the curves it trained
-    assert f"Sweep {parent.data.tags[tags.SWEEP_ID]} ended FINISHED" in result.stdout
+    assert f"Search {parent.data.tags[tags.SWEEP_ID]} ended FINISHED" in result.stdout
+    assert parent.info.run_name == f"search: units, dropout · {parent.data.tags[tags.SWEEP_ID]}"
 
 
 @pytest.mark.slow

@@ -13,7 +13,9 @@ from imdb_sweep.config import identity
 from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.data import DataError
 from imdb_sweep.job import JobContext, run_job
+from imdb_sweep.sweep import parent
 from imdb_sweep.tracking import records, store, tags, uris
+from imdb_sweep.tracking.sweep_state import SweepState
 
 
 def store_client(cfg) -> tuple[MlflowClient, str]:
@@ -50,6 +52,39 @@ def test_a_sweep_of_one_job_is_named_by_its_overrides_not_as_defaults():
     # `-m model.units=16` sweeps no key: the job is still the one with units=16.
     overrides = ["model.units=16", "tracking.store_dir=/tmp/x"]
     assert identity.distinguishing_overrides(overrides, swept_keys=[]) == ["model.units=16"]
+
+
+def test_a_parent_run_is_named_first_by_what_tells_its_sweep_apart():
+    assert parent.grid_title(["model.units=32,64", "model.activation=relu,tanh"]) == \
+        "units=32,64 activation=relu,tanh"
+    assert parent.grid_title(["variant=glob(*)"]) == "variant=glob(*)"
+    assert parent.grid_title(["train.learning_rate=0.000123456789,0.001"]) == "learning_rate=0.0001235,0.001"
+    assert parent.grid_title([]) == "sweep"
+    assert parent.search_title(["model.units", "model.hidden_layers", "model.dropout", "train.learning_rate"],
+                               None) == "search: units, hidden_layers, dropout, learning_rate"
+    assert parent.search_title(["model.units"], "wide") == "search wide: units"
+    sweep_id = "20261202-193012-b2f047"
+    grid = parent.parent_run_name("units=32,64 activation=relu,tanh", sweep_id)
+    assert grid == f"units=32,64 activation=relu,tanh · {sweep_id}"
+    # The ~20 characters the UI's runs table shows tell a units grid from a dropout one.
+    assert grid[:20] != parent.parent_run_name("dropout=0.0,0.5", sweep_id)[:20]
+    # MLflow's SQL stores keep 250 characters of a run name: the id still ends it.
+    long = parent.parent_run_name(" ".join(f"key{index}=1,2,3" for index in range(40)), sweep_id)
+    assert len(long) <= 250 and long.endswith(f"... · {sweep_id}")
+
+
+@pytest.mark.parametrize("search", [None, {"study_name": "wide"}], ids=["grid", "search"])
+def test_the_end_of_a_sweep_or_search_says_which_it_was(tmp_path, capsys, search):
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = client.create_experiment("e", artifact_location=(tmp_path / "artifacts").as_uri())
+    target = store.TrackingTarget(client.tracking_uri, experiment_id, "e")
+    run = parent.create_parent_run(client, target, "s1", "model.units=8,16", "units=8,16")
+    state = SweepState("s1", run.info.run_id, client.tracking_uri, experiment_id, search=search)
+    parent.end_parent_run(client, state, expected=0)
+    kind = "Sweep" if search is None else "Search"
+    assert f"{kind} s1 ended FINISHED: 0 finished" in capsys.readouterr().out
+    ended = client.get_run(run.info.run_id)
+    assert ended.info.run_name == "units=8,16 · s1" and ended.data.tags[tags.SWEEP_ID] == "s1"
 
 
 def test_the_experiment_opens_on_its_training_runs_in_the_mlflow_ui(tiny_config):

@@ -65,8 +65,13 @@ def run_name_from_overrides(overrides: list[str], fallback: str) -> str:
     parts = []
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
-        parts.append(f"{key.rsplit('.', 1)[-1]}={short_value(value)}")
+        parts.append(f"{short_key(key)}={short_value(value)}")
     return ",".join(parts) if parts else fallback
+
+
+def short_key(key: str) -> str:
+    """`model.units` -> `units`: how run names show a key."""
+    return key.rsplit(".", 1)[-1]
 
 
 def short_value(value: str) -> str:

@@ -21,8 +21,9 @@ from hydra.experimental.callback import Callback
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from imdb_sweep.sweep.expansion import expand_basic_sweep, is_basic_sweeper, validate_sweep
-from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, new_sweep_id, publish_results
+from imdb_sweep.config.identity import distinguishing_overrides
+from imdb_sweep.sweep.expansion import expand_basic_sweep, is_basic_sweeper, sweep_arguments, validate_sweep
+from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, grid_title, new_sweep_id, publish_results
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.tracking.store import TrackingError, TrackingTarget, connect
 from imdb_sweep.tracking.sweep_state import SweepState
@@ -62,7 +63,10 @@ class MlflowSweepCallback(Callback):
             print(f"Marked run {run_id} KILLED: its process is gone", flush=True)
 
         sweep_id = new_sweep_id()
-        parent = create_parent_run(self._client, self._target, sweep_id, " ".join(config.hydra.overrides.task))
+        # Named by its swept keys (or, with none, the keys it changes) and their values.
+        title = grid_title(distinguishing_overrides(sweep_arguments(config), swept_keys))
+        parent = create_parent_run(self._client, self._target, sweep_id, " ".join(config.hydra.overrides.task),
+                                   title)
         self._client.log_param(parent.info.run_id, "total_jobs", len(jobs))
         self._state = SweepState(
             sweep_id=sweep_id,

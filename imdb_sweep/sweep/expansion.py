@@ -29,12 +29,16 @@ def expand_basic_sweep(config: DictConfig) -> tuple[list[list[str]], list[str]]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     loader = GlobalHydra.instance().config_loader()
-    arguments = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-    arguments += list(config.hydra.overrides.task)
-    parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(sweep_arguments(config))
     swept_keys = [override.key_or_group for override in parsed if override.is_sweep_override()]
     jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
     return jobs, swept_keys
+
+
+def sweep_arguments(config: DictConfig) -> list[str]:
+    """The grid as the user gave it: hydra.sweeper.params, then the command line."""
+    arguments = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    return arguments + list(config.hydra.overrides.task)
 
 
 def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[str]) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep.config.identity import short_key, short_value
 from imdb_sweep.console import say
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.tracking import tags
@@ -23,16 +24,44 @@ from imdb_sweep.tracking.store import TrackingTarget
 from imdb_sweep.tracking.uris import browse_hint
 
 STATUSES = ("FINISHED", "FAILED", "KILLED", "RUNNING")
+# MLflow's SQL stores keep a run name in 250 characters; the sweep id (22) goes last.
+TITLE_CHARACTERS = 200
 
 
 def new_sweep_id() -> str:
     return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
+def grid_title(overrides: list[str]) -> str:
+    """What tells a grid apart, as the UI's runs table can show it in about 20
+    characters: its swept keys, short, with their values as typed
+    (`model.units=32,64 model.activation=relu,tanh` -> `units=32,64 activation=relu,tanh`)."""
+    parts = []
+    for override in overrides:
+        key, _, values = override.lstrip("+~").partition("=")
+        parts.append(f"{short_key(key)}={','.join(short_value(value) for value in values.split(','))}")
+    return " ".join(parts) or "sweep"
+
+
+def search_title(keys: list[str], study_name: str | None) -> str:
+    """A search by its searched keys (`search: units, dropout`), after the study's name
+    when the user gave one (`search wide: units, dropout`)."""
+    named = f"search {study_name}" if study_name else "search"
+    return f"{named}: {', '.join(short_key(key) for key in keys)}"
+
+
+def parent_run_name(title: str, sweep_id: str) -> str:
+    """`units=32,64 activation=relu,tanh · 20261202-193012-b2f047`: what tells the sweep
+    apart first, the sweep id (also the tag imdb_sweep.sweep_id) last."""
+    if len(title) > TITLE_CHARACTERS:
+        title = title[:TITLE_CHARACTERS - 3] + "..."
+    return f"{title} · {sweep_id}"
+
+
 def create_parent_run(client: MlflowClient, target: TrackingTarget, sweep_id: str, arguments: str,
-                      extra_tags: Mapping[str, str] | None = None) -> Run:
+                      title: str, extra_tags: Mapping[str, str] | None = None) -> Run:
     return client.create_run(
-        target.experiment_id, run_name=f"sweep {sweep_id}",
+        target.experiment_id, run_name=parent_run_name(title, sweep_id),
         tags={**run_tags("sweep", SWEEP_ID=sweep_id, OVERRIDES=arguments), **(extra_tags or {})},
     )
 
@@ -83,7 +112,8 @@ def end_parent_run(client: MlflowClient, state: SweepState, expected: int | None
     if not_run:
         summary.append(f"{not_run} not started")
     stream = sys.stdout if status == RunStatus.FINISHED else sys.stderr
-    print(f"Sweep {state.sweep_id} ended {RunStatus.to_string(status)}: {', '.join(summary)}",
+    kind = "Search" if state.search is not None else "Sweep"
+    print(f"{kind} {state.sweep_id} ended {RunStatus.to_string(status)}: {', '.join(summary)}",
           file=stream, flush=True)
     for child in children:
         if child.info.status in ("FAILED", "KILLED"):

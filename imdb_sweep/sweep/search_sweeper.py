@@ -52,7 +52,7 @@ from imdb_sweep.search.settings import (
 from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import default_storage, describe, open_storage
 from imdb_sweep.sweep.expansion import search_space_problems
-from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, new_sweep_id, publish_results
+from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, new_sweep_id, publish_results, search_title
 from imdb_sweep.tracking import tags
 from imdb_sweep.tracking.liveness import Heartbeat, process_tags, reap_dead_runs
 from imdb_sweep.tracking.store import TrackingError, TrackingTarget, connect
@@ -223,6 +223,7 @@ class _Search:
         if created:
             sweep_id = new_sweep_id()
             parent = create_parent_run(self.client, self.target, sweep_id, " ".join(self.study_arguments),
+                                       search_title(self.space.keys, self.settings.study_name),
                                        extra_tags=self._search_tags())
             self.client.log_param(parent.info.run_id, "n_trials", self.settings.n_trials)
             self.client.log_dict(parent.info.run_id, self.space.to_json(), tags.SEARCH_SPACE_ARTIFACT)
