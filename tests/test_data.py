@@ -242,6 +242,7 @@ def test_jobs_of_one_process_share_the_data_until_the_archive_changes(tiny_confi
 def unreachable_internet(monkeypatch: pytest.MonkeyPatch, keras_home: Path) -> None:
     """An empty Keras cache and every HTTPS request sent to a closed local port: the
     download fails here as it does on a machine without internet, whatever this one has."""
+    monkeypatch.delenv("IMDB_SWEEP_ACLIMDB", raising=False)
     monkeypatch.setenv("KERAS_HOME", str(keras_home))
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
