@@ -215,7 +215,7 @@ def test_a_search_jobs_model_holds_the_epoch_its_objective_stands_for(tmp_path, 
                       "model.units=choice(8)", "data.maxlen=50", "data.num_words=40", "train.batch_size=8",
                       "train.verbose=0", "train.epochs=3", "train.learning_rate=0.01"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     (run,) = [run for run in client.search_runs([client.get_experiment_by_name("imdb-sweep").experiment_id])
               if run.data.tags.get(tags.ROLE) == "job"]
     assert run.data.metrics["best_epoch"] < 3 and run.data.metrics["model_epoch"] == 3  # the last epoch's
