@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 BENCHMARKS = Path(__file__).resolve().parent
+CHECKOUT = BENCHMARKS.parent
 RESULTS = BENCHMARKS / "results"  # ignored by git
 
 
@@ -90,3 +92,12 @@ def write_results(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2))
     print(f"written {path}")
+
+
+def export_revision(revision: str, folder: Path) -> Path:
+    """Revision `revision` of this repository's tracked files, unpacked into `folder`
+    (a --before side of a side-by-side benchmark)."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(CHECKOUT), "archive", revision], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder

@@ -32,9 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from baseline import BENCHMARKS, baseline_config, open_store, results_file, write_results
+from baseline import CHECKOUT, baseline_config, export_revision, open_store, results_file, write_results
 
-CHECKOUT = BENCHMARKS.parent
 VARIANTS = {
     "baseline": [],
     "dropout 0.5": ["model.dropout=0.5"],
@@ -74,14 +73,6 @@ def step_flops(cfg) -> dict[str, float]:
     dropout = 2 * batch * flattened if model.dropout > 0 else 0
     return {"dense": dense, "optimizer": optimizer, "l2": l2, "dropout": dropout,
             "total": dense + optimizer + l2 + dropout}
-
-
-def export_revision(revision: str, folder: Path) -> Path:
-    """Revision `revision` of this repository's tracked files, unpacked into `folder`."""
-    folder.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(CHECKOUT), "archive", revision], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-    return folder
 
 
 def job_environment(checkout: Path, cwd: Path) -> dict[str, str]:

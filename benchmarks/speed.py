@@ -35,16 +35,19 @@ import tempfile
 import time
 from pathlib import Path
 
+from imdb_sweep import user_cache_dir
+
 from baseline import (
     BENCHMARKS,
+    CHECKOUT,
     baseline_config,
+    export_revision,
     load_full_data,
     open_store,
     results_file,
     write_results,
 )
 
-CHECKOUT = BENCHMARKS.parent
 
 
 def run_stock(epochs: int, env: dict[str, str], seed: int, data_config: str) -> dict:
@@ -85,15 +88,7 @@ def run_project(epochs: int, env: dict[str, str], extra: list[str], store: str, 
 
 # The encoded reviews, shared by every side: a side's own user cache holds only
 # what imdb_sweep compiles and copies (data.cache_dir keeps the reviews apart).
-DATA_CACHE = Path(os.environ.get("IMDB_SWEEP_CACHE_DIR", Path.home() / ".cache" / "imdb_sweep")).expanduser()
-
-
-def export_revision(revision: str, folder: Path) -> Path:
-    """Revision `revision` of this repository's tracked files, unpacked into `folder`."""
-    folder.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(CHECKOUT), "archive", revision], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
-    return folder
+DATA_CACHE = user_cache_dir()
 
 
 def job_environment(checkout: Path, cache: Path) -> dict[str, str]:
