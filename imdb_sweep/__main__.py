@@ -14,9 +14,9 @@ with garbage_collection_paused():  # Hydra and MLflow: a second of imports
     from imdb_sweep.config.validation import ConfigError
     from imdb_sweep.data.source import DataError
     from imdb_sweep.job import JobContext, run_job
-    from imdb_sweep.tracking.store import TrackingError
     from imdb_sweep.search.objective import OBJECTIVES, PRUNED_AT_EPOCH
     from imdb_sweep.sweep.ray_preset import register_ray_launcher_preset
+    from imdb_sweep.tracking.store import TrackingError
 
 register_ray_launcher_preset()
 register_optuna_sweeper()

@@ -26,7 +26,6 @@ from pathlib import Path
 from imdb_sweep.tracking.uris import (
     DEFAULT_SERVER_HOST,
     DEFAULT_SERVER_PORT,
-    STORE_DATABASE,
     artifacts_folder,
     local_store_uri,
     move_legacy_database,
@@ -91,9 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if store.exists() and not store.is_dir():
         sys.exit(f"Error: --store = '{arguments.store}' is not a folder")
     artifacts_folder(store).mkdir(parents=True, exist_ok=True)
-    moved = move_legacy_database(store)
-    if moved is not None:
-        print(f"Moved the store's database {moved} to {store / STORE_DATABASE}", flush=True)
+    move_legacy_database(store)
     command = server_command(store, arguments.host, arguments.port, arguments.workers, arguments.extra)
     if not _is_loopback(arguments.host):
         print(f"Warning: binding {arguments.host} makes the server reachable from other machines, "

@@ -243,7 +243,7 @@ def test_every_form_mlflow_opens_passes(uri):
     assert uris.uri_form_problem(uri) is None
 
 
-def test_a_store_made_before_the_database_moved_up_keeps_opening(tiny_config, tmp_path):
+def test_a_store_made_before_the_database_moved_up_keeps_opening(tiny_config, tmp_path, capsys):
     # The old layout: mlruns/mlflow.db with artifacts in mlruns/artifacts.
     old_database = tmp_path / "mlruns" / "mlflow.db"
     old_database.parent.mkdir()
@@ -257,6 +257,7 @@ def test_a_store_made_before_the_database_moved_up_keeps_opening(tiny_config, tm
     target = store.connect(tiny_config(f"tracking.store_dir={tmp_path}").tracking)
     assert target.uri == f"sqlite:///{tmp_path / 'mlflow.db'}" and target.experiment_id == experiment_id
     assert not old_database.exists()
+    assert f"Moved the local store's database {old_database} to {tmp_path / 'mlflow.db'}" in capsys.readouterr().err
     moved = MlflowClient(target.uri)
     assert moved.get_run(old_run.info.run_id).info.status == "FINISHED"
     assert moved.download_artifacts(old_run.info.run_id, "note.txt", str(tmp_path)).endswith("note.txt")

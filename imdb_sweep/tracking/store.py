@@ -6,7 +6,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -164,16 +163,17 @@ def connect(tracking_cfg: Any, attempts: int = 3, sweep_uri: str | None = None) 
         uri, setting = resolve_tracking_uri(tracking_cfg)
     check_tracking_store(uri, setting, attempts)
     mlflow.set_tracking_uri(uri)
-    with _local_store_lock(uri):
+    with _local_store_ready(uri):
         experiment_id = _experiment_id(MlflowClient(uri), tracking_cfg.experiment, uri, setting)
     return TrackingTarget(uri=uri, experiment_id=experiment_id, experiment_name=tracking_cfg.experiment)
 
 
 @contextmanager
-def _local_store_lock(uri: str) -> Iterator[None]:
-    """One process at a time creates a local store: two workers started together on
-    a fresh SQLite store would both run MLflow's schema migrations (alembic), and
-    one fails. Servers serialize this themselves."""
+def _local_store_ready(uri: str) -> Iterator[None]:
+    """A local store's database in place (an old one moved up, a new one copied from
+    MLflow's empty schema), one process at a time: two workers started together on
+    a fresh SQLite store would both make its schema, and one fails. Servers
+    serialize this themselves."""
     folder = local_store_folder(uri)
     if folder is None:
         yield
@@ -181,10 +181,7 @@ def _local_store_lock(uri: str) -> Iterator[None]:
     with open(store_files_folder(folder) / ".store.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         # An old store's database moves first, so that it is not taken for a new store.
-        moved = move_legacy_database(folder)
-        if moved is not None:
-            print(f"Moved the local store's database {moved} to {folder / STORE_DATABASE}, where "
-                  "`mlflow ui` and `mlflow models serve` open it", file=sys.stderr, flush=True)
+        move_legacy_database(folder)
         prepare_sqlite_database(folder / STORE_DATABASE)  # a new store: its schema copied
         yield  # the lock goes with the file's closing
 

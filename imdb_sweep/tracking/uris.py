@@ -12,6 +12,7 @@ quick to start.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,15 +45,16 @@ def artifacts_folder(store_folder: Path | str) -> Path:
     return store_files_folder(store_folder) / "artifacts"
 
 
-def move_legacy_database(store_folder: Path) -> Path | None:
+def move_legacy_database(store_folder: Path) -> None:
     """Move a store's database from `mlruns/mlflow.db` (where it lived before) up to
     `mlflow.db`, where MLflow's own commands open it; its runs keep their artifacts,
-    whose locations it records. Returns the old path when it moved the file."""
+    whose locations it records. Says so on stderr when it moved the file."""
     legacy, current = store_folder / LEGACY_DATABASE, store_folder / STORE_DATABASE
     if current.exists() or not legacy.is_file():
-        return None
+        return
     os.replace(legacy, current)
-    return legacy
+    print(f"Moved the local store's database {legacy} to {current}, where `mlflow ui` and "
+          "`mlflow models serve` open it", file=sys.stderr, flush=True)
 
 
 # The URI forms MLflow's tracking client opens, for the message that lists them.
