@@ -337,7 +337,7 @@ h1 { font-size: 1.3em; } h2 { font-size: 1.1em; }
 h1, p.meta { overflow-wrap: anywhere; }
 div.table-box { max-width: 100%; overflow-x: auto; margin: 1em 0; }
 table { border-collapse: collapse; font-size: 0.8em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.35em; text-align: right; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.25em; text-align: right; }
 th { background: #f0f0f0; vertical-align: bottom; font-weight: 600; }
 td { white-space: nowrap; }
 td.param, th.param { text-align: left; }
