@@ -140,8 +140,9 @@ def test_every_variant_runs_in_one_sweep(tmp_path, cli_env):
     assert parent.info.run_name == f"variant=glob(*) · {parent.data.tags[tags.SWEEP_ID]}"
     assert f"Sweep {parent.data.tags[tags.SWEEP_ID]} ended FINISHED" in result.stdout
     experiment = f"http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}/runs"
-    assert f"runs:  {experiment}\n" in result.stdout
-    assert f"sweep: {experiment}/{parent.info.run_id}" in result.stdout
+    view = "?workflowType=machine_learning"  # MLflow 3.17's Model training view, not GenAI
+    assert f"runs:  {experiment}{view}\n" in result.stdout
+    assert f"sweep: {experiment}/{parent.info.run_id}{view}\n" in result.stdout
     assert "#0 : " not in result.stdout + result.stderr  # one announcement per job
 
 

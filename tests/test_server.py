@@ -1,8 +1,11 @@
-"""`python -m imdb_sweep.server`, bounded retries, and a server that is dead or dies mid-job."""
+"""`python -m imdb_sweep.server`, bounded retries, a server that is dead or dies mid-job,
+and the UI page of a sweep in a real browser."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -14,7 +17,8 @@ import mlflow
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep import server
-from imdb_sweep.tracking import records, runs, store, tags
+from imdb_sweep.sweep import parent
+from imdb_sweep.tracking import records, runs, store, tags, uris
 from tests.conftest import PROJECT_ROOT, free_port, run_cli, start_mlflow_server, stop_process, wait_for_http
 
 TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
@@ -154,3 +158,53 @@ def test_a_server_dying_mid_job_ends_it_clearly_and_keeps_the_data(tmp_path, tin
     assert len(steps) >= 2 and steps == list(range(1, len(steps) + 1))
     (status,) = database.execute("SELECT status FROM runs WHERE run_uuid = ?", (run_id,)).fetchone()
     assert status == "RUNNING"  # the server never heard the end; its data up to then is whole
+
+
+# ---------------------------------------------------------------------------
+# The parent run's page in headless Chromium
+# ---------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium")
+# Each page in a browser profile of its own: one that has never opened MLflow, so
+# no view switch saved in its storage, as a new user finds it.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                  "--disable-background-networking", "--disable-component-update", "--window-size=1366,900",
+                  "--virtual-time-budget=20000"]  # the page's scripts draw it before the DOM is printed
+
+
+def rendered_page(address: str, profile: Path) -> str:
+    result = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", address],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def run_page_breadcrumb(page: str) -> str | None:
+    """The run page's link back to its experiment's list: `Runs`, or `Evaluations` in the GenAI view."""
+    link = re.search(r'data-testid="experiment-observatory-link-runs"[^>]*>([^<]*)<', page)
+    return link.group(1) if link else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed "
+                    "(apt-get install chromium; .ci/run installs it)")
+def test_the_printed_sweep_address_opens_the_model_training_view(mlflow_server, compose_config, tmp_path):
+    target = store.connect(compose_config(f"tracking.uri={mlflow_server}", "tracking.experiment=ui-view").tracking)
+    client = MlflowClient(target.uri)
+    sweep = parent.create_parent_run(client, target, "s1", "model.units=8,16", "units=8,16")
+    with runs.job_run(target, "units=8", sweep.info.run_id, {tags.ROLE: "job"}):
+        mlflow.log_metric("val_accuracy", 0.75, step=1)
+    client.set_terminated(sweep.info.run_id)
+    mlflow.set_tracking_uri(None)
+
+    address = uris.run_address(target.uri, target.experiment_id, sweep.info.run_id)
+    page = rendered_page(address, tmp_path / "profile")
+    assert "units=8,16 · s1" in page, "the run page did not render: " + page[-2000:]
+    assert run_page_breadcrumb(page) == "Runs"
+    assert "Evaluation runs" not in page  # the GenAI view's side navigation
+
+    # The same page without the parameter: MLflow 3.17's GenAI view, the experiment's tag notwithstanding.
+    bare = rendered_page(address.removesuffix(uris.UI_VIEW_QUERY), tmp_path / "profile-bare")
+    assert "units=8,16 · s1" in bare, "the run page did not render: " + bare[-2000:]
+    assert run_page_breadcrumb(bare) == "Evaluations" and "Evaluation runs" in bare, (
+        "MLflow's UI no longer opens a run page in its GenAI view: uris.UI_VIEW_QUERY may be unneeded")

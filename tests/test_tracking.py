@@ -97,6 +97,22 @@ def test_the_experiment_opens_on_its_training_runs_in_the_mlflow_ui(tiny_config)
     client.create_experiment("made-by-hand")
     store.connect(tiny_config("tracking.experiment=made-by-hand").tracking)
     assert client.get_experiment_by_name("made-by-hand").tags[store.EXPERIMENT_KIND_TAG] == kind
+    # A kind the user chose stays theirs.
+    client.create_experiment("chosen", tags={store.EXPERIMENT_KIND_TAG: "genai_development"})
+    store.connect(tiny_config("tracking.experiment=chosen").tracking)
+    assert client.get_experiment_by_name("chosen").tags[store.EXPERIMENT_KIND_TAG] == "genai_development"
+
+
+def test_the_printed_addresses_open_the_mlflow_ui_in_its_model_training_view(tmp_path):
+    # MLflow 3.17's UI takes its view from the address, not from the experiment's tag.
+    hint = uris.browse_hint(uris.local_store_uri(tmp_path), "3", "abc")
+    assert hint.splitlines() == [
+        f"Browse the runs: python -m imdb_sweep.server --store {tmp_path.resolve()}",
+        "  runs:  http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning",
+        "  sweep: http://127.0.0.1:5000/#/experiments/3/runs/abc?workflowType=machine_learning",
+    ]
+    assert uris.run_address("https://mlflow.example/", "3", "abc") == (
+        "https://mlflow.example/#/experiments/3/runs/abc?workflowType=machine_learning")
 
 
 def test_flatten_config_spells_out_every_key(tiny_config):

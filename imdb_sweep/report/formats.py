@@ -32,6 +32,7 @@ from imdb_sweep.report.search import search_settings
 from imdb_sweep.report.table import (
     EPOCH_METRICS, MODEL_EPOCH_METRIC, MODEL_TEST_METRIC, TEST_METRIC, ComparisonTable, Row, measured_on_test_set,
 )
+from imdb_sweep.tracking.uris import is_server, run_address
 
 FORMATS = ("markdown", "csv", "html", "json", "latex")
 # What users type: the file suffixes of the formats.
@@ -364,8 +365,8 @@ def _run_link(table: ComparisonTable, run_id: str, shown: str | None = None) -> 
     uri = table.selection.tracking_uri
     escaped = html.escape(shown or run_id)
     title = f' title="{html.escape(run_id)}"' if shown else ""
-    if uri.startswith(("http://", "https://")):
-        target = f"{uri.rstrip('/')}/#/experiments/{table.selection.experiment_id}/runs/{run_id}"
+    if is_server(uri):
+        target = run_address(uri, table.selection.experiment_id, run_id)
         return f'<a href="{html.escape(target)}"{title}>{escaped}</a>'
     return f"<span{title}>{escaped}</span>" if shown else escaped
 

@@ -29,8 +29,9 @@ for _logger in ("mlflow.store.db.utils", "alembic.runtime.migration"):
     logging.getLogger(_logger).setLevel(logging.WARNING)
 
 
-# MLflow 3's UI opens an experiment without this tag in its GenAI view (traces);
-# with it, on the training runs a sweep writes.
+# MLflow's own record of what an experiment holds: training runs, not GenAI traces.
+# MLflow 3.17's UI does not read it to choose its view (uris.UI_VIEW_QUERY does
+# that); the UIs of other MLflow 3 versions do.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 

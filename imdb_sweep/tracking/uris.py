@@ -95,15 +95,29 @@ DEFAULT_SERVER_HOST = "127.0.0.1"
 DEFAULT_SERVER_PORT = 5000
 
 
+# MLflow 3.17's UI shows every experiment in its GenAI view (sidebar "Evaluation
+# runs", a run's breadcrumb "Evaluations") or its Model training view, chosen per
+# browser and not per experiment: by this parameter of the page's address, else by
+# the sidebar's switch as last saved in the browser, GenAI until then
+# (useExperimentKind in its ExperimentKindUtils.ts and WorkflowTypeContext.tsx;
+# the experiment's mlflow.experimentKind tag is not read for it). The UI's own links
+# to a run drop the parameter: from there on the browser's switch decides.
+UI_VIEW_QUERY = "?workflowType=machine_learning"
+
+
+def _ui_address(server: str, page: str) -> str:
+    """A page of the MLflow UI (`/experiments/1/runs`), in its Model training view."""
+    return f"{server.rstrip('/')}/#{page}{UI_VIEW_QUERY}"
+
+
 def experiment_runs_address(server: str, experiment_id: str) -> str:
-    """The MLflow UI's list of an experiment's training runs. MLflow 3 opens an
-    experiment in its GenAI view; this address goes straight to the runs."""
-    return f"{server.rstrip('/')}/#/experiments/{experiment_id}/runs"
+    """The MLflow UI's list of an experiment's training runs."""
+    return _ui_address(server, f"/experiments/{experiment_id}/runs")
 
 
 def run_address(server: str, experiment_id: str, run_id: str) -> str:
     """The MLflow UI's page of one run."""
-    return f"{experiment_runs_address(server, experiment_id)}/{run_id}"
+    return _ui_address(server, f"/experiments/{experiment_id}/runs/{run_id}")
 
 
 def browse_hint(uri: str, experiment_id: str | None = None, run_id: str | None = None) -> str:
