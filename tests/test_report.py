@@ -19,7 +19,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
-from imdb_sweep.tracking import tags
+from imdb_sweep.tracking import records, tags
 from imdb_sweep.report import (
     build_table,
     load_curves,
@@ -144,10 +144,10 @@ def test_seeds_group_into_mean_std_and_t_interval(seeded_sweep):
 
     assert table.grouped_by_seed
     assert table.param_keys == ["variant", "model.units"]  # seed and storage keys are not columns
-    assert [row.params["model.units"] for row in table.rows] == ["32", "64", "128"]  # best first
+    assert [row.params["model.units"] for row in table.rows] == [32, 64, 128]  # best first, typed
     assert [row.is_best for row in table.rows] == [True, False, False]
     for row in table.rows:
-        values = ACCURACIES[row.params["model.units"]]
+        values = ACCURACIES[str(row.params["model.units"])]
         summary = row.summaries["test_accuracy"]
         assert summary.n == row.n == len(values)
         assert summary.mean == pytest.approx(statistics.fmean(values))
@@ -166,7 +166,7 @@ def test_seeds_group_into_mean_std_and_t_interval(seeded_sweep):
 def test_baseline_difference_and_welch_p_value_match_scipy(seeded_sweep):
     store, _ = seeded_sweep
     table = build_table(select_runs(store.uri, EXPERIMENT), parse_baseline("variant=baseline"))
-    rows = {row.params["model.units"]: row for row in table.rows}
+    rows = {str(row.params["model.units"]): row for row in table.rows}
     assert rows["32"].is_baseline and rows["32"].comparison.difference == 0
     challenger, baseline = ACCURACIES["64"], ACCURACIES["32"]
     expected = stats.ttest_ind(challenger, baseline, equal_var=False)
@@ -184,7 +184,7 @@ def test_baseline_difference_and_welch_p_value_match_scipy(seeded_sweep):
     assert rows["128"].comparison.difference == pytest.approx(0.70 - statistics.fmean(baseline))
     # A short key works as well as the full one.
     short = build_table(select_runs(store.uri, EXPERIMENT), parse_baseline("units=64"))
-    assert [row.params["model.units"] for row in short.rows if row.is_baseline] == ["64"]
+    assert [row.params["model.units"] for row in short.rows if row.is_baseline] == [64]
 
 
 def test_statistics_edge_cases():
@@ -260,6 +260,41 @@ def test_the_logged_models_epoch_and_test_accuracy_are_shown_and_blank_for_older
     assert (chosen["best_model_test_accuracy"], chosen["best_model_epoch"]) == (0.8512, 2.0)
 
 
+def test_params_are_read_back_as_the_config_had_them():
+    for value in (64, -1, 0.001, 1e-05, 0.30012345678, 0.0, True, False, None, "relu", "per_occurrence",
+                  "glob(*)", "/data/aclImdb_v1.tar.gz"):
+        assert records.param_from_text(records.param_text(value)) == value, value
+        assert type(records.param_from_text(records.param_text(value))) is type(value), value
+
+
+def test_csv_and_json_keep_the_types_of_params_and_epoch_counts(store):
+    parent = store.sweep("typed")
+    for units, dropout, deterministic, patience, accuracy in ((32, 0.0, False, None, 0.81), (64, 0.5, True, 2, 0.84)):
+        params = {"model.units": units, "model.dropout": dropout, "train.deterministic": deterministic,
+                  "train.early_stopping_patience": patience, "seed": 0}
+        run_id = store.job(parent, {}, accuracy, sweep_id="typed")
+        # Logged as a job logs them (records.log_params): MLflow keeps text.
+        store.client.log_batch(run_id, params=[Param(key, records.param_text(value)) for key, value in params.items()])
+    table = build_table(select_runs(store.uri, EXPERIMENT))
+    assert not table.grouped_by_seed
+
+    lines = render(table, "csv").splitlines()
+    header = lines[0].split(",")
+    best = dict(zip(header, lines[1].split(",")))
+    assert best["model.units"] == "64" and best["model.dropout"] == "0.5"
+    assert best["train.deterministic"] == "True" and best["train.early_stopping_patience"] == "2"
+    assert best["best_epoch"] == "1"  # logged as the float 1.0; an epoch is a whole number
+    assert dict(zip(header, lines[2].split(",")))["train.early_stopping_patience"] == ""  # null
+
+    rows = json.loads(render(table, "json"))["rows"]
+    assert [(row["model.units"], row["model.dropout"], row["train.deterministic"],
+             row["train.early_stopping_patience"]) for row in rows] == [(64, 0.5, True, 2), (32, 0.0, False, None)]
+    assert [type(row["best_epoch"]) for row in rows] == [int, int] and type(rows[0]["test_accuracy"]) is float
+
+    markdown = render(table, "markdown")
+    assert "| 0.0 | 32 | False | null |" in markdown  # null shown as the config writes it
+
+
 def test_every_format_parses(seeded_sweep):
     store, _ = seeded_sweep
     selection = select_runs(store.uri, EXPERIMENT)
@@ -274,7 +309,7 @@ def test_every_format_parses(seeded_sweep):
 
     document = json.loads(render(table, "json"))
     assert document["columns"][1] == {"key": "model.units", "label": "units"}
-    assert [row["model.units"] for row in document["rows"]] == ["32", "64", "128"]
+    assert [row["model.units"] for row in document["rows"]] == [32, 64, 128]  # as the config had them
     assert document["rows"][2]["test_accuracy_std"] is None and len(document["rows"][1]["run_ids"]) == 4
     assert document["rows"][1]["welch_p_value"] == pytest.approx(
         stats.ttest_ind(ACCURACIES["64"], ACCURACIES["32"], equal_var=False).pvalue)
@@ -371,7 +406,7 @@ def test_rows_are_ranked_and_the_best_chosen_on_validation_not_test(disagreeing_
     store, _ = disagreeing_sweep
     table = build_table(select_runs(store.uri, EXPERIMENT))
     assert table.ranked_by == "best_val_accuracy"
-    assert [row.params["model.units"] for row in table.rows] == ["32", "64", "128"]
+    assert [row.params["model.units"] for row in table.rows] == [32, 64, 128]
     assert [row.is_best for row in table.rows] == [True, False, False]
     best = table.best_run()
     assert (best.metrics["best_val_accuracy"], best.metrics["test_accuracy"]) == (0.90, 0.80)
@@ -386,12 +421,12 @@ def test_rows_are_ranked_and_the_best_chosen_on_validation_not_test(disagreeing_
     assert "Ranked by best\\_val\\_accuracy" in render(table, "latex")
 
     on_test = build_table(select_runs(store.uri, EXPERIMENT), rank_by="test_accuracy")
-    assert [row.params["model.units"] for row in on_test.rows] == ["128", "64", "32"]
+    assert [row.params["model.units"] for row in on_test.rows] == [128, 64, 32]
     assert on_test.best_run().metrics["test_accuracy"] == 0.87
     assert "the best row's test_accuracy is an optimistic estimate" in render(on_test, "markdown")
     # Losses rank lowest first.
     on_loss = build_table(select_runs(store.uri, EXPERIMENT), rank_by="test_loss")
-    assert [row.params["model.units"] for row in on_loss.rows] == ["128", "64", "32"]
+    assert [row.params["model.units"] for row in on_loss.rows] == [128, 64, 32]
     assert "Ranked by test_loss (lower is better)" in render(on_loss, "markdown")
     assert "the best row's test_loss is an optimistic estimate" in render(on_loss, "markdown")
 
@@ -409,9 +444,9 @@ def test_cli_rank_by(disagreeing_sweep, monkeypatch, capsys):
     assert report_main(["--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["ranked_by"] == "best_val_accuracy"
-    assert [row["model.units"] for row in document["rows"]] == ["32", "64", "128"]
+    assert [row["model.units"] for row in document["rows"]] == [32, 64, 128]
     assert report_main(["--format", "json", "--rank-by", "test_accuracy"]) == 0
-    assert [row["model.units"] for row in json.loads(capsys.readouterr().out)["rows"]] == ["128", "64", "32"]
+    assert [row["model.units"] for row in json.loads(capsys.readouterr().out)["rows"]] == [128, 64, 32]
 
     assert report_main(["--rank-by", "accuracy_on_test"]) == 2
     error = capsys.readouterr().err
@@ -455,9 +490,9 @@ def test_a_real_sweep_groups_its_seeds(real_sweep):
     _, uri, _ = real_sweep
     table = build_table(select_runs(uri, EXPERIMENT))
     assert table.grouped_by_seed and table.param_keys == ["model.units"]
-    assert sorted(row.params["model.units"] for row in table.rows) == ["16", "8"]
+    assert sorted(row.params["model.units"] for row in table.rows) == [8, 16]
     for row in table.rows:
-        assert sorted(run.params["seed"] for run in row.runs) == ["0", "1", "2"]
+        assert sorted(run.params["seed"] for run in row.runs) == [0, 1, 2]
         values = [run.metrics["test_accuracy"] for run in row.runs]
         assert row.summaries["test_accuracy"].mean == pytest.approx(statistics.fmean(values))
         assert row.summaries["test_accuracy"].std == pytest.approx(statistics.stdev(values))

@@ -14,7 +14,7 @@ import matplotlib.image
 import pandas as pd
 import pytest
 from mlflow.entities import Metric, Param
-from optuna.distributions import CategoricalDistribution, FloatDistribution, distribution_to_json
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution, distribution_to_json
 
 from imdb_sweep.report import build_table, load_curves, publish_sweep_report, render, select_runs
 from imdb_sweep.report.__main__ import main as report_main
@@ -23,13 +23,13 @@ from imdb_sweep.report.search import (
     Trial,
     best_so_far,
     load_search_space,
-    param_value,
     parameter_importance,
     search_settings,
     search_trials,
+    space_value,
     summarize_search,
 )
-from imdb_sweep.report.search_plots import SEARCH_PLOT_FILES, render_report_plots
+from imdb_sweep.report.search_plots import SEARCH_PLOT_FILES, parallel_figure, render_report_plots
 from imdb_sweep.tracking import tags
 from tests.test_report import EXPERIMENT, PNG_SIGNATURE, FakeSweeps
 
@@ -221,14 +221,17 @@ def test_trials_in_order_with_the_epochs_each_spent(searches):
     assert best_so_far([0.36, 0.30, 0.40], minimize=True) == [0.36, 0.30, 0.30]
 
 
-def test_param_values_take_the_type_of_their_distribution():
-    assert param_value("64", SPACE["model.units"]) == 64
-    assert param_value("64.0", SPACE["model.units"]) == 64
-    assert param_value("0.25", SPACE["model.dropout"]) == 0.25
-    assert param_value("relu", CategoricalDistribution(["relu", "tanh"])) == "relu"
-    assert param_value("None", CategoricalDistribution([None, 0.5])) is None
-    with pytest.raises(ValueError, match=r"'48' is none of the choices \[16, 32, 64, 128\]"):
-        param_value("48", SPACE["model.units"])
+def test_params_read_back_typed_are_held_as_their_distribution_holds_them():
+    assert space_value(64, SPACE["model.units"]) == 64
+    assert type(space_value(64.0, SPACE["model.units"])) is int
+    assert space_value(0.25, SPACE["model.dropout"]) == 0.25
+    assert space_value("relu", CategoricalDistribution(["relu", "tanh"])) == "relu"
+    assert space_value(None, CategoricalDistribution([None, 0.5])) is None
+    assert space_value(32, CategoricalDistribution(["32", "64"])) == "32"  # text choices that read as numbers
+    with pytest.raises(ValueError, match=r"48 is none of the choices \[16, 32, 64, 128\]"):
+        space_value(48, SPACE["model.units"])
+    with pytest.raises(ValueError, match="'relu' is not a number"):
+        space_value("relu", SPACE["model.dropout"])
 
 
 def test_importance_covers_the_searched_keys_and_says_when_it_cannot(searches):
@@ -323,3 +326,25 @@ def test_the_command_line_ranks_a_search_and_lists_pruned_trials_apart(searches,
 
     assert report_main(["--sweep", "by-accuracy", "--plots", str(tmp_path / "plots")]) == 0
     assert {path.name for path in (tmp_path / "plots").iterdir()} >= set(SEARCH_PLOT_FILES.values())
+
+
+@pytest.mark.parametrize("units, expected", [
+    (IntDistribution(16, 128), ["16", "72", "128"]),  # 113 values: low, middle, high
+    (IntDistribution(16, 128, log=True), ["16", "45", "128"]),  # the geometric middle, 45.25, taken as 45
+    (IntDistribution(16, 128, step=16), ["16", "32", "48", "64", "80", "96", "112", "128"]),
+    (IntDistribution(1, 4), ["1", "2", "3", "4"]),  # never 2.5 (the trials' units lie off this axis)
+])
+def test_integer_axes_of_the_parallel_plot_have_integer_ticks(searches, units, expected):
+    store, _ = searches
+    sweep_id = f"integer-axis-{units.log}-{units.step}"
+    space = {**SPACE, "model.units": units}
+    parent = store.search(sweep_id, space=space)
+    for spec in TRIALS:
+        store.trial(parent, sweep_id, spec)
+    selection = select_runs(store.uri, EXPERIMENT, sweep=sweep_id)
+    search = summarize_search(selection)
+    figure = parallel_figure(build_table(selection), search.settings, search.trials, search.space)
+    # Each axis's tick texts stand at its column (x); the units axis is the first.
+    column = list(space).index("model.units")
+    texts = [text.get_text() for text in figure.axes[0].texts if text.xy[0] == column]
+    assert texts == expected

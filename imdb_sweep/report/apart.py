@@ -12,7 +12,8 @@ from typing import Any
 
 from imdb_sweep.config.identity import short_value
 from imdb_sweep.report.runs import JobRun
-from imdb_sweep.report.table import ComparisonTable, short_labels, varying_params
+from imdb_sweep.report.table import ComparisonTable, recorded_value, short_labels, varying_params
+from imdb_sweep.tracking.records import param_text
 
 PRUNED_TITLE = "Pruned by the search (stopped early; never ranked nor chosen)"
 NOT_FINISHED_TITLE = "Not ranked (did not finish)"
@@ -31,13 +32,12 @@ def pruned_keys(table: ComparisonTable) -> list[str]:
 
 
 def pruned_record(table: ComparisonTable, run: JobRun) -> dict[str, Any]:
-    """A pruned trial with full keys, for CSV and JSON."""
+    """A pruned trial with full keys and typed values, for CSV and JSON."""
     record: dict[str, Any] = {key: run.params.get(key) for key in pruned_keys(table)}
     record["trial_number"] = run.trial_number
     record["pruned_at_epoch"] = int(run.pruned_at_epoch) if run.pruned_at_epoch.isdigit() else run.pruned_at_epoch
     for metric in table.metrics:
-        value = run.metrics.get(metric, math.nan)
-        record[metric] = None if math.isnan(value) else value
+        record[metric] = recorded_value(metric, run.metrics.get(metric))
     record["run_name"], record["run_id"] = run.run_name, run.run_id
     return record
 
@@ -55,5 +55,6 @@ def pruned_cells(table: ComparisonTable, run: JobRun) -> list[str]:
     """Cell texts of one pruned trial; the run id last, in full (formats shorten it)."""
     value = run.metrics.get(table.ranked_by, math.nan)
     return ["" if run.trial_number is None else str(run.trial_number),
-            *(short_value(run.params.get(key, "")) for key in pruned_keys(table)),
+            *(short_value(param_text(run.params[key])) if key in run.params else ""
+              for key in pruned_keys(table)),
             run.pruned_at_epoch or "", "" if math.isnan(value) else f"{value:.4f}", run.run_name, run.run_id]

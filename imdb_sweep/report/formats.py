@@ -31,7 +31,9 @@ from imdb_sweep.report.apart import (
 from imdb_sweep.report.search import search_settings
 from imdb_sweep.report.table import (
     EPOCH_METRICS, MODEL_EPOCH_METRIC, MODEL_TEST_METRIC, TEST_METRIC, ComparisonTable, Row, measured_on_test_set,
+    recorded_value,
 )
+from imdb_sweep.tracking.records import param_text
 from imdb_sweep.tracking.uris import is_server, run_address
 
 FORMATS = ("markdown", "csv", "html", "json", "latex")
@@ -68,19 +70,20 @@ def _clean(value: float) -> float | None:
 
 
 def row_record(table: ComparisonTable, row: Row) -> dict[str, Any]:
-    """One row with full keys; NaN (no spread from a single run) becomes None."""
+    """One row with full keys and typed values (params as the config had them, epochs
+    as integers); NaN (no spread from a single run) becomes None."""
     record: dict[str, Any] = {key: row.params.get(key) for key in table.param_keys}
     if table.grouped_by_seed:
         record["n"] = row.n
         for metric in table.metrics:
             summary = row.summaries[metric]
-            record[metric] = _clean(summary.mean)
+            record[metric] = recorded_value(metric, summary.mean)
             record[f"{metric}_std"] = _clean(summary.std)
             record[f"{metric}_ci95_low"] = _clean(summary.ci_low)
             record[f"{metric}_ci95_high"] = _clean(summary.ci_high)
     else:
         for metric in table.metrics:
-            record[metric] = _clean(row.summaries[metric].mean)
+            record[metric] = recorded_value(metric, row.summaries[metric].mean)
     if table.baseline:
         record[f"{TEST_METRIC}_difference_to_baseline"] = _clean(row.comparison.difference)
         record["welch_p_value"] = None if row.is_baseline else _clean(row.comparison.p_value)
@@ -185,8 +188,10 @@ def _mean_and_std(metric: str, row: Row) -> str:
 def display_cells(table: ComparisonTable, row: Row, short_ids: bool) -> list[str]:
     """Cell texts of one row; the cell of the ranking metric is the one marked as best."""
     single = row.n == 1
-    # A search's sampled floats shortened for reading (CSV and JSON keep them whole).
-    cells = ["" if row.params.get(key) is None else short_value(str(row.params[key])) for key in table.param_keys]
+    # A search's sampled floats shortened for reading (CSV and JSON keep them whole);
+    # a param the run did not log stays empty.
+    cells = [short_value(param_text(row.params[key])) if key in row.runs[0].params else ""
+             for key in table.param_keys]
     for metric in leading_metrics(table):
         if not table.grouped_by_seed:
             cells.append(_number(metric, row.summaries[metric].mean, single))

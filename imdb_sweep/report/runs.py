@@ -6,12 +6,14 @@ Only the tracking store is read; Hydra's output folders are never needed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep.tracking import tags
+from imdb_sweep.tracking.records import param_from_text
 
 LATEST = "latest"
 # Per-epoch curves the plots draw.
@@ -26,7 +28,7 @@ class JobRun:
     run_name: str
     status: str  # FINISHED, FAILED, KILLED, RUNNING, SCHEDULED
     start_time: int  # milliseconds since the epoch
-    params: dict[str, str]
+    params: dict[str, Any]  # typed back from MLflow's text: 64, 0.001, True, None, 'relu'
     metrics: dict[str, float]
     error: str | None = None
     pruned_at_epoch: str | None = None  # set when a search stopped the run early
@@ -39,7 +41,7 @@ class JobRun:
             run_name=run.info.run_name or run.info.run_id,
             status=run.info.status,
             start_time=run.info.start_time or 0,
-            params=dict(run.data.params),
+            params={key: param_from_text(text) for key, text in run.data.params.items()},
             metrics=dict(run.data.metrics),
             error=run.data.tags.get(tags.ERROR),
             pruned_at_epoch=run.data.tags.get(tags.PRUNED_AT_EPOCH),

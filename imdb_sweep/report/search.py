@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from imdb_sweep.report.runs import JobRun, Selection
 from imdb_sweep.tracking import tags
+from imdb_sweep.tracking.records import param_text
 
 DIRECTIONS = ("maximize", "minimize")
 # fANOVA fits a random forest to the complete trials: with fewer than three it has
@@ -173,25 +174,28 @@ def load_search_space(selection: Selection) -> dict[str, Any]:
             for key, value in document.items()}
 
 
-def param_value(text: str, distribution: Any) -> Any:
-    """An MLflow param (always a string) as the distribution's own type: `64` -> 64 for
-    choice(16,32,64), `0.25` -> 0.25 for interval(0,0.6). A ValueError when it is not one."""
+def space_value(value: Any, distribution: Any) -> Any:
+    """A run's param (typed when read, runs.py) as the distribution holds it: the choice
+    it is for choice(16,32,64) (`32.0` logged for the choice 32 too), an int for
+    range(), a float for interval(). A ValueError when it is none of those."""
     from optuna.distributions import CategoricalDistribution, IntDistribution
 
     if isinstance(distribution, CategoricalDistribution):
         for choice in distribution.choices:
-            if str(choice) == text:
+            if type(choice) is type(value) and choice == value:
                 return choice
-        for choice in distribution.choices:  # `32.0` logged for the choice 32
-            try:
-                if not isinstance(choice, (bool, str)) and float(choice) == float(text):
-                    return choice
-            except (TypeError, ValueError):
-                continue
-        raise ValueError(f"{text!r} is none of the choices {list(distribution.choices)}")
+        for choice in distribution.choices:
+            if not isinstance(choice, (bool, str)) and not isinstance(value, (bool, str)) and choice == value:
+                return choice
+        for choice in distribution.choices:  # a text choice that reads as a number: choice('32','64')
+            if str(choice) == param_text(value):
+                return choice
+        raise ValueError(f"{value!r} is none of the choices {list(distribution.choices)}")
+    if isinstance(value, (bool, str)) or value is None:
+        raise ValueError(f"{value!r} is not a number of {distribution}")
     if isinstance(distribution, IntDistribution):
-        return int(float(text))
-    return float(text)
+        return int(value)
+    return float(value)
 
 
 @dataclass
@@ -206,7 +210,7 @@ class Importance:
 
 def parameter_importance(trials: list[Trial], space: dict[str, Any], settings: SearchSettings) -> Importance:
     """Rebuild an in-memory Optuna study from the complete trials (params from the runs'
-    MLflow params, typed by the space; value = the objective) and ask fANOVA."""
+    MLflow params, as the space holds them; value = the objective) and ask fANOVA."""
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
 
@@ -220,7 +224,7 @@ def parameter_importance(trials: list[Trial], space: dict[str, Any], settings: S
         if trial.state != "complete" or math.isnan(trial.value):
             continue
         try:
-            params = {key: param_value(trial.run.params[key], distribution) for key, distribution in space.items()}
+            params = {key: space_value(trial.run.params[key], distribution) for key, distribution in space.items()}
             study.add_trial(optuna.trial.create_trial(params=params, distributions=space, value=trial.value))
         except (KeyError, ValueError) as error:
             importance.skipped.append(f"{trial.run.run_name} ({trial.run.run_id[:8]}): {error}")

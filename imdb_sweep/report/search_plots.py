@@ -21,7 +21,7 @@ from imdb_sweep.report.search import (
     SearchSummary,
     Trial,
     best_so_far,
-    param_value,
+    space_value,
 )
 from imdb_sweep.report.table import ComparisonTable, short_labels
 
@@ -125,13 +125,26 @@ def _axis_position(value: Any, distribution: Any) -> float:
     return 0.5 if high == low else (value - low) / (high - low)
 
 
+# An integer axis names every value up to this many, else low, middle and high.
+MOST_INTEGER_TICKS = 8
+
+
 def _axis_ticks(distribution: Any) -> list[tuple[float, str]]:
-    """Every choice; for numbers low, middle and high (the geometric middle on a log axis)."""
+    """Every choice; for numbers low, middle and high (the geometric middle on a log axis),
+    and on an integer axis only values it can take (range(1,4): 1, 2, 3; never 2.5)."""
+    from optuna.distributions import IntDistribution
+
     choices = getattr(distribution, "choices", None)
     if choices is not None:
         return [(_axis_position(choice, distribution), str(choice)) for choice in choices]
     low, high = float(distribution.low), float(distribution.high)
     middle = math.sqrt(low * high) if distribution.log else (low + high) / 2
+    if isinstance(distribution, IntDistribution):
+        step = distribution.step
+        values = list(range(distribution.low, distribution.high + 1, step))
+        if len(values) > MOST_INTEGER_TICKS:  # the taken value nearest the middle
+            values = [values[0], min(values, key=lambda value: abs(value - middle)), values[-1]]
+        return [(_axis_position(value, distribution), str(value)) for value in dict.fromkeys(values)]
     return [(_axis_position(value, distribution), f"{value:.3g}") for value in (low, middle, high)]
 
 
@@ -147,7 +160,7 @@ def parallel_figure(table: ComparisonTable, settings: SearchSettings, trials: li
         if trial.state != "complete" or math.isnan(trial.value):
             continue
         try:
-            lines.append(([_axis_position(param_value(trial.run.params[key], distribution), distribution)
+            lines.append(([_axis_position(space_value(trial.run.params[key], distribution), distribution)
                            for key, distribution in space.items()], trial.value))
         except (KeyError, ValueError):
             continue  # a run without the key or outside the space: parameter_importance says which

@@ -6,10 +6,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from typing import Any
+
 from imdb_sweep.config.identity import affects_training
 from imdb_sweep.report.runs import JobRun, Selection
 from imdb_sweep.report.search import search_settings
 from imdb_sweep.report.stats import Comparison, Summary, summarize, welch_test
+from imdb_sweep.tracking.records import param_from_text, param_text
 
 SEED_KEY = "seed"
 # Rows are ranked, and the best run chosen, on validation: choosing on the test
@@ -22,8 +25,8 @@ TEST_METRIC = "test_accuracy"
 # stands for) and its test accuracy; runs logged before these existed leave them blank.
 MODEL_EPOCH_METRIC = "model_epoch"
 MODEL_TEST_METRIC = "model_test_accuracy"
-# Epoch numbers: whole numbers in the cells of a single run.
-EPOCH_METRICS = ("best_epoch", MODEL_EPOCH_METRIC)
+# Metrics that count whole epochs (MLflow stores every metric as a float): whole numbers in every format.
+EPOCH_METRICS = ("best_epoch", MODEL_EPOCH_METRIC, "epochs_trained")
 # The results, in the order the table shows them.
 RESULT_METRICS = ("best_val_accuracy", "test_accuracy", MODEL_TEST_METRIC, MODEL_EPOCH_METRIC, "test_loss",
                   "best_epoch", "final_val_accuracy", "train_seconds")
@@ -41,6 +44,16 @@ def measured_on_test_set(metric: str) -> bool:
 
 def lower_is_better(metric: str) -> bool:
     return metric.endswith(LOWER_IS_BETTER_SUFFIXES)
+
+
+def recorded_value(metric: str, value: float | None) -> float | int | None:
+    """A metric as CSV and JSON carry it: None for NaN (not logged, or no spread from
+    one run), a whole number of epochs as an integer (`best_epoch` 2, not 2.0)."""
+    if value is None or math.isnan(value):
+        return None
+    if metric in EPOCH_METRICS and float(value).is_integer():
+        return int(value)
+    return value
 
 
 def ranking_choice(selection: Selection, rank_by: str | None) -> tuple[str, bool]:
@@ -101,7 +114,7 @@ def short_labels(keys: list[str]) -> dict[str, str]:
     return labels
 
 
-def distinguishing_keys(rows: list[dict[str, str | None]], keys: list[str]) -> list[str]:
+def distinguishing_keys(rows: list[dict[str, Any]], keys: list[str]) -> list[str]:
     """The fewest of `keys` whose values still tell `rows` apart, in column order.
 
     One key alone where one does (the first such, so `variant` before the keys that
@@ -125,7 +138,7 @@ def distinguishing_keys(rows: list[dict[str, str | None]], keys: list[str]) -> l
 
 def group_runs(runs: list[JobRun], keys: list[str]) -> list[list[JobRun]]:
     """Runs with equal values for `keys`, in order of first appearance."""
-    groups: dict[tuple[str | None, ...], list[JobRun]] = {}
+    groups: dict[tuple[Any, ...], list[JobRun]] = {}
     for run in runs:
         groups.setdefault(tuple(run.params.get(key) for key in keys), []).append(run)
     return list(groups.values())
@@ -149,7 +162,7 @@ def parse_baseline(text: str | None) -> dict[str, str] | None:
 class Row:
     """One configuration (or one run, when no configuration repeats)."""
 
-    params: dict[str, str | None]  # the table's param columns
+    params: dict[str, Any]  # the table's param columns, typed (None: null or not logged)
     runs: list[JobRun]
     summaries: dict[str, Summary]
     comparison: Comparison | None = None  # against the baseline, when one is given
@@ -180,16 +193,16 @@ class ComparisonTable:
 
     def row_label(self, row: Row, separator: str = ", ") -> str:
         """`units=8, activation=relu`: the full configuration, as messages and tags name a row."""
-        parts = [f"{self.labels[key]}={row.params.get(key)}" for key in self.param_keys]
+        parts = [f"{self.labels[key]}={param_text(row.params.get(key))}" for key in self.param_keys]
         return separator.join(parts) or row.runs[0].run_name
 
     def short_label(self, row: Row) -> str:
         """The row named by `label_keys` only: `dropout` when the variant alone tells the
         rows apart (`label_title` names the key), else `units=64, activation=tanh`."""
         if len(self.label_keys) == 1:
-            value = row.params.get(self.label_keys[0])
-            return row.runs[0].run_name if value is None else str(value)
-        parts = [f"{self.labels[key]}={row.params.get(key)}" for key in self.label_keys]
+            key = self.label_keys[0]
+            return param_text(row.params[key]) if key in row.runs[0].params else row.runs[0].run_name
+        parts = [f"{self.labels[key]}={param_text(row.params.get(key))}" for key in self.label_keys]
         return ", ".join(parts) or row.runs[0].run_name
 
     def label_title(self) -> str:
@@ -206,19 +219,16 @@ class ComparisonTable:
         return max(scored, key=lambda run: sign * run.metrics[self.ranked_by], default=None)
 
 
-def _row(params: dict[str, str | None], runs: list[JobRun], metrics: tuple[str, ...]) -> Row:
+def _row(params: dict[str, Any], runs: list[JobRun], metrics: tuple[str, ...]) -> Row:
     summaries = {metric: summarize([run.metrics[metric] for run in runs if metric in run.metrics])
                  for metric in metrics}
     return Row(params=params, runs=runs, summaries=summaries)
 
 
-def _values_equal(actual: str | None, expected: str) -> bool:
-    if actual == expected:
-        return True
-    try:  # `0.5` and `0.50`, `32` and `32.0` name the same value
-        return actual is not None and float(actual) == float(expected)
-    except ValueError:
-        return False
+def _values_equal(actual: Any, expected: str) -> bool:
+    """A typed param against a value as typed (`--baseline units=32`): `0.5` and `0.50`,
+    `32` and `32.0`, `true` and True name the same value."""
+    return actual == expected or actual == param_from_text(expected)
 
 
 def _resolve_key(key: str, runs: list[JobRun]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import tempfile
 import time
 import warnings
@@ -20,8 +21,35 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 
+# How a null config value is logged; MLflow keeps every param as text.
+NULL_PARAM = "null"
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|nan)")
+_BOOLEANS = {"True": True, "true": True, "False": False, "false": False}
+
+
+def param_text(value: Any) -> str:
+    """A config value as its param logs it: `str(value)` (MLflow's own rule), `null` for None."""
+    return NULL_PARAM if value is None else str(value)
+
+
+def param_from_text(text: str) -> Any:
+    """A logged param as the config value it was (the inverse of param_text for the
+    config's scalars): `64` -> 64, `0.001` -> 0.001, `True` -> True, `null` -> None;
+    anything else stays text. The one place a param gets its type back."""
+    if text in (NULL_PARAM, "None"):
+        return None
+    if text in _BOOLEANS:
+        return _BOOLEANS[text]
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return text
+
+
 def log_params(flat_config: Mapping[str, Any]) -> None:
-    mlflow.log_params({key: "null" if value is None else value for key, value in flat_config.items()})
+    mlflow.log_params({key: param_text(value) for key, value in flat_config.items()})
 
 
 def log_dataset(
