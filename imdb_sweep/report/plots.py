@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import logging
 import math
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # Before pyplot: reports run on servers and in CI, without a display.
+# A new machine builds matplotlib's font cache once and says so at INFO, which a
+# sweep's Hydra logging would print between its summary and its table.
+logging.getLogger("matplotlib").setLevel(logging.WARNING)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
