@@ -276,6 +276,12 @@ def test_max_failure_rate_stops_a_worker_once_more_of_its_trials_failed(tmp_path
     assert "Traceback" not in result.stderr
     _, parent, _, study = read_search(tmp_path)
     assert [trial.state.name for trial in study.get_trials()] == states
+    # Each failed trial says why, at once.
+    for number, state in enumerate(states):
+        said = f"[trial {number}] model.units=0"
+        assert (said in result.stderr) == (state == "FAIL"), result.stderr[-3000:]
+    assert result.stderr.count("FAILED: ConfigError") == states.count("FAIL")
+    assert "model.units = 0 is not allowed" in result.stderr
     stopped = f"more than hydra.sweeper.max_failure_rate={float(rate)} allows"
     assert (stopped in result.stderr) == (exit_code != 0)
     assert parent.info.status == "FAILED"  # trials failed, stopped or not
