@@ -74,6 +74,13 @@ def test_a_float_range_warns_in_one_line_naming_the_key_and_what_to_use_instead(
     assert note.startswith("model.dropout=range(0.0,0.5,step=0.25): a float range is searched as a choice")
     assert "\n" not in note
     assert "interval(0.0,0.5)" in note
+    assert "0.0..0.25 (as a grid runs it, the stop 0.5 left out)" in note
+
+
+def test_a_float_range_whose_steps_land_on_the_stop_is_not_said_to_leave_it_out():
+    # Hydra adds the steps as decimals of the floats typed: 0.1 + 0.1 comes out below 0.2.
+    (note,) = SearchSpace.from_overrides(["model.dropout=range(0.0,0.2,step=0.1)"]).notes
+    assert "its 3 values 0.0..0.2 (as a grid runs it)" in note
 
 
 # -- hydra.sweeper.* settings: upstream's keys mean ours, or are refused ------------
