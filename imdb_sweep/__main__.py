@@ -13,7 +13,7 @@ with garbage_collection_paused():  # Hydra and MLflow: a second of imports
     from hydra_plugins.imdb_sweep_optuna.optuna_sweeper import register as register_optuna_sweeper
     from imdb_sweep.config.validation import ConfigError
     from imdb_sweep.data.source import DataError
-    from imdb_sweep.job import JobContext, run_job
+    from imdb_sweep.job import JobContext, run_job, say_failed
     from imdb_sweep.search.objective import OBJECTIVES, PRUNED_AT_EPOCH
     from imdb_sweep.sweep.ray_preset import register_ray_launcher_preset
     from imdb_sweep.tracking.store import TrackingError
@@ -36,7 +36,10 @@ def main(cfg: DictConfig) -> dict[str, float]:
         metrics = run_job(cfg, context)
     except (ConfigError, DataError, TrackingError) as error:
         if context.sweep is not None:
-            raise  # a sweep's job: the run is FAILED and the sweep reports it
+            # Bad input found by the job itself (a custom_search_space's value, data gone
+            # since the sweep's checks): said as a training error is; the sweep records the job failed.
+            say_failed(context, error)
+            raise
         # A single job's bad input (or unreachable store): the message says it all;
         # Hydra would wrap it in a traceback.
         print(f"Error: {error}", file=sys.stderr, flush=True)

@@ -157,8 +157,7 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
         if checkpoints is not None:
             checkpoints.remove()  # the run is FINISHED: nothing left to resume
     except Exception as error:
-        # Said at once: in a multirun Hydra only reports failures after the last job.
-        say(f"{context.label()} FAILED: {type(error).__name__}: {error}", stream=sys.stderr)
+        say_failed(context, error)
         raise
     finally:
         if checkpoints is not None:
@@ -169,6 +168,12 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
         f"run {run_id}")
     _register_single_run(cfg, context, target.uri, run_id)
     return metrics
+
+
+def say_failed(context: JobContext, error: BaseException) -> None:
+    """A job's failure, said at once: in a multirun Hydra reports failures only after the
+    last job, and a search only tells its study that the trial failed."""
+    say(f"{context.label()} FAILED: {type(error).__name__}: {error}", stream=sys.stderr)
 
 
 def _register_single_run(cfg: DictConfig, context: JobContext, tracking_uri: str, run_id: str) -> None:

@@ -117,6 +117,13 @@ def tiny_config(compose_config: Callable[..., DictConfig], tiny_archive: Path, i
     return _compose
 
 
+@pytest.fixture()
+def cli_env(tiny_archive: Path, tmp_path: Path) -> dict[str, str]:
+    """The environment of a `python -m imdb_sweep` run on the tiny archive, its store in cwd."""
+    return {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
+            "MLFLOW_TRACKING_URI": "", "PYTHONUNBUFFERED": "1"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

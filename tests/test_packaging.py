@@ -47,35 +47,68 @@ def run(command: list[str], cwd: Path, env: dict[str, str] | None = None,
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel `pip install .` builds, from a copy of the working tree (so that the build
-    writes nothing into the checkout), with this environment's setuptools: no download."""
+def source_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the working tree, so that builds write nothing into the checkout."""
     source = tmp_path_factory.mktemp("source") / "imdb_sweep"
     shutil.copytree(PROJECT_ROOT, source, ignore=skip_build_outputs)
+    return source
+
+
+@pytest.fixture(scope="module")
+def wheel(source_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel `pip install .` builds, with this environment's setuptools: no download."""
     wheels = tmp_path_factory.mktemp("wheels")
     built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                 "--check-build-dependencies", "--wheel-dir", str(wheels), str(source)], cwd=wheels)
+                 "--check-build-dependencies", "--wheel-dir", str(wheels), str(source_copy)], cwd=wheels)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     (wheel_file,) = wheels.glob("imdb_sweep-*.whl")
     return wheel_file
 
 
-@pytest.fixture(scope="module")
-def installed_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtual environment with the wheel installed. Its dependencies are this
-    environment's, reached through a .pth file: a path entry only, so this environment's own
-    .pth files (the editable install's import hook among them) do not run there."""
-    venv = tmp_path_factory.mktemp("venv")
+def venv_with(wheel_file: Path, venv: Path) -> Path:
+    """A fresh virtual environment with `wheel_file` installed; its python. Its dependencies
+    are this environment's, reached through a .pth file: a path entry only, so this
+    environment's own .pth files (the editable install's import hook among them) do not
+    run there."""
     created = run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=venv)
     assert created.returncode == 0, created.stderr
     python = venv / "bin" / "python"
     installed = run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                     "--no-index", str(wheel)], cwd=venv)
+                     "--no-index", str(wheel_file)], cwd=venv)
     assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
     # Only now: pip must not see (and offer to replace) this environment's imdb_sweep.
     (venv_site,) = (venv / "lib").glob("python*/site-packages")
     (venv_site / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     return python
+
+
+@pytest.fixture(scope="module")
+def installed_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return venv_with(wheel, tmp_path_factory.mktemp("venv"))
+
+
+@pytest.fixture(scope="module")
+def editable_python(source_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtual environment with an editable install of the source copy, built as
+    `pip install -e .` builds it (setuptools' PEP 660 hook, which pip calls)."""
+    wheels = tmp_path_factory.mktemp("editable_wheels")
+    built = run([sys.executable, "-c", "import sys; from setuptools import build_meta; "
+                 "build_meta.build_editable(sys.argv[1])", str(wheels)], cwd=source_copy)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    (wheel_file,) = wheels.glob("imdb_sweep-*.editable-*.whl")
+    return venv_with(wheel_file, tmp_path_factory.mktemp("editable_venv"))
+
+
+def discovered_sweepers(python: Path, cwd: Path) -> dict[str, str]:
+    """The sweepers Hydra's scan of the hydra_plugins namespace finds in a fresh process of
+    `python` that never imports imdb_sweep's __main__ (as a launcher's worker process),
+    each with the file it came from."""
+    probe = ("import json, inspect; from hydra.core.plugins import Plugins; "
+             "from hydra.plugins.sweeper import Sweeper; "
+             "print(json.dumps({p.__name__: inspect.getfile(p) for p in Plugins.instance().discover(Sweeper)}))")
+    result = run([str(python), "-c", probe], cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def imported_from(python: Path, cwd: Path) -> dict[str, str]:
@@ -180,3 +213,16 @@ def test_an_editable_install_reads_the_checkouts_conf(tmp_path: Path):
         pytest.skip(f"the editable install points at {installed['url']}, not this checkout")
     assert Path(where["package"]).resolve().is_relative_to(PROJECT_ROOT), where
     assert Path(where["config_dir"]) == PROJECT_ROOT / "conf"
+    sweepers = discovered_sweepers(Path(sys.executable), tmp_path)
+    assert Path(sweepers["OptunaSweeper"]).resolve().is_relative_to(PROJECT_ROOT), sweepers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("install", ["installed_python", "editable_python"], ids=["wheel", "editable"])
+def test_hydras_plugin_scan_finds_the_sweeper_in_a_fresh_process(install: str, request, tmp_path: Path):
+    python = request.getfixturevalue(install)
+    sweepers = discovered_sweepers(python, tmp_path)
+    assert "OptunaSweeper" in sweepers, sweepers
+    # From the install itself: the venv's copy, or the editable install's source folder.
+    expected_root = python.parent.parent if install == "installed_python" else request.getfixturevalue("source_copy")
+    assert Path(sweepers["OptunaSweeper"]).is_relative_to(expected_root), sweepers

@@ -224,12 +224,6 @@ def test_a_search_jobs_model_holds_the_epoch_its_objective_stands_for(tmp_path, 
 
 # -- bad input on the command line: refused before any run or study exists ----------
 
-@pytest.fixture()
-def cli_env(tiny_archive: Path, tmp_path: Path) -> dict[str, str]:
-    return {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
-            "MLFLOW_TRACKING_URI": "", "PYTHONUNBUFFERED": "1"}
-
-
 @pytest.mark.parametrize("arguments, message", [
     (["model.units=choice(0,32)"],
      "model.units=choice(0,32): model.units = 0 is not allowed: expected an integer >= 1"),
@@ -248,14 +242,19 @@ def cli_env(tiny_archive: Path, tmp_path: Path) -> dict[str, str]:
     (["hydra/sweeper/sampler=grid", "model.dropout=interval(0.0,0.5)"], "the grid sampler needs a finite set"),
 ], ids=["choice", "interval", "range", "n_trials", "pruner", "sampler", "objective", "storage", "grid"])
 def test_bad_search_input_fails_before_any_run_or_study(tmp_path, cli_env, arguments, message):
-    result = run_cli([*SEARCH, *TINY, *arguments], cwd=tmp_path, env=cli_env, timeout=180)
+    assert_refused_before_any_run_or_study(tmp_path, cli_env, arguments, message)
+
+
+def assert_refused_before_any_run_or_study(cwd: Path, env: dict[str, str], arguments: list[str], message: str) -> None:
+    """A search with `arguments` stops with `message`, no traceback, no study and no run."""
+    result = run_cli([*SEARCH, *TINY, *arguments], cwd=cwd, env=env, timeout=180)
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    journal = tmp_path / "mlruns" / "optuna.journal"
+    journal = cwd / "mlruns" / "optuna.journal"
     assert not journal.exists() or journal.stat().st_size == 0
-    if (tmp_path / "mlflow.db").exists():
-        assert MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").search_runs(["0", "1"]) == []
+    if (cwd / "mlflow.db").exists():
+        assert MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}").search_runs(["0", "1"]) == []
 
 
 # -- real searches -----------------------------------------------------------------------

@@ -29,8 +29,8 @@ class OptunaSweeper(Sweeper):
 
 
 def register() -> None:
-    """Put the sweeper into Hydra's plugin registry (the namespace scan misses it in
-    an editable install run from another folder)."""
+    """Put the sweeper into Hydra's plugin registry, whatever the namespace scan finds
+    (an editable install made before pyproject.toml listed `hydra_plugins` hides it)."""
     from hydra.core.plugins import Plugins
 
     Plugins.instance().register(OptunaSweeper)

@@ -180,8 +180,10 @@ def _float_range_note(override: Any, distribution: BaseDistribution) -> str | No
             and any(isinstance(value, float) for value in distribution.choices)):
         return None
     values = list(distribution.choices)
+    # Hydra's decimal steps can land on the stop (range(0.0,0.2,step=0.1) runs 0.2 too).
+    stop = "" if values[-1] == sweep.stop else f", the stop {sweep.stop} left out"
     return (f"{override.input_line}: a float range is searched as a choice of its {len(values)} values "
-            f"{values[0]}..{values[-1]} (as a grid runs it, the stop {sweep.stop} left out), not as a stepped "
+            f"{values[0]}..{values[-1]} (as a grid runs it{stop}), not as a stepped "
             f"float (Hydra's Optuna sweeper, which includes the stop); for every value in between use "
             f"interval({sweep.start},{sweep.stop})")
 
