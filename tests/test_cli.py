@@ -24,12 +24,6 @@ def local_store(cwd: Path) -> tuple[MlflowClient, list]:
     return client, runs
 
 
-@pytest.fixture()
-def cli_env(tiny_archive: Path, tmp_path: Path) -> dict[str, str]:
-    return {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
-            "MLFLOW_TRACKING_URI": ""}
-
-
 def test_single_run_goes_to_the_default_store_quietly(tmp_path, cli_env):
     result = run_cli([*TINY, "train.epochs=2", "train.verbose=2"], cwd=tmp_path, env=cli_env)
     assert result.returncode == 0, result.stderr

@@ -292,6 +292,9 @@ def test_max_failure_rate_stops_a_worker_once_more_of_its_trials_failed(tmp_path
     stopped = f"more than hydra.sweeper.max_failure_rate={float(rate)} allows"
     assert (stopped in result.stderr) == (exit_code != 0)
     assert parent.info.status == "FAILED"  # trials failed, stopped or not
+    # The end line counts the study's trials too: a refused trial has no run to count.
+    trials = f"trials in its study: {states.count('COMPLETE')} complete, 0 pruned, {states.count('FAIL')} failed"
+    assert trials in result.stdout + result.stderr
 
 
 @pytest.mark.slow

@@ -31,12 +31,6 @@ def jobs_of(runs: list) -> list:
     return [run for run in runs if run.data.tags.get(tags.ROLE) == "job"]
 
 
-@pytest.fixture()
-def cli_env(tiny_archive: Path, tmp_path: Path) -> dict[str, str]:
-    return {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
-            "MLFLOW_TRACKING_URI": "", "PYTHONUNBUFFERED": "1"}
-
-
 @pytest.mark.slow
 def test_a_rerun_skips_finished_jobs_and_rerun_all_trains_again(tmp_path, cli_env):
     sweep = ["-m", *TINY, "train.epochs=1", "model.units=8,16"]

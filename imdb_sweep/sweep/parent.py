@@ -81,11 +81,12 @@ def count_jobs(children: list[Run], parent_tags: Mapping[str, str]) -> dict[str,
 
 
 def end_parent_run(client: MlflowClient, state: SweepState, expected: int | None,
-                   status: RunStatus | None = None) -> RunStatus:
+                   status: RunStatus | None = None, trials: str | None = None) -> RunStatus:
     """Log the jobs' counts on the parent run and end it: KILLED when interrupted or a
     job was killed, FINISHED when every expected job finished (or was pruned or
     skipped), FAILED otherwise; `status` decides instead where the caller knows
-    better (a search counts its trials in its study). Print the summary."""
+    better (a search counts its trials in its study, and says them in `trials`:
+    a trial refused before its run existed has no run to count). Print the summary."""
     from imdb_sweep.report.runs import search_all_runs
 
     children = search_all_runs(client, state.experiment_id,
@@ -113,7 +114,8 @@ def end_parent_run(client: MlflowClient, state: SweepState, expected: int | None
         summary.append(f"{not_run} not started")
     stream = sys.stdout if status == RunStatus.FINISHED else sys.stderr
     kind = "Search" if state.search is not None else "Sweep"
-    print(f"{kind} {state.sweep_id} ended {RunStatus.to_string(status)}: {', '.join(summary)}",
+    trials_said = f"; trials in its study: {trials}" if trials else ""
+    print(f"{kind} {state.sweep_id} ended {RunStatus.to_string(status)}: {', '.join(summary)}{trials_said}",
           file=stream, flush=True)
     for child in children:
         if child.info.status in ("FAILED", "KILLED"):
