@@ -145,3 +145,18 @@ def test_compiled_programs_are_kept_apart_per_xla_flags_and_a_user_cache_setting
     monkeypatch.setenv("TF_XLA_FLAGS", "--tf_xla_persistent_cache_directory=/elsewhere")
     assert persist_compiled_programs(tmp_path) is None
     assert os.environ["TF_XLA_FLAGS"] == "--tf_xla_persistent_cache_directory=/elsewhere"
+
+
+def test_only_the_cache_loaders_notices_are_kept_off_a_jobs_output():
+    from imdb_sweep.process.compilation_cache import CACHE_NOTICE
+
+    text_proto = (b"E0000 00:00:1796412829.1 17043 text_format.cc:399] Error parsing text-format "
+                  b"tensorflow.XlaSerializedCacheEntry: 1:1: Invalid control characters encountered in text.")
+    # What XLA logs loading a saved program on an AMD AVX-512 CPU: LLVM's tuning flags.
+    loader = (b"E0000 00:00:1796412829.506803   17043 cpu_aot_loader.cc:220] Loading XLA:CPU AOT result. "
+              b"Target machine feature +prefer-no-%s is not  supported on the host machine. Machine type used "
+              b"for XLA:CPU compilation doesn't match the machine type for execution.")
+    assert CACHE_NOTICE.search(text_proto)
+    assert CACHE_NOTICE.search(loader % b"scatter") and CACHE_NOTICE.search(loader % b"gather")
+    # A real instruction set missing on the host would crash a job: that one still shows.
+    assert not CACHE_NOTICE.search(loader.replace(b"+prefer-no-%s", b"+avx512f"))

@@ -22,8 +22,13 @@ TensorFlow reads TF_XLA_FLAGS once, when it starts its devices, so
 `persist_compiled_programs()` runs before TensorFlow is imported
 (quiet_tensorflow.start_tensorflow). Loading a saved program, TensorFlow first
 tries to read the file as a text proto and logs that parse's failure at ERROR
-level before reading it as the binary proto it is:
-quiet_tensorflow.without_cache_notices keeps those lines off the job's output.
+level before reading it as the binary proto it is. On a CPU for which LLVM sets
+tuning flags (AMD's AVX-512 parts: +prefer-no-scatter, +prefer-no-gather), XLA's
+loader also logs at ERROR that those "features" of the compiling machine are not
+the host's: they are LLVM's tuning hints, not instructions, which CPU feature
+detection never reports, and the folder's key already holds the CPU's real
+features. quiet_tensorflow.without_cache_notices keeps both kinds of line off the
+job's output; a mismatch of any other feature still shows.
 """
 
 from __future__ import annotations
@@ -40,8 +45,11 @@ from typing import Any
 from imdb_sweep import user_cache_dir
 
 PERSISTENT_CACHE_FLAG = "--tf_xla_persistent_cache_directory"
-# TensorFlow's notice on every saved program it loads (see the module's docstring).
-CACHE_NOTICE = re.compile(rb"Error parsing text-format tensorflow\.XlaSerializedCacheEntry")
+# TensorFlow's notices on every saved program it loads (see the module's docstring).
+CACHE_NOTICE = re.compile(
+    rb"Error parsing text-format tensorflow\.XlaSerializedCacheEntry"
+    rb"|cpu_aot_loader\.cc:\d+\] Loading XLA:CPU AOT result\. "
+    rb"Target machine feature \+prefer-no-(?:scatter|gather) is not\s+supported on the host machine\.")
 # The distributions TensorFlow's CPU build ships as.
 TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tf-nightly")
 
