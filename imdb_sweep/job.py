@@ -28,6 +28,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_sweep import contract
 from imdb_sweep.config.identity import (
     config_hash, distinguishing_overrides, flatten_config, run_name_from_overrides, short_value,
 )
@@ -36,7 +37,6 @@ from imdb_sweep.console import labelled_output, say
 from imdb_sweep.data import ImdbData, PreviousLoad, check_data_source
 from imdb_sweep.search.objective import PRUNED_AT_EPOCH
 from imdb_sweep.tracking.sweep_state import SweepState
-from imdb_sweep.tracking import tags
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.tracking.records import (
     backfill_epochs, history_csv, log_dataset, log_params, log_text_artifacts, log_text_model,
@@ -195,7 +195,7 @@ def _answer_from_finished_run(client: MlflowClient, finished: Run, context: JobC
     (and in a search, tell the trial that run's epochs)."""
     run_id = finished.info.run_id
     if context.sweep is not None:
-        client.set_tag(context.sweep.parent_run_id, f"{tags.REUSED_PREFIX}{context.job_number or run_id}", run_id)
+        client.set_tag(context.sweep.parent_run_id, f"{contract.REUSED_PREFIX}{context.job_number or run_id}", run_id)
     if link is not None:
         history = client.get_metric_history(run_id, link.info.objective_metric.epoch_key)
         link.report_epochs([point.value for point in sorted(history, key=lambda point: point.step)])
@@ -274,7 +274,7 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
         log_text_artifacts({"history.csv": history_csv(result.history)})
         pruned_at_epoch = reporter.pruned_at_epoch if reporter is not None else None
         if pruned_at_epoch is not None:
-            mlflow.set_tag(tags.PRUNED_AT_EPOCH, str(pruned_at_epoch))
+            mlflow.set_tag(contract.PRUNED_AT_EPOCH, str(pruned_at_epoch))
         # A pruned run can never be the winner: its model is not worth logging.
         if cfg.tracking.log_model and pruned_at_epoch is None:
             # The weights of the epoch the ranking metric stands for, and their test numbers.
@@ -324,8 +324,8 @@ def _record_inputs(client: MlflowClient, run_id: str, cfg: DictConfig, context: 
 
 def _reopen_resumed_run(client: MlflowClient, run_id: str, resume: CheckpointState, context: JobContext) -> None:
     """A resumed run: its old error cleared, the checkpoint's epochs it lacks logged."""
-    if tags.ERROR in client.get_run(run_id).data.tags:
-        client.delete_tag(run_id, tags.ERROR)
+    if contract.ERROR in client.get_run(run_id).data.tags:
+        client.delete_tag(run_id, contract.ERROR)
     restored = backfill_epochs(client, run_id, resume.history, resume.epoch_seconds)
     say(f"{context.label()} resuming run {run_id} after epoch {resume.epochs_done}"
         + (f" ({restored} epoch point(s) restored from the checkpoint)" if restored else ""))

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import contract
 from imdb_sweep.config.validation import ConfigError, validate_config
 from imdb_sweep.job import run_job
 from imdb_sweep.report import build_table, select_runs
 from imdb_sweep.report.__main__ import main as report_main
 from imdb_sweep.report.registry import CHAMPION_ALIAS, register_best_run, register_sweep_winner
-from imdb_sweep.tracking import tags
 from tests.test_report import EXPERIMENT, FakeSweeps, job_params
 
 MODEL = "imdb-sentiment"
@@ -33,7 +33,7 @@ class SweepsWithModels(FakeSweeps):
                 self.client.log_metric(run_id, "model_epoch", 2.0)
                 self.client.log_metric(run_id, "model_test_accuracy", test_accuracy + 0.005)
         if pruned_at_epoch is not None:
-            self.client.set_tag(run_id, tags.PRUNED_AT_EPOCH, str(pruned_at_epoch))
+            self.client.set_tag(run_id, contract.PRUNED_AT_EPOCH, str(pruned_at_epoch))
         return run_id
 
 

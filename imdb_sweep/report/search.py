@@ -22,8 +22,8 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import contract
 from imdb_sweep.report.runs import JobRun, Selection
-from imdb_sweep.tracking import tags
 from imdb_sweep.tracking.records import param_text
 
 DIRECTIONS = ("maximize", "minimize")
@@ -60,15 +60,15 @@ class SearchSettings:
 def search_settings(selection: Selection) -> SearchSettings | None:
     """The search's settings, or None when the selection is a grid sweep (or --all)."""
     parent_tags = selection.parent_tags
-    objective = parent_tags.get(tags.SEARCH_OBJECTIVE)
+    objective = parent_tags.get(contract.SEARCH_OBJECTIVE)
     if not objective:
         return None
-    direction = parent_tags.get(tags.SEARCH_DIRECTION, "maximize").strip().lower()
+    direction = parent_tags.get(contract.SEARCH_DIRECTION, "maximize").strip().lower()
     if direction not in DIRECTIONS:
-        raise ValueError(f"the parent run {selection.parent_run_id} has tag {tags.SEARCH_DIRECTION}="
+        raise ValueError(f"the parent run {selection.parent_run_id} has tag {contract.SEARCH_DIRECTION}="
                          f"{direction!r}: expected one of {', '.join(DIRECTIONS)}")
-    return SearchSettings(objective, direction, parent_tags.get(tags.SEARCH_SAMPLER),
-                          parent_tags.get(tags.SEARCH_PRUNER), parent_tags.get(tags.SEARCH_STUDY))
+    return SearchSettings(objective, direction, parent_tags.get(contract.SEARCH_SAMPLER),
+                          parent_tags.get(contract.SEARCH_PRUNER), parent_tags.get(contract.SEARCH_STUDY))
 
 
 # ---------------------------------------------------------------------------
@@ -90,8 +90,8 @@ def reused_trial_numbers(selection: Selection) -> dict[str, int]:
     tags each as `imdb_sweep.reused.<job number>`; job numbers count from 1, trials from 0."""
     numbers: dict[str, int] = {}
     for key, run_id in selection.parent_tags.items():
-        if key.startswith(tags.REUSED_PREFIX) and key.removeprefix(tags.REUSED_PREFIX).isdigit():
-            numbers[run_id] = int(key.removeprefix(tags.REUSED_PREFIX)) - 1
+        if key.startswith(contract.REUSED_PREFIX) and key.removeprefix(contract.REUSED_PREFIX).isdigit():
+            numbers[run_id] = int(key.removeprefix(contract.REUSED_PREFIX)) - 1
     return numbers
 
 
@@ -165,7 +165,7 @@ def load_search_space(selection: Selection) -> dict[str, Any]:
     client = MlflowClient(selection.tracking_uri)
     with tempfile.TemporaryDirectory(prefix="imdb_sweep_space_") as folder, _without_progress_bar():
         try:
-            path = client.download_artifacts(selection.parent_run_id, tags.SEARCH_SPACE_ARTIFACT, folder)
+            path = client.download_artifacts(selection.parent_run_id, contract.SEARCH_SPACE_ARTIFACT, folder)
         except (MlflowException, OSError):
             return {}
         document = json.loads(Path(path).read_text(encoding="utf-8"))
