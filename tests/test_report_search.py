@@ -25,7 +25,7 @@ from imdb_sweep.report.search import (
     best_so_far,
     load_search_space,
     parameter_importance,
-    search_settings,
+    recorded_search,
     search_trials,
     space_value,
     summarize_search,
@@ -113,7 +113,7 @@ class FakeSearches(FakeSweeps):
         earlier = self.trial(None, "older-sweep", REUSED)
         parent = self.search(sweep_id, **settings)
         runs = {spec.number: self.trial(parent, sweep_id, spec) for spec in TRIALS}
-        self.client.set_tag(parent, f"{contract.REUSED_PREFIX}{REUSED.number + 1}", earlier)
+        self.client.set_tag(parent, contract.reused_tag(contract.job_number(REUSED.number)), earlier)
         runs[REUSED.number] = earlier
         return parent, runs
 
@@ -209,7 +209,7 @@ def test_trials_in_order_with_the_epochs_each_spent(searches):
     _, runs = found["by-accuracy"]
     selection = select_runs(store.uri, EXPERIMENT, sweep="by-accuracy")
     load_curves(selection)
-    settings = search_settings(selection)
+    settings = recorded_search(selection)
     trials = search_trials(selection, settings)
     assert [trial.number for trial in trials] == list(range(8))
     assert [trial.run.run_id for trial in trials] == [runs[number] for number in range(8)]

@@ -17,7 +17,7 @@ from imdb_sweep.tracking.records import param_from_text
 
 LATEST = "latest"
 # Per-epoch curves the plots draw.
-CURVE_METRICS = ("val_accuracy", "val_loss")
+CURVE_METRICS = (contract.VAL_ACCURACY, contract.VAL_LOSS)
 
 
 @dataclass(frozen=True)
