@@ -282,7 +282,7 @@ def assert_complete_search(cwd: Path, n_trials: int, storage: str | None = None)
     numbers = [int(run.data.tags[contract.TRIAL_NUMBER]) for run in children]
     assert len(numbers) == len(set(numbers))  # no trial number used twice
     # A trial whose configuration already had a FINISHED run is answered by it (no run of its own).
-    reused = {int(key.removeprefix(contract.REUSED_PREFIX)) - 1 for key in parent.data.tags
+    reused = {contract.job_index(int(key.removeprefix(contract.REUSED_PREFIX))) for key in parent.data.tags
               if key.startswith(contract.REUSED_PREFIX)}
     assert {trial.number for trial in counted} == set(numbers) | reused
     assert parent.info.status == "FINISHED"

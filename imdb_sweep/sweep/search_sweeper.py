@@ -46,7 +46,6 @@ from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.console import say
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.search import trials as trial_records
-from imdb_sweep.search.objective import PRUNED_AT_EPOCH
 from imdb_sweep.search.settings import (
     SearchSettings, build_sampler, is_grid_sampler, one_line, params_as_overrides,
 )
@@ -357,7 +356,7 @@ class _Search:
             trial_records.tell(self.study, trial, state=TrialState.FAIL)
             return
         metrics = job_return.return_value or {}
-        if PRUNED_AT_EPOCH in metrics:
+        if contract.RETURNED_PRUNED_AT_EPOCH in metrics:
             trial_records.tell(self.study, trial, state=TrialState.PRUNED)
             return
         value = metrics.get(objective)
