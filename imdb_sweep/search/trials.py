@@ -155,7 +155,7 @@ def best_results(study: optuna.Study, objective: str) -> dict[str, Any] | None:
         return None
     best = study.best_trial
     results = {"name": "optuna", "best_params": dict(best.params), "best_value": float(best.value),
-               "objective": objective, "best_trial_number": best.number}
+               "objective": objective, contract.BEST_TRIAL_NUMBER: best.number}
     if contract.TRIAL_RUN_ID in best.user_attrs:
-        results["best_run_id"] = best.user_attrs[contract.TRIAL_RUN_ID]
+        results[contract.BEST_RUN_ID] = best.user_attrs[contract.TRIAL_RUN_ID]
     return results

@@ -422,7 +422,7 @@ class _Search:
         path = Path(self.config.hydra.sweep.dir) / RESULTS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(results), path)
-        say(f"Best trial {results['best_trial_number']}: {self.settings.objective.name}="
+        say(f"Best trial {results[contract.BEST_TRIAL_NUMBER]}: {self.settings.objective.name}="
             f"{results['best_value']:.4f} with {results['best_params']} (in {path})")
 
     def _live_worker(self) -> dict[str, str] | None:
