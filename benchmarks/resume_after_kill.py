@@ -62,12 +62,12 @@ def run(cwd: Path, arguments: list[str]) -> tuple[float, str]:
 
 
 def statuses(cwd: Path) -> dict[str, int]:
-    from imdb_sweep.tracking import tags
+    from imdb_sweep import contract
 
     # The jobs ran in `cwd` with the default local store (tracking.store_dir).
     client, experiment_id = open_store(cwd / baseline_config().tracking.store_dir)
     runs = client.search_runs([experiment_id])
-    return dict(collections.Counter(f"{r.data.tags.get(tags.ROLE)} {r.info.status}" for r in runs))
+    return dict(collections.Counter(f"{r.data.tags.get(contract.ROLE)} {r.info.status}" for r in runs))
 
 
 def main() -> None:

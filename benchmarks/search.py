@@ -68,19 +68,19 @@ def run(name: str, arguments: list[str], store: Path, epochs: int, extra: list[s
 
 
 def read_search(store: Path) -> dict:
-    from imdb_sweep.tracking import tags
+    from imdb_sweep import contract
 
     client, experiment_id = open_store(store)
-    runs = client.search_runs([experiment_id], f"tags.`{tags.ROLE}` = 'job'", max_results=1000)
-    complete = [run for run in runs if run.info.status == "FINISHED" and tags.PRUNED_AT_EPOCH not in run.data.tags]
+    runs = client.search_runs([experiment_id], f"tags.`{contract.ROLE}` = 'job'", max_results=1000)
+    complete = [run for run in runs if run.info.status == "FINISHED" and contract.PRUNED_AT_EPOCH not in run.data.tags]
     best = max(complete, key=lambda run: run.data.metrics["best_val_accuracy"])
-    parents = client.search_runs([experiment_id], f"tags.`{tags.ROLE}` = 'sweep'")
+    parents = client.search_runs([experiment_id], f"tags.`{contract.ROLE}` = 'sweep'")
     # A configuration proposed twice is answered by its FINISHED run: a trial without a run of its own.
-    reused = sum(key.startswith(tags.REUSED_PREFIX) for parent in parents for key in parent.data.tags)
+    reused = sum(key.startswith(contract.REUSED_PREFIX) for parent in parents for key in parent.data.tags)
     return {
         "trials": len(runs) + reused,
         "reused": reused,
-        "pruned": sum(tags.PRUNED_AT_EPOCH in run.data.tags for run in runs),
+        "pruned": sum(contract.PRUNED_AT_EPOCH in run.data.tags for run in runs),
         "epochs": int(sum(run.data.metrics["epochs_trained"] for run in runs)),
         "best_val_accuracy": best.data.metrics["best_val_accuracy"],
         "picked_test_accuracy": best.data.metrics["test_accuracy"],

@@ -52,10 +52,10 @@ def run_sweep(launcher: str, epochs: int, store: Path, extra: list[str]) -> dict
 
 
 def read_jobs(store: Path) -> list[dict]:
-    from imdb_sweep.tracking import tags
+    from imdb_sweep import contract
 
     client, experiment_id = open_store(store)
-    runs = client.search_runs([experiment_id], f"tags.`{tags.ROLE}` = 'job'",
+    runs = client.search_runs([experiment_id], f"tags.`{contract.ROLE}` = 'job'",
                               order_by=["attributes.start_time ASC"])
     jobs = []
     for run in runs:
@@ -63,7 +63,7 @@ def read_jobs(store: Path) -> list[dict]:
         outside = metrics["job_seconds"] - metrics["train_seconds"] - metrics["evaluate_seconds"]
         jobs.append({
             "variant": run.data.params.get("variant", run.info.run_name),
-            "pid": run.data.tags.get(tags.PID, ""),
+            "pid": run.data.tags.get(contract.PID, ""),
             "job_seconds": metrics["job_seconds"],
             "outside_fit_seconds": outside,
             "outside_fit_fraction": outside / metrics["job_seconds"],

@@ -11,10 +11,10 @@ with garbage_collection_paused():  # Hydra and MLflow: a second of imports
     from omegaconf import DictConfig
 
     from hydra_plugins.imdb_sweep_optuna.optuna_sweeper import register as register_optuna_sweeper
+    from imdb_sweep import contract
     from imdb_sweep.config.validation import ConfigError
     from imdb_sweep.data.source import DataError
     from imdb_sweep.job import JobContext, run_job, say_failed
-    from imdb_sweep.search.objective import OBJECTIVES, PRUNED_AT_EPOCH
     from imdb_sweep.sweep.ray_preset import register_ray_launcher_preset
     from imdb_sweep.tracking.store import TrackingError
 
@@ -44,7 +44,8 @@ def main(cfg: DictConfig) -> dict[str, float]:
         # Hydra would wrap it in a traceback.
         print(f"Error: {error}", file=sys.stderr, flush=True)
         raise SystemExit(1) from None
-    return {name: metrics[name] for name in (*OBJECTIVES, PRUNED_AT_EPOCH) if name in metrics}
+    returned = (*contract.OBJECTIVE_METRICS, contract.RETURNED_PRUNED_AT_EPOCH)
+    return {name: metrics[name] for name in returned if name in metrics}
 
 
 if __name__ == "__main__":

@@ -28,15 +28,14 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_sweep import contract
 from imdb_sweep.config.identity import (
     config_hash, distinguishing_overrides, flatten_config, run_name_from_overrides, short_value,
 )
 from imdb_sweep.config.validation import validate_config
 from imdb_sweep.console import labelled_output, say
 from imdb_sweep.data import ImdbData, PreviousLoad, check_data_source
-from imdb_sweep.search.objective import PRUNED_AT_EPOCH
 from imdb_sweep.tracking.sweep_state import SweepState
-from imdb_sweep.tracking import tags
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.tracking.records import (
     backfill_epochs, history_csv, log_dataset, log_params, log_text_artifacts, log_text_model,
@@ -76,7 +75,7 @@ class JobContext:
         trial = OmegaConf.select(cfg, "sweep.trial", default=None) if cfg is not None else None
         return JobContext(
             overrides=overrides,
-            job_number=int(trial if trial is not None else hydra_cfg.job.num) + 1,
+            job_number=contract.job_number(int(trial if trial is not None else hydra_cfg.job.num)),
             sweep=SweepState.find(Path(hydra_cfg.sweep.dir)),
             trial_number=trial,
         )
@@ -153,7 +152,7 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
 
     try:
         run_id, metrics = _train_in_run(cfg, context, target, client, data, job_hash, checkpoints, resume, link,
-                                        timings={"data_seconds": data_seconds, "job_started": job_started})
+                                        timings={contract.DATA_SECONDS: data_seconds, "job_started": job_started})
         if checkpoints is not None:
             checkpoints.remove()  # the run is FINISHED: nothing left to resume
     except Exception as error:
@@ -162,9 +161,10 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     finally:
         if checkpoints is not None:
             checkpoints.release()
-    pruned = f"pruned after epoch {int(metrics[PRUNED_AT_EPOCH])}: " if PRUNED_AT_EPOCH in metrics else "done: "
-    say(f"{context.label()} {pruned}best_val_accuracy={metrics['best_val_accuracy']:.4f} "
-        f"(epoch {int(metrics['best_epoch'])}) test_accuracy={metrics['test_accuracy']:.4f} "
+    pruned_at_epoch = metrics.get(contract.RETURNED_PRUNED_AT_EPOCH)
+    pruned = f"pruned after epoch {int(pruned_at_epoch)}: " if pruned_at_epoch is not None else "done: "
+    say(f"{context.label()} {pruned}{contract.BEST_VAL_ACCURACY}={metrics[contract.BEST_VAL_ACCURACY]:.4f} "
+        f"(epoch {int(metrics[contract.BEST_EPOCH])}) {contract.TEST_ACCURACY}={metrics[contract.TEST_ACCURACY]:.4f} "
         f"run {run_id}")
     _register_single_run(cfg, context, target.uri, run_id)
     return metrics
@@ -195,7 +195,7 @@ def _answer_from_finished_run(client: MlflowClient, finished: Run, context: JobC
     (and in a search, tell the trial that run's epochs)."""
     run_id = finished.info.run_id
     if context.sweep is not None:
-        client.set_tag(context.sweep.parent_run_id, f"{tags.REUSED_PREFIX}{context.job_number or run_id}", run_id)
+        client.set_tag(context.sweep.parent_run_id, contract.reused_tag(context.job_number or run_id), run_id)
     if link is not None:
         history = client.get_metric_history(run_id, link.info.objective_metric.epoch_key)
         link.report_epochs([point.value for point in sorted(history, key=lambda point: point.step)])
@@ -269,12 +269,12 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
                            run_id=run_id, resume=resume, epoch_timer=timer,
                            model_epoch_rule=_model_epoch_rule(link))
         # Whether the encoded reviews came from the cache explains data_seconds.
-        metrics = {**result.summary_metrics(), "data_seconds": timings["data_seconds"],
-                   "data_from_cache": float(data.from_cache)}
+        metrics = {**result.summary_metrics(), contract.DATA_SECONDS: timings[contract.DATA_SECONDS],
+                   contract.DATA_FROM_CACHE: float(data.from_cache)}
         log_text_artifacts({"history.csv": history_csv(result.history)})
         pruned_at_epoch = reporter.pruned_at_epoch if reporter is not None else None
         if pruned_at_epoch is not None:
-            mlflow.set_tag(tags.PRUNED_AT_EPOCH, str(pruned_at_epoch))
+            mlflow.set_tag(contract.PRUNED_AT_EPOCH, str(pruned_at_epoch))
         # A pruned run can never be the winner: its model is not worth logging.
         if cfg.tracking.log_model and pruned_at_epoch is None:
             # The weights of the epoch the ranking metric stands for, and their test numbers.
@@ -282,11 +282,11 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
             model_started = time.perf_counter()
             log_text_model(portable_model(result.model), data.vocabulary, cfg.data.num_words, cfg.data.maxlen,
                            data_source=data.source, data_digest=data.source_digest)
-            metrics["model_logging_seconds"] = time.perf_counter() - model_started
-        metrics["job_seconds"] = time.perf_counter() - timings["job_started"]
+            metrics[contract.MODEL_LOGGING_SECONDS] = time.perf_counter() - model_started
+        metrics[contract.JOB_SECONDS] = time.perf_counter() - timings["job_started"]
         mlflow.log_metrics(metrics)
     if pruned_at_epoch is not None:
-        metrics[PRUNED_AT_EPOCH] = float(pruned_at_epoch)
+        metrics[contract.RETURNED_PRUNED_AT_EPOCH] = float(pruned_at_epoch)
     return run_id, metrics
 
 
@@ -324,8 +324,8 @@ def _record_inputs(client: MlflowClient, run_id: str, cfg: DictConfig, context: 
 
 def _reopen_resumed_run(client: MlflowClient, run_id: str, resume: CheckpointState, context: JobContext) -> None:
     """A resumed run: its old error cleared, the checkpoint's epochs it lacks logged."""
-    if tags.ERROR in client.get_run(run_id).data.tags:
-        client.delete_tag(run_id, tags.ERROR)
+    if contract.ERROR in client.get_run(run_id).data.tags:
+        client.delete_tag(run_id, contract.ERROR)
     restored = backfill_epochs(client, run_id, resume.history, resume.epoch_seconds)
     say(f"{context.label()} resuming run {run_id} after epoch {resume.epochs_done}"
         + (f" ({restored} epoch point(s) restored from the checkpoint)" if restored else ""))

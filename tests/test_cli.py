@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep.tracking import tags
+from imdb_sweep import contract
 from tests.conftest import run_cli
 
 TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
@@ -29,7 +29,7 @@ def test_single_run_goes_to_the_default_store_quietly(tmp_path, cli_env):
     assert result.returncode == 0, result.stderr
     client, runs = local_store(tmp_path)
     (run,) = runs
-    assert run.info.status == "FINISHED" and tags.PARENT_RUN_ID not in run.data.tags
+    assert run.info.status == "FINISHED" and contract.PARENT_RUN_ID not in run.data.tags
     assert "test_accuracy" in run.data.metrics
     # Keras's per-epoch line is shown; TensorFlow's start-up notices are not.
     assert "Epoch 2/2" in result.stdout and "val_accuracy" in result.stdout
@@ -107,21 +107,21 @@ def test_a_failing_job_does_not_stop_the_sweep_and_fails_its_parent(tmp_path, cl
     assert "[1/2] train.learning_rate=1e+38 FAILED: NonFiniteLossError" in result.stderr
     assert "[2/2] train.learning_rate=0.01 done" in result.stdout
     client, runs = local_store(tmp_path)
-    parents = [run for run in runs if run.data.tags.get(tags.ROLE) == "sweep"]
-    jobs = {run.info.run_name: run for run in runs if run.data.tags.get(tags.ROLE) == "job"}
+    parents = [run for run in runs if run.data.tags.get(contract.ROLE) == "sweep"]
+    jobs = {run.info.run_name: run for run in runs if run.data.tags.get(contract.ROLE) == "job"}
     (parent,) = parents
     assert parent.info.status == "FAILED"
     assert parent.data.metrics["jobs_failed"] == 1 and parent.data.metrics["jobs_finished"] == 1
     assert jobs["learning_rate=1e+38"].info.status == "FAILED"
     assert jobs["learning_rate=0.01"].info.status == "FINISHED"
-    assert all(job.data.tags[tags.PARENT_RUN_ID] == parent.info.run_id for job in jobs.values())
+    assert all(job.data.tags[contract.PARENT_RUN_ID] == parent.info.run_id for job in jobs.values())
 
 
 def test_every_variant_runs_in_one_sweep(tmp_path, cli_env):
     result = run_cli(["-m", *TINY, "train.epochs=1", "variant=glob(*)"], cwd=tmp_path, env=cli_env)
     assert result.returncode == 0, result.stderr[-3000:]
     _, runs = local_store(tmp_path)
-    jobs = [run for run in runs if run.data.tags.get(tags.ROLE) == "job"]
+    jobs = [run for run in runs if run.data.tags.get(contract.ROLE) == "job"]
     assert sorted(run.data.params["variant"] for run in jobs) == sorted(
         path.stem for path in (Path(__file__).parent.parent / "conf" / "variant").glob("*.yaml"))
     assert all(run.info.status == "FINISHED" for run in jobs)
@@ -129,10 +129,10 @@ def test_every_variant_runs_in_one_sweep(tmp_path, cli_env):
     assert "| variant |" in result.stdout and "Browse the runs" in result.stdout
     # The direct addresses of the sweep's training runs and of its parent run:
     # MLflow 3's UI otherwise opens the experiment in its GenAI view.
-    (parent,) = [run for run in runs if run.data.tags.get(tags.ROLE) == "sweep"]
+    (parent,) = [run for run in runs if run.data.tags.get(contract.ROLE) == "sweep"]
     # Named first by what it sweeps (the UI's runs table shows about 20 characters).
-    assert parent.info.run_name == f"variant=glob(*) · {parent.data.tags[tags.SWEEP_ID]}"
-    assert f"Sweep {parent.data.tags[tags.SWEEP_ID]} ended FINISHED" in result.stdout
+    assert parent.info.run_name == f"variant=glob(*) · {parent.data.tags[contract.SWEEP_ID]}"
+    assert f"Sweep {parent.data.tags[contract.SWEEP_ID]} ended FINISHED" in result.stdout
     experiment = f"http://127.0.0.1:5000/#/experiments/{parent.info.experiment_id}/runs"
     view = "?workflowType=machine_learning"  # MLflow 3.17's Model training view, not GenAI
     assert f"runs:  {experiment}{view}\n" in result.stdout
@@ -154,14 +154,14 @@ def test_grid_sweep_on_the_real_archive_against_a_real_server(real_archive, mlfl
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("e2e-grid")
     runs = client.search_runs([experiment.experiment_id])
-    (parent,) = [run for run in runs if run.data.tags.get(tags.ROLE) == "sweep"]
-    jobs = [run for run in runs if run.data.tags.get(tags.ROLE) == "job"]
+    (parent,) = [run for run in runs if run.data.tags.get(contract.ROLE) == "sweep"]
+    jobs = [run for run in runs if run.data.tags.get(contract.ROLE) == "job"]
     assert parent.info.status == "FINISHED" and parent.data.metrics["jobs_finished"] == 4
-    assert parent.info.run_name == f"units=32,64 activation=relu,tanh · {parent.data.tags[tags.SWEEP_ID]}"
+    assert parent.info.run_name == f"units=32,64 activation=relu,tanh · {parent.data.tags[contract.SWEEP_ID]}"
     assert len(jobs) == 4
     assert all(job.info.status == "FINISHED" for job in jobs)
-    assert all(job.data.tags[tags.PARENT_RUN_ID] == parent.info.run_id for job in jobs)
-    assert {job.data.tags[tags.SWEEP_ID] for job in jobs} == {parent.data.tags[tags.SWEEP_ID]}
+    assert all(job.data.tags[contract.PARENT_RUN_ID] == parent.info.run_id for job in jobs)
+    assert {job.data.tags[contract.SWEEP_ID] for job in jobs} == {parent.data.tags[contract.SWEEP_ID]}
     grid = {(job.data.params["model.units"], job.data.params["model.activation"]) for job in jobs}
     assert grid == {("32", "relu"), ("32", "tanh"), ("64", "relu"), ("64", "tanh")}
     assert {job.info.run_name for job in jobs} == {
@@ -171,7 +171,7 @@ def test_grid_sweep_on_the_real_archive_against_a_real_server(real_archive, mlfl
         points = client.get_metric_history(job.info.run_id, "val_accuracy")
         assert [point.step for point in sorted(points, key=lambda p: p.step)] == [1, 2]
         assert 0.5 < job.data.metrics["test_accuracy"] <= 1.0
-        assert len({job.data.tags[tags.CONFIG_HASH] for job in jobs}) == 4
+        assert len({job.data.tags[contract.CONFIG_HASH] for job in jobs}) == 4
 
 
 def test_the_logged_model_scores_text_and_carries_a_plain_keras_model(tmp_path, cli_env):

@@ -15,11 +15,11 @@ from omegaconf import OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from imdb_sweep import contract
 from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.settings import build_sampler
 from imdb_sweep.search.space import SearchSpace
-from imdb_sweep.tracking import tags
 from tests.conftest import run_cli
 from tests.test_search import (
     SEARCH, TINY, assert_complete_search, assert_refused_before_any_run_or_study, read_search, sweeper_settings,
@@ -192,8 +192,8 @@ def test_a_grid_run_to_its_end_finishes_and_says_it_was_exhausted(tmp_path, cli_
     assert len(warnings) == 1 and "interval(0.0,1.0)" in warnings[0], result.stderr[-3000:]
 
     parent, children, study = assert_complete_search(tmp_path, 2)  # FINISHED, best named
-    assert parent.data.tags[tags.SEARCH_EXHAUSTED] == "true"
-    assert study.user_attrs[trial_records.EXHAUSTED]
+    assert parent.data.tags[contract.SEARCH_EXHAUSTED] == "true"
+    assert study.user_attrs[contract.STUDY_EXHAUSTED]
     assert parent.data.metrics["search_space_size"] == 2
     assert sorted(float(run.data.params["model.dropout"]) for run in children) == [0.0, 0.5]
 
@@ -229,9 +229,9 @@ def test_a_search_config_file_with_upstreams_direction_and_a_target_sampler(tmp_
     assert result.returncode == 0, result.stderr[-3000:]
     _, parent, children, study = read_search(tmp_path)
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
-    assert parent.data.tags[tags.SEARCH_DIRECTION] == "minimize"
-    assert parent.data.tags[tags.SEARCH_OBJECTIVE] == "best_val_loss"
-    assert parent.data.tags[tags.SEARCH_SAMPLER] == "random"
+    assert parent.data.tags[contract.SEARCH_DIRECTION] == "minimize"
+    assert parent.data.tags[contract.SEARCH_OBJECTIVE] == "best_val_loss"
+    assert parent.data.tags[contract.SEARCH_SAMPLER] == "random"
     # The seed reached the sampler: the first trial drew what RandomSampler(seed=123) draws first.
     replay = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=123))
     first = replay.ask({"model.dropout": FloatDistribution(0.0, 0.5)}).params
@@ -250,7 +250,7 @@ def test_a_custom_search_space_function_suggests_keys_the_trials_train_with(tmp_
                      cwd=tmp_path, env=cli_env)
     assert result.returncode == 0, result.stderr[-3000:]
     _, parent, children, study = read_search(tmp_path)
-    runs = {int(run.data.tags[tags.TRIAL_NUMBER]): run for run in children}
+    runs = {int(run.data.tags[contract.TRIAL_NUMBER]): run for run in children}
     for trial in study.get_trials():
         assert trial.state == TrialState.COMPLETE
         # Left alone, every run would have conf/'s embedding_dim 32, wider than either units.

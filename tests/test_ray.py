@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 
-from imdb_sweep.tracking import tags
+from imdb_sweep import contract
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -79,15 +79,15 @@ def test_a_grid_sweep_runs_on_a_ray_cluster(tiny_archive, tmp_path):
     client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("on-ray")
     runs = client.search_runs([experiment.experiment_id])
-    (parent,) = [run for run in runs if run.data.tags.get(tags.ROLE) == "sweep"]
-    jobs = [run for run in runs if run.data.tags.get(tags.ROLE) == "job"]
+    (parent,) = [run for run in runs if run.data.tags.get(contract.ROLE) == "sweep"]
+    jobs = [run for run in runs if run.data.tags.get(contract.ROLE) == "job"]
     assert parent.info.status == "FINISHED"
     assert len(jobs) == 4 and all(job.info.status == "FINISHED" for job in jobs)
-    assert all(job.data.tags[tags.PARENT_RUN_ID] == parent.info.run_id for job in jobs)
+    assert all(job.data.tags[contract.PARENT_RUN_ID] == parent.info.run_id for job in jobs)
     grid = {(job.data.params["model.units"], job.data.params["model.activation"]) for job in jobs}
     assert grid == {("8", "relu"), ("8", "tanh"), ("16", "relu"), ("16", "tanh")}
     # The jobs ran in Ray worker processes, not in the sweep's own process.
-    assert {job.data.tags[tags.PID] for job in jobs}.isdisjoint({parent.data.tags[tags.PID]})
+    assert {job.data.tags[contract.PID] for job in jobs}.isdisjoint({parent.data.tags[contract.PID]})
     for job in jobs:
         steps = sorted(p.step for p in client.get_metric_history(job.info.run_id, "val_accuracy"))
         assert steps == [1, 2]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep.tracking import tags
+from imdb_sweep import contract
 from imdb_sweep.tracking.liveness import reap_dead_runs
 from tests.conftest import PROJECT_ROOT, run_cli
 
@@ -28,7 +28,7 @@ def store_runs(cwd: Path) -> tuple[MlflowClient, str, list]:
 
 
 def jobs_of(runs: list) -> list:
-    return [run for run in runs if run.data.tags.get(tags.ROLE) == "job"]
+    return [run for run in runs if run.data.tags.get(contract.ROLE) == "job"]
 
 
 @pytest.mark.slow
@@ -46,11 +46,11 @@ def test_a_rerun_skips_finished_jobs_and_rerun_all_trains_again(tmp_path, cli_en
     assert "Epoch" not in second.stdout
     client, _, runs = store_runs(tmp_path)
     assert len(jobs_of(runs)) == 2
-    newest_parent = max((r for r in runs if r.data.tags.get(tags.ROLE) == "sweep"),
+    newest_parent = max((r for r in runs if r.data.tags.get(contract.ROLE) == "sweep"),
                         key=lambda r: r.info.start_time)
     assert newest_parent.info.status == "FINISHED"
     assert newest_parent.data.metrics["jobs_skipped"] == 2
-    reused = {v for k, v in newest_parent.data.tags.items() if k.startswith(tags.REUSED_PREFIX)}
+    reused = {v for k, v in newest_parent.data.tags.items() if k.startswith(contract.REUSED_PREFIX)}
     assert reused == set(original.values())
     # The new sweep's comparison table still lists every configuration.
     from imdb_sweep.report.runs import select_runs
@@ -104,7 +104,7 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, cli_env, signal
     assert set(by_name) == {"units=4", "units=8"}, output[-2000:]
     assert by_name["units=4"].info.status == "FINISHED"
     killed = by_name["units=8"]
-    parent = next(run for run in runs if run.data.tags.get(tags.ROLE) == "sweep")
+    parent = next(run for run in runs if run.data.tags.get(contract.ROLE) == "sweep")
     if signal_number == signal.SIGTERM:
         assert killed.info.status == "KILLED" and parent.info.status == "KILLED"
         assert "Interrupted (received SIGTERM)" in output
@@ -128,11 +128,11 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, cli_env, signal
     assert not [run for run in runs if run.info.status == "RUNNING"]
     finished = [run for run in jobs if run.info.status == "FINISHED"]
     assert sorted(run.info.run_name for run in finished) == ["units=16", "units=4", "units=8"]
-    assert len({run.data.tags[tags.CONFIG_HASH] for run in finished}) == 3
+    assert len({run.data.tags[contract.CONFIG_HASH] for run in finished}) == 3
     assert len(jobs) == 3  # The interrupted job went on in its own run.
 
     resumed = next(run for run in finished if run.info.run_name == "units=8")
-    resumed_at = int(resumed.data.tags[tags.RESUMED_AT_EPOCH])
+    resumed_at = int(resumed.data.tags[contract.RESUMED_AT_EPOCH])
     assert resumed_at >= 4
     assert f"Epoch {resumed_at + 1}/{EPOCHS}" in rerun.stdout
     second_job_lines = [line for line in rerun.stdout.splitlines() if line.startswith("[2/3] ")]
@@ -155,14 +155,14 @@ def test_reaper_marks_only_provably_dead_runs(tmp_path):
     here = socket.gethostname()
     now = time.time()
     cases = {
-        "dead_pid_here": {tags.HOST: here, tags.PID: str(finished_process.pid)},
-        "live_pid_here": {tags.HOST: here, tags.PID: str(os.getpid())},
-        "silent_elsewhere": {tags.HOST: "other-host", tags.PID: "1", tags.HEARTBEAT: f"{now - 3600:.0f}"},
-        "beating_elsewhere": {tags.HOST: "other-host", tags.PID: "1", tags.HEARTBEAT: f"{now:.0f}"},
+        "dead_pid_here": {contract.HOST: here, contract.PID: str(finished_process.pid)},
+        "live_pid_here": {contract.HOST: here, contract.PID: str(os.getpid())},
+        "silent_elsewhere": {contract.HOST: "other-host", contract.PID: "1", contract.HEARTBEAT: f"{now - 3600:.0f}"},
+        "beating_elsewhere": {contract.HOST: "other-host", contract.PID: "1", contract.HEARTBEAT: f"{now:.0f}"},
     }
     ids = {}
     for name, run_tags in cases.items():
-        run = client.create_run(experiment_id, run_name=name, tags={tags.ROLE: "job", **run_tags})
+        run = client.create_run(experiment_id, run_name=name, tags={contract.ROLE: "job", **run_tags})
         ids[name] = run.info.run_id
     foreign = client.create_run(experiment_id, run_name="not ours").info.run_id
 
@@ -171,8 +171,8 @@ def test_reaper_marks_only_provably_dead_runs(tmp_path):
     status = {name: client.get_run(run_id).info.status for name, run_id in ids.items()}
     assert status == {"dead_pid_here": "KILLED", "live_pid_here": "RUNNING",
                       "silent_elsewhere": "KILLED", "beating_elsewhere": "RUNNING"}
-    assert "is gone" in client.get_run(ids["dead_pid_here"]).data.tags[tags.ERROR]
-    assert "no heartbeat" in client.get_run(ids["silent_elsewhere"]).data.tags[tags.ERROR]
+    assert "is gone" in client.get_run(ids["dead_pid_here"]).data.tags[contract.ERROR]
+    assert "no heartbeat" in client.get_run(ids["silent_elsewhere"]).data.tags[contract.ERROR]
     assert client.get_run(foreign).info.status == "RUNNING"
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import contract
 from imdb_sweep.config.validation import ConfigError, validate_config
 from imdb_sweep.job import run_job
 from imdb_sweep.report import build_table, select_runs
 from imdb_sweep.report.__main__ import main as report_main
-from imdb_sweep.report.registry import CHAMPION_ALIAS, register_best_run, register_sweep_winner
-from imdb_sweep.tracking import tags
+from imdb_sweep.report.registry import register_best_run, register_sweep_winner
 from tests.test_report import EXPERIMENT, FakeSweeps, job_params
 
 MODEL = "imdb-sentiment"
@@ -33,7 +33,7 @@ class SweepsWithModels(FakeSweeps):
                 self.client.log_metric(run_id, "model_epoch", 2.0)
                 self.client.log_metric(run_id, "model_test_accuracy", test_accuracy + 0.005)
         if pruned_at_epoch is not None:
-            self.client.set_tag(run_id, tags.PRUNED_AT_EPOCH, str(pruned_at_epoch))
+            self.client.set_tag(run_id, contract.PRUNED_AT_EPOCH, str(pruned_at_epoch))
         return run_id
 
 
@@ -66,7 +66,7 @@ def test_the_best_finished_unpruned_run_on_validation_becomes_the_champion(store
     assert registration.version == "1" and registration.new_version
 
     client = MlflowClient(store.uri)
-    champion = client.get_model_version_by_alias(MODEL, CHAMPION_ALIAS)
+    champion = client.get_model_version_by_alias(MODEL, contract.CHAMPION_ALIAS)
     assert str(champion.version) == "1" and champion.run_id == runs["winner"]
     (logged,) = client.search_logged_models([store.experiment_id],
                                             filter_string=f"source_run_id = '{runs['winner']}'")
@@ -104,7 +104,7 @@ def test_a_later_sweep_adds_a_version_and_moves_the_alias_registering_again_does
     again = register_sweep_winner(store.uri, store.experiment_id, second, MODEL)
     assert (again.version, again.new_version) == ("2", False)
     client = MlflowClient(store.uri)
-    assert str(client.get_model_version_by_alias(MODEL, CHAMPION_ALIAS).version) == "2"
+    assert str(client.get_model_version_by_alias(MODEL, contract.CHAMPION_ALIAS).version) == "2"
     assert len(client.search_model_versions(f"name = '{MODEL}'")) == 2
 
 
@@ -113,7 +113,7 @@ def test_the_report_registers_on_demand_and_explains_what_it_cannot(store, monke
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
     assert report_main(["--register", MODEL, "--format", "csv"]) == 0
     assert f"Registered run {runs['winner']}" in capsys.readouterr().err
-    assert MlflowClient(store.uri).get_model_version_by_alias(MODEL, CHAMPION_ALIAS).run_id == runs["winner"]
+    assert MlflowClient(store.uri).get_model_version_by_alias(MODEL, contract.CHAMPION_ALIAS).run_id == runs["winner"]
 
     assert report_main(["--register", "bad/name"]) == 2
     assert "--register = 'bad/name' is not allowed" in capsys.readouterr().err
@@ -159,7 +159,7 @@ def test_a_single_run_with_register_registers_itself(tiny_config):
     cfg = tiny_config("tracking.log_model=true", "tracking.register=single")
     run_job(cfg)
     client = MlflowClient(f"sqlite:///{cfg.tracking.store_dir}/mlflow.db")
-    champion = client.get_model_version_by_alias("single", CHAMPION_ALIAS)
+    champion = client.get_model_version_by_alias("single", contract.CHAMPION_ALIAS)
     (run,) = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id])
     assert champion.run_id == run.info.run_id and "sweep_id" not in champion.tags
     assert champion.tags["model_epoch"] == f"{run.data.metrics['model_epoch']:.0f}"

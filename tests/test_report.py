@@ -19,7 +19,8 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from scipy import stats
 
-from imdb_sweep.tracking import records, tags
+from imdb_sweep import contract
+from imdb_sweep.tracking import records
 from imdb_sweep.report import (
     build_table,
     load_curves,
@@ -67,14 +68,14 @@ class FakeSweeps:
     def sweep(self, sweep_id: str) -> str:
         parent = self.client.create_run(
             self.experiment_id, run_name=f"sweep {sweep_id}", start_time=self._tick(),
-            tags={tags.ROLE: "sweep", tags.SWEEP_ID: sweep_id})
+            tags={contract.ROLE: "sweep", contract.SWEEP_ID: sweep_id})
         return parent.info.run_id
 
     def job(self, parent_run_id: str | None, params: dict[str, object], test_accuracy: float | None,
             status: str = "FINISHED", sweep_id: str = "", validation_accuracy: float | None = None) -> str:
-        job_tags = {tags.ROLE: "job", tags.SWEEP_ID: sweep_id}
+        job_tags = {contract.ROLE: "job", contract.SWEEP_ID: sweep_id}
         if parent_run_id:
-            job_tags[tags.PARENT_RUN_ID] = parent_run_id
+            job_tags[contract.PARENT_RUN_ID] = parent_run_id
         name = ",".join(f"{key.rsplit('.', 1)[-1]}={value}" for key, value in params.items()
                         if key in ("model.units", "seed", "variant"))
         run = self.client.create_run(self.experiment_id, run_name=name, start_time=self._tick(), tags=job_tags)
@@ -510,8 +511,8 @@ def test_the_parent_run_carries_the_comparison(real_sweep):
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     runs = client.search_runs([experiment.experiment_id])
-    (parent,) = [run for run in runs if run.data.tags.get(tags.ROLE) == "sweep"]
-    jobs = [run for run in runs if run.data.tags.get(tags.ROLE) == "job"]
+    (parent,) = [run for run in runs if run.data.tags.get(contract.ROLE) == "sweep"]
+    jobs = [run for run in runs if run.data.tags.get(contract.ROLE) == "job"]
     assert parent.info.status == "FINISHED" and len(jobs) == 6
 
     # Chosen on validation; its test accuracy is reported, whatever the other runs scored on test.
@@ -539,11 +540,11 @@ def test_the_parent_run_carries_the_comparison(real_sweep):
 def test_publishing_works_on_an_ended_parent_run_of_a_server(mlflow_server, tmp_path):
     client = MlflowClient(mlflow_server)
     experiment_id = client.create_experiment(f"publish-{tmp_path.name}")
-    parent = client.create_run(experiment_id, tags={tags.ROLE: "sweep", tags.SWEEP_ID: "s"})
+    parent = client.create_run(experiment_id, tags={contract.ROLE: "sweep", contract.SWEEP_ID: "s"})
     # The seed better on validation is the worse one on test: the validation winner is reported.
     for seed, (validation, accuracy) in enumerate(((0.81, 0.7), (0.79, 0.8))):
-        job = client.create_run(experiment_id, tags={tags.ROLE: "job",
-                                                     tags.PARENT_RUN_ID: parent.info.run_id})
+        job = client.create_run(experiment_id, tags={contract.ROLE: "job",
+                                                     contract.PARENT_RUN_ID: parent.info.run_id})
         client.log_batch(job.info.run_id, metrics=[Metric("test_accuracy", accuracy, 0, 0),
                                                    Metric("best_val_accuracy", validation, 0, 0)],
                          params=[Param("seed", str(seed)), Param("model.units", "8")])

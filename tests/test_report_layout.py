@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import pytest
 from mlflow.entities import Metric, Param
 
-from imdb_sweep.tracking import tags
+from imdb_sweep import contract
 from imdb_sweep.report import build_table, load_curves, render, select_runs
 from imdb_sweep.report.plots import (
     CURVE_TITLES,
@@ -57,8 +57,8 @@ def log_variant_sweep(store: FakeSweeps, seeds: tuple[int, ...] = SEEDS, with_va
         for seed in seeds:
             run = store.client.create_run(store.experiment_id, run_name=f"variant={variant},seed={seed}",
                                           start_time=store._tick(),
-                                          tags={tags.ROLE: "job", tags.SWEEP_ID: "variants",
-                                                tags.PARENT_RUN_ID: parent})
+                                          tags={contract.ROLE: "job", contract.SWEEP_ID: "variants",
+                                                contract.PARENT_RUN_ID: parent})
             level = 0.865 + 0.003 * ((index * 5) % 8) - 0.01 + rng.uniform(-0.004, 0.004)
             curve = [level - 0.06 * 0.6 ** epoch + rng.uniform(-0.003, 0.003) for epoch in range(EPOCHS)]
             metrics = [Metric("val_accuracy", value, store.clock, epoch + 1) for epoch, value in enumerate(curve)]

@@ -16,6 +16,7 @@ import pytest
 from mlflow.entities import Metric, Param
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution, distribution_to_json
 
+from imdb_sweep import contract
 from imdb_sweep.report import build_table, load_curves, publish_sweep_report, render, select_runs
 from imdb_sweep.report.__main__ import main as report_main
 from imdb_sweep.report.registry import register_sweep_winner
@@ -24,13 +25,12 @@ from imdb_sweep.report.search import (
     best_so_far,
     load_search_space,
     parameter_importance,
-    search_settings,
+    recorded_search,
     search_trials,
     space_value,
     summarize_search,
 )
 from imdb_sweep.report.search_plots import SEARCH_PLOT_FILES, parallel_figure, render_report_plots
-from imdb_sweep.tracking import tags
 from tests.test_report import EXPERIMENT, PNG_SIGNATURE, FakeSweeps
 
 SPACE = {"model.units": CategoricalDistribution([16, 32, 64, 128]),
@@ -73,21 +73,21 @@ class FakeSearches(FakeSweeps):
     def search(self, sweep_id: str, objective: str = "best_val_accuracy", direction: str = "maximize",
                space: dict | None = None) -> str:
         parent = self.sweep(sweep_id)
-        for key, value in {tags.SEARCH_OBJECTIVE: objective, tags.SEARCH_DIRECTION: direction,
-                           tags.SEARCH_SAMPLER: "tpe", tags.SEARCH_PRUNER: "asha",
-                           tags.SEARCH_STUDY: sweep_id, tags.SEARCH_STORAGE: "sqlite:///optuna.db"}.items():
+        for key, value in {contract.SEARCH_OBJECTIVE: objective, contract.SEARCH_DIRECTION: direction,
+                           contract.SEARCH_SAMPLER: "tpe", contract.SEARCH_PRUNER: "asha",
+                           contract.SEARCH_STUDY: sweep_id, contract.SEARCH_STORAGE: "sqlite:///optuna.db"}.items():
             self.client.set_tag(parent, key, value)
         self.client.log_param(parent, "n_trials", len(TRIALS) + 1)
         space = SPACE if space is None else space
         self.client.log_text(parent, json.dumps({key: distribution_to_json(distribution)
                                                  for key, distribution in space.items()}),
-                             tags.SEARCH_SPACE_ARTIFACT)
+                             contract.SEARCH_SPACE_ARTIFACT)
         return parent
 
     def trial(self, parent: str | None, sweep_id: str, spec: TrialSpec) -> str:
-        run_tags = {tags.ROLE: "job", tags.SWEEP_ID: sweep_id, tags.TRIAL_NUMBER: str(spec.number)}
+        run_tags = {contract.ROLE: "job", contract.SWEEP_ID: sweep_id, contract.TRIAL_NUMBER: str(spec.number)}
         if parent:
-            run_tags[tags.PARENT_RUN_ID] = parent
+            run_tags[contract.PARENT_RUN_ID] = parent
         name = f"units={spec.params['model.units']},dropout={spec.params['model.dropout']}"
         run = self.client.create_run(self.experiment_id, run_name=name, start_time=self._tick(), tags=run_tags)
         metrics = []
@@ -104,7 +104,7 @@ class FakeSearches(FakeSweeps):
         self.client.log_batch(run.info.run_id, metrics=metrics,
                               params=[Param(key, str(value)) for key, value in spec.params.items()])
         if spec.state == "pruned":
-            self.client.set_tag(run.info.run_id, tags.PRUNED_AT_EPOCH, str(spec.epochs))
+            self.client.set_tag(run.info.run_id, contract.PRUNED_AT_EPOCH, str(spec.epochs))
         self.client.set_terminated(run.info.run_id, "FAILED" if spec.state == "failed" else "FINISHED")
         return run.info.run_id
 
@@ -113,7 +113,7 @@ class FakeSearches(FakeSweeps):
         earlier = self.trial(None, "older-sweep", REUSED)
         parent = self.search(sweep_id, **settings)
         runs = {spec.number: self.trial(parent, sweep_id, spec) for spec in TRIALS}
-        self.client.set_tag(parent, f"{tags.REUSED_PREFIX}{REUSED.number + 1}", earlier)
+        self.client.set_tag(parent, contract.reused_tag(contract.job_number(REUSED.number)), earlier)
         runs[REUSED.number] = earlier
         return parent, runs
 
@@ -164,7 +164,7 @@ def test_the_direction_tag_decides_not_the_metric_name(searches):
         store.trial(parent, "odd-direction", spec)
     table = build_table(select_runs(store.uri, EXPERIMENT, sweep="odd-direction"))
     assert table.minimize and [row.runs[0].metrics["best_val_accuracy"] for row in table.rows] == [0.85, 0.88]
-    store.client.set_tag(parent, tags.SEARCH_DIRECTION, "upwards")
+    store.client.set_tag(parent, contract.SEARCH_DIRECTION, "upwards")
     with pytest.raises(ValueError, match="imdb_sweep.search.direction='upwards': expected one of maximize, minimize"):
         build_table(select_runs(store.uri, EXPERIMENT, sweep="odd-direction"))
 
@@ -209,7 +209,7 @@ def test_trials_in_order_with_the_epochs_each_spent(searches):
     _, runs = found["by-accuracy"]
     selection = select_runs(store.uri, EXPERIMENT, sweep="by-accuracy")
     load_curves(selection)
-    settings = search_settings(selection)
+    settings = recorded_search(selection)
     trials = search_trials(selection, settings)
     assert [trial.number for trial in trials] == list(range(8))
     assert [trial.run.run_id for trial in trials] == [runs[number] for number in range(8)]

@@ -18,12 +18,12 @@ from mlflow.tracking import MlflowClient
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from imdb_sweep import contract
 from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.settings import SearchSettings
 from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import open_storage
-from imdb_sweep.tracking import tags
 from imdb_sweep.training.checkpoints import CheckpointStore
 from tests.conftest import PROJECT_ROOT, run_cli
 
@@ -118,8 +118,8 @@ def dead_process_identity() -> dict[str, str]:
     from imdb_sweep.tracking.liveness import process_tags
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    identity = {**process_tags(), tags.PID: str(child.pid)}
-    identity.pop(tags.PROCESS_START, None)
+    identity = {**process_tags(), contract.PID: str(child.pid)}
+    identity.pop(contract.PROCESS_START, None)
     child.wait()
     return identity
 
@@ -134,14 +134,14 @@ def test_trial_numbers_decide_the_budget_and_dead_workers_trials_are_asked_again
     trial_records.claim(second)
     for key, value in dead_process_identity().items():
         second.set_user_attr(key, value)
-    third.set_user_attr(trial_records.SURPLUS, True)
+    third.set_user_attr(contract.TRIAL_SURPLUS, True)
     study.tell(third, state=TrialState.FAIL)
 
     lost = trial_records.fail_lost_trials(study, dead_after_seconds=600)
     assert [number for number, _ in lost] == [second.number]
     frozen = {trial.number: trial for trial in study.get_trials()}
     assert frozen[second.number].state == TrialState.FAIL
-    assert "is gone" in frozen[second.number].user_attrs[trial_records.LOST_WORKER]
+    assert "is gone" in frozen[second.number].user_attrs[contract.TRIAL_LOST_WORKER]
     waiting = [trial for trial in frozen.values() if trial.state == TrialState.WAITING]
     assert len(waiting) == 1  # the lost configuration, asked again
     # Neither the lost trial nor the surplus one counts: one of two trials is left.
@@ -149,7 +149,7 @@ def test_trial_numbers_decide_the_budget_and_dead_workers_trials_are_asked_again
     assert not trial_records.search_done(study, 2)
     retry = study.ask(fixed_distributions=units)
     assert retry.params == frozen[second.number].params
-    assert retry.user_attrs[trial_records.RETRY_OF] == second.number
+    assert retry.user_attrs[contract.TRIAL_RETRY_OF] == second.number
     study.tell(retry, 0.7)
     assert trial_records.search_done(study, 2)
 
@@ -217,7 +217,7 @@ def test_a_search_jobs_model_holds_the_epoch_its_objective_stands_for(tmp_path, 
     assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     (run,) = [run for run in client.search_runs([client.get_experiment_by_name("imdb-sweep").experiment_id])
-              if run.data.tags.get(tags.ROLE) == "job"]
+              if run.data.tags.get(contract.ROLE) == "job"]
     assert run.data.metrics["best_epoch"] < 3 and run.data.metrics["model_epoch"] == 3  # the last epoch's
     assert run.data.metrics["model_test_accuracy"] == run.data.metrics["test_accuracy"]
 
@@ -265,12 +265,12 @@ def read_search(cwd: Path, storage: str | None = None) -> tuple[MlflowClient, ob
     client = MlflowClient(f"sqlite:///{cwd / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("imdb-sweep")
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    parents = [run for run in runs if run.data.tags.get(tags.ROLE) == "sweep"]
+    parents = [run for run in runs if run.data.tags.get(contract.ROLE) == "sweep"]
     assert len(parents) == 1, [run.info.run_name for run in parents]
     parent = parents[0]
-    children = [run for run in runs if run.data.tags.get(tags.PARENT_RUN_ID) == parent.info.run_id]
-    storage = storage or parent.data.tags[tags.SEARCH_STORAGE]  # the tag hides a password
-    study = optuna.load_study(study_name=parent.data.tags[tags.SEARCH_STUDY], storage=open_storage(storage))
+    children = [run for run in runs if run.data.tags.get(contract.PARENT_RUN_ID) == parent.info.run_id]
+    storage = storage or parent.data.tags[contract.SEARCH_STORAGE]  # the tag hides a password
+    study = optuna.load_study(study_name=parent.data.tags[contract.SEARCH_STUDY], storage=open_storage(storage))
     return client, parent, children, study
 
 
@@ -279,15 +279,15 @@ def assert_complete_search(cwd: Path, n_trials: int, storage: str | None = None)
     counted = [trial for trial in study.get_trials() if trial_records.counts_toward_budget(trial)]
     assert len(counted) == n_trials
     assert all(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in counted)
-    numbers = [int(run.data.tags[tags.TRIAL_NUMBER]) for run in children]
+    numbers = [int(run.data.tags[contract.TRIAL_NUMBER]) for run in children]
     assert len(numbers) == len(set(numbers))  # no trial number used twice
     # A trial whose configuration already had a FINISHED run is answered by it (no run of its own).
-    reused = {int(key.removeprefix(tags.REUSED_PREFIX)) - 1 for key in parent.data.tags
-              if key.startswith(tags.REUSED_PREFIX)}
+    reused = {contract.job_index(int(key.removeprefix(contract.REUSED_PREFIX))) for key in parent.data.tags
+              if key.startswith(contract.REUSED_PREFIX)}
     assert {trial.number for trial in counted} == set(numbers) | reused
     assert parent.info.status == "FINISHED"
     assert all(run.info.status == "FINISHED" for run in children)
-    complete = {run.info.run_id: run for run in children if tags.PRUNED_AT_EPOCH not in run.data.tags}
+    complete = {run.info.run_id: run for run in children if contract.PRUNED_AT_EPOCH not in run.data.tags}
     best_value = max(run.data.metrics["best_val_accuracy"] for run in complete.values())
     # The parent names a complete trial with the best value (tiny data may tie several).
     assert parent.data.tags["best_run_id"] in complete
@@ -308,16 +308,16 @@ def test_a_search_on_the_real_archive(tmp_path, real_archive, launcher):
                      cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     parent, children, study = assert_complete_search(tmp_path, 4)
-    assert parent.data.tags[tags.SEARCH_OBJECTIVE] == "best_val_accuracy"
+    assert parent.data.tags[contract.SEARCH_OBJECTIVE] == "best_val_accuracy"
     assert len(children) == 4
     for run in children:
         assert run.data.params["model.units"] in {"16", "32"} and 0 <= float(run.data.params["model.dropout"]) <= 0.5
-        pruned = run.data.tags.get(tags.PRUNED_AT_EPOCH)
+        pruned = run.data.tags.get(contract.PRUNED_AT_EPOCH)
         epochs = len(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_metric_history(
             run.info.run_id, "val_accuracy"))
         assert epochs == (int(pruned) if pruned else 3)  # a pruned run keeps the curves it trained
-    assert f"Search {parent.data.tags[tags.SWEEP_ID]} ended FINISHED" in result.stdout
-    assert parent.info.run_name == f"search: units, dropout · {parent.data.tags[tags.SWEEP_ID]}"
+    assert f"Search {parent.data.tags[contract.SWEEP_ID]} ended FINISHED" in result.stdout
+    assert parent.info.run_name == f"search: units, dropout · {parent.data.tags[contract.SWEEP_ID]}"
 
 
 @pytest.mark.slow
@@ -339,8 +339,8 @@ def test_a_configuration_that_cannot_learn_is_pruned_after_its_first_epoch(tmp_p
     _, parent, children, study = read_search(tmp_path)
     states = {trial.number: trial.state for trial in study.get_trials()}
     assert states == {0: TrialState.COMPLETE, 1: TrialState.PRUNED}
-    pruned = [run for run in children if tags.PRUNED_AT_EPOCH in run.data.tags]
-    assert len(pruned) == 1 and pruned[0].data.tags[tags.PRUNED_AT_EPOCH] == "1"
+    pruned = [run for run in children if contract.PRUNED_AT_EPOCH in run.data.tags]
+    assert len(pruned) == 1 and pruned[0].data.tags[contract.PRUNED_AT_EPOCH] == "1"
     assert float(pruned[0].data.params["train.learning_rate"]) < 1e-8
     assert parent.info.status == "FINISHED"  # reopened for the second trial, ended again
     assert parent.data.tags["best_run_id"] != pruned[0].info.run_id
@@ -372,7 +372,7 @@ def test_two_workers_share_one_study_in_the_default_journal_file(tmp_path, cli_e
     parent, children, study = assert_complete_search(tmp_path, 6)
     assert len(children) == 6
     assert sum("Joining search" in output for output in outputs) == 1  # one created it, one joined
-    assert len({run.data.tags[tags.PID] for run in children}) == 2  # both workers trained
+    assert len({run.data.tags[contract.PID] for run in children}) == 2  # both workers trained
 
 
 @pytest.mark.slow
@@ -392,7 +392,7 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, cli_env):
         outputs = two_workers(tmp_path, cli_env, [*TWO_WORKERS, f"hydra.sweeper.storage={storage}"])
         parent, children, study = assert_complete_search(tmp_path, 6, storage)
         assert len(children) == 6
-        assert parent.data.tags[tags.SEARCH_STORAGE].startswith(f"postgresql://{cluster.user}:***@")
+        assert parent.data.tags[contract.SEARCH_STORAGE].startswith(f"postgresql://{cluster.user}:***@")
         assert sum("Joining search" in output for output in outputs) == 1
 
 
@@ -421,8 +421,8 @@ def test_a_killed_search_continues_where_it_stopped(tmp_path, cli_env):
     assert "[trial 1]" not in rerun.stdout and "[trial 2]" in rerun.stdout  # the retry, under a number of its own
     parent, children, study = assert_complete_search(tmp_path, 3)
     lost = trial_records.find_trial(study, 1)
-    assert lost.state == TrialState.FAIL and trial_records.LOST_WORKER in lost.user_attrs
-    retries = [trial for trial in study.get_trials() if trial.user_attrs.get(trial_records.RETRY_OF) == 1]
+    assert lost.state == TrialState.FAIL and contract.TRIAL_LOST_WORKER in lost.user_attrs
+    retries = [trial for trial in study.get_trials() if trial.user_attrs.get(contract.TRIAL_RETRY_OF) == 1]
     assert len(retries) == 1 and retries[0].params == lost.params
     # The retry resumed the killed trial's own run from its checkpoint.
     assert "resuming run" in rerun.stdout

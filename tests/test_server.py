@@ -18,7 +18,8 @@ from mlflow.tracking import MlflowClient
 
 from imdb_sweep import server
 from imdb_sweep.sweep import parent
-from imdb_sweep.tracking import records, runs, store, tags, uris
+from imdb_sweep import contract
+from imdb_sweep.tracking import records, runs, store, uris
 from tests.conftest import PROJECT_ROOT, free_port, run_cli, start_mlflow_server, stop_process, wait_for_http
 
 TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
@@ -76,7 +77,7 @@ def test_the_local_server_shows_what_a_sweep_wrote_and_binds_localhost(tmp_path,
     # A run written straight to the default store, as a sweep without a tracking URI does.
     cfg = compose_config(f"tracking.store_dir={tmp_path / 'mlruns'}")
     target = store.connect(cfg.tracking)
-    with runs.job_run(target, "units=8", None, {tags.ROLE: "job"}) as written:
+    with runs.job_run(target, "units=8", None, {contract.ROLE: "job"}) as written:
         mlflow.log_metric("val_accuracy", 0.75, step=1)
         records.log_text_artifacts({"history.csv": "epoch,val_accuracy\n1,0.75\n"})
     mlflow.set_tracking_uri(None)
@@ -192,7 +193,7 @@ def test_the_printed_sweep_address_opens_the_model_training_view(mlflow_server, 
     target = store.connect(compose_config(f"tracking.uri={mlflow_server}", "tracking.experiment=ui-view").tracking)
     client = MlflowClient(target.uri)
     sweep = parent.create_parent_run(client, target, "s1", "model.units=8,16", "units=8,16")
-    with runs.job_run(target, "units=8", sweep.info.run_id, {tags.ROLE: "job"}):
+    with runs.job_run(target, "units=8", sweep.info.run_id, {contract.ROLE: "job"}):
         mlflow.log_metric("val_accuracy", 0.75, step=1)
     client.set_terminated(sweep.info.run_id)
     mlflow.set_tracking_uri(None)

@@ -9,12 +9,13 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import contract
 from imdb_sweep.config import identity
 from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.data import DataError
 from imdb_sweep.job import JobContext, run_job
 from imdb_sweep.sweep import parent
-from imdb_sweep.tracking import records, store, tags, uris
+from imdb_sweep.tracking import records, store, uris
 from imdb_sweep.tracking.sweep_state import SweepState
 
 
@@ -84,7 +85,7 @@ def test_the_end_of_a_sweep_or_search_says_which_it_was(tmp_path, capsys, search
     kind = "Sweep" if search is None else "Search"
     assert f"{kind} s1 ended FINISHED: 0 finished" in capsys.readouterr().out
     ended = client.get_run(run.info.run_id)
-    assert ended.info.run_name == "units=8,16 · s1" and ended.data.tags[tags.SWEEP_ID] == "s1"
+    assert ended.info.run_name == "units=8,16 · s1" and ended.data.tags[contract.SWEEP_ID] == "s1"
 
 
 def test_the_experiment_opens_on_its_training_runs_in_the_mlflow_ui(tiny_config):
@@ -129,9 +130,9 @@ def test_a_single_run_logs_everything_without_a_parent(tiny_config):
 
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "units=32"
-    assert tags.PARENT_RUN_ID not in run.data.tags
-    assert run.data.tags[tags.ROLE] == "job"
-    assert len(run.data.tags[tags.CONFIG_HASH]) == 16
+    assert contract.PARENT_RUN_ID not in run.data.tags
+    assert run.data.tags[contract.ROLE] == "job"
+    assert len(run.data.tags[contract.CONFIG_HASH]) == 16
     assert run.data.params["model.units"] == "32"
     assert run.data.params["variant"] == "baseline"
     assert run.data.params["data.num_words"] == "40"
@@ -181,7 +182,7 @@ def test_a_job_that_raises_during_training_ends_failed(tiny_config):
     client, experiment_id = store_client(cfg)
     (run,) = client.search_runs([experiment_id])
     assert run.info.status == "FAILED"
-    assert "NonFiniteLossError" in run.data.tags[tags.ERROR]
+    assert "NonFiniteLossError" in run.data.tags[contract.ERROR]
 
 
 def test_an_unreachable_server_is_named_within_seconds(tiny_config, monkeypatch):

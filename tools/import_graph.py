@@ -19,12 +19,13 @@ from pathlib import Path
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 
 # Lowest first: a part may import the parts before it, never the ones after.
-# `imdb_sweep` is the package's own __init__ (its version and environment defaults).
+# `imdb_sweep` is the package's own __init__ (its version and environment defaults);
+# `contract` the names processes share, which every part may read.
 # Data flows config -> data -> training -> tracking; serving (the logged text
 # model) stands on data alone, as it must load without the rest; the report
 # only reads MLflow; job, sweep and the entry points orchestrate.
-LAYERS = ("imdb_sweep", "process", "console", "config", "data", "serving", "training", "tracking", "report", "search",
-          "job", "sweep", "server", "__main__")
+LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "serving", "training", "tracking",
+          "report", "search", "job", "sweep", "server", "__main__")
 
 
 def module_name(path: Path) -> str:
@@ -40,7 +41,7 @@ def module_imports() -> dict[str, set[str]]:
         imported: set[str] = set()
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("imdb_sweep"):
-                for alias in node.names:  # `from imdb_sweep.tracking import tags` imports a module
+                for alias in node.names:  # `from imdb_sweep import contract` imports a module
                     candidate = f"{node.module}.{alias.name}"
                     imported.add(candidate if candidate in modules else node.module)
             elif isinstance(node, ast.Import):

@@ -20,13 +20,12 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import contract
 from imdb_sweep.report.formats import FORMATS, canonical_format, render, to_csv, to_html, to_markdown
 from imdb_sweep.report.runs import LATEST, Selection, load_curves, select_parent_run, select_runs
 from imdb_sweep.report.search import summarize_search
 from imdb_sweep.report.table import (
     DEFAULT_RANKING_METRIC,
-    MODEL_EPOCH_METRIC,
-    MODEL_TEST_METRIC,
     TEST_METRIC,
     ComparisonTable,
     build_table,
@@ -42,12 +41,6 @@ __all__ = [
 
 # Where the sweep's comparison lands among the parent run's artifacts.
 REPORT_ARTIFACT_DIR = "report"
-TAG_BEST_RUN_ID = "best_run_id"
-TAG_RANKED_BY = "ranked_by"
-TAG_BEST_CONFIGURATION = "best_configuration"
-TAG_BEST_TRIAL_NUMBER = "best_trial_number"  # a search's: the trial number of best_run_id
-METRIC_BEST_TEST_ACCURACY = "best_test_accuracy"
-METRIC_BEST_VAL_ACCURACY = "best_val_accuracy"
 
 
 def parent_metric_name(metric: str, prefix: str = "best_") -> str:
@@ -98,21 +91,21 @@ def publish_sweep_report(tracking_uri: str, experiment_id: str, parent_run_id: s
                 encoding="utf-8")
         client.log_artifacts(parent_run_id, folder, artifact_path=REPORT_ARTIFACT_DIR)
 
-    client.set_tag(parent_run_id, TAG_RANKED_BY, table.ranked_by)
+    client.set_tag(parent_run_id, contract.RANKED_BY, table.ranked_by)
     reported = list(dict.fromkeys((table.ranked_by, DEFAULT_RANKING_METRIC, TEST_METRIC,
-                                   MODEL_TEST_METRIC, MODEL_EPOCH_METRIC)))
+                                   contract.MODEL_TEST_ACCURACY, contract.MODEL_EPOCH)))
     best = table.best_run()
     if best is not None:
-        client.set_tag(parent_run_id, TAG_BEST_RUN_ID, best.run_id)
+        client.set_tag(parent_run_id, contract.BEST_RUN_ID, best.run_id)
         trial = next((trial for trial in search.trials if trial.run.run_id == best.run_id), None) if search else None
         if trial is not None and trial.number is not None:
-            client.set_tag(parent_run_id, TAG_BEST_TRIAL_NUMBER, str(trial.number))
+            client.set_tag(parent_run_id, contract.BEST_TRIAL_NUMBER, str(trial.number))
         for metric in reported:
             if metric in best.metrics:
                 client.log_metric(parent_run_id, parent_metric_name(metric), best.metrics[metric])
     if table.grouped_by_seed and table.rows and not math.isnan(table.rows[0].value(table.ranked_by)):
         best_row = table.rows[0]
-        client.set_tag(parent_run_id, TAG_BEST_CONFIGURATION, table.row_label(best_row))
+        client.set_tag(parent_run_id, contract.BEST_CONFIGURATION, table.row_label(best_row))
         for metric in reported:
             if not math.isnan(best_row.value(metric)):
                 client.log_metric(parent_run_id, parent_metric_name(metric, "best_mean_"),

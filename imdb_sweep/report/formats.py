@@ -18,6 +18,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
+from imdb_sweep import contract
 from imdb_sweep.config.identity import short_value
 from imdb_sweep.report.apart import (
     NOT_FINISHED_TITLE,
@@ -28,11 +29,8 @@ from imdb_sweep.report.apart import (
     pruned_record,
     pruned_runs,
 )
-from imdb_sweep.report.search import search_settings
-from imdb_sweep.report.table import (
-    EPOCH_METRICS, MODEL_EPOCH_METRIC, MODEL_TEST_METRIC, TEST_METRIC, ComparisonTable, Row, measured_on_test_set,
-    recorded_value,
-)
+from imdb_sweep.report.search import recorded_search
+from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row, measured_on_test_set, recorded_value
 from imdb_sweep.tracking.records import param_text
 from imdb_sweep.tracking.uris import is_server, run_address
 
@@ -125,7 +123,7 @@ def to_json(table: ComparisonTable) -> str:
         "baseline": table.baseline,
         "ranked_by": table.ranked_by,
         "columns": [{"key": key, "label": table.labels[key]} for key in table.param_keys],
-        "search": asdict(settings) if (settings := search_settings(selection)) else None,
+        "search": asdict(settings) if (settings := recorded_search(selection)) else None,
         "rows": [row_record(table, row) for row in table.rows],
         "pruned": [pruned_record(table, run) for run in pruned_runs(table)],
         "not_finished": [not_finished_record(run) for run in selection.not_finished],
@@ -141,7 +139,7 @@ def to_json(table: ComparisonTable) -> str:
 def _number(metric: str, value: float, single: bool) -> str:
     if value is None or math.isnan(value):
         return ""
-    if metric in EPOCH_METRICS:
+    if metric in contract.EPOCH_COUNT_METRICS:
         return f"{value:.0f}" if single else f"{value:.1f}"
     if metric.endswith("seconds"):
         return f"{value:.1f}"
@@ -235,10 +233,10 @@ def ranking_note(table: ComparisonTable) -> str:
 
 def footnote(table: ComparisonTable) -> str:
     notes = [ranking_note(table)]
-    if MODEL_TEST_METRIC in table.metrics:
-        notes.append(f"{TEST_METRIC} is measured after the last epoch; {MODEL_TEST_METRIC} on the logged model, "
-                     f"which holds the weights of epoch {MODEL_EPOCH_METRIC} (the epoch the ranking metric "
-                     "stands for; blank for runs logged before these were).")
+    if contract.MODEL_TEST_ACCURACY in table.metrics:
+        notes.append(f"{TEST_METRIC} is measured after the last epoch; {contract.MODEL_TEST_ACCURACY} on the "
+                     f"logged model, which holds the weights of epoch {contract.MODEL_EPOCH} (the epoch the "
+                     "ranking metric stands for; blank for runs logged before these were).")
     if table.grouped_by_seed:
         notes.append("Runs differing only in seed are grouped: mean ± sample std; for "
                      f"{TEST_METRIC} also the 95% confidence interval of the mean (Student t, "
@@ -253,7 +251,7 @@ def footnote(table: ComparisonTable) -> str:
 def heading(table: ComparisonTable) -> str:
     selection = table.selection
     configurations = (f", {len(table.rows)} configuration(s)" if table.grouped_by_seed else "")
-    settings = search_settings(selection)
+    settings = recorded_search(selection)
     # A search says how many trials it pruned, even none; a grid only when some were.
     pruned = f", {len(selection.pruned)} pruned" if selection.pruned or settings else ""
     kind = f" (search: {settings.describe()})" if settings else ""

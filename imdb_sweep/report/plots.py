@@ -16,11 +16,12 @@ logging.getLogger("matplotlib").setLevel(logging.WARNING)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from imdb_sweep import contract  # noqa: E402
 from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row  # noqa: E402
 
-CURVE_TITLES = {"val_accuracy": "Validation accuracy", "val_loss": "Validation loss"}
-PLOT_FILES = {"val_accuracy": "val_accuracy.png", "val_loss": "val_loss.png",
-              TEST_METRIC: "test_accuracy.png"}
+CURVE_TITLES = {contract.VAL_ACCURACY: "Validation accuracy", contract.VAL_LOSS: "Validation loss"}
+# Each plot's artifact is named for what it draws.
+PLOT_FILES = {metric: f"{metric}.png" for metric in (contract.VAL_ACCURACY, contract.VAL_LOSS, TEST_METRIC)}
 
 
 # Legend entries longer than this, or more of them than this, go below the plot,

@@ -18,27 +18,17 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import contract
 from imdb_sweep.config.validation import MODEL_NAME_ALLOWED, is_model_name
 from imdb_sweep.report.runs import JobRun, select_parent_run
-from imdb_sweep.report.table import (
-    DEFAULT_RANKING_METRIC, EPOCH_METRICS, MODEL_EPOCH_METRIC, MODEL_TEST_METRIC, TEST_METRIC, ComparisonTable,
-    build_table,
-)
+from imdb_sweep.report.table import DEFAULT_RANKING_METRIC, TEST_METRIC, ComparisonTable, build_table
 
-CHAMPION_ALIAS = "champion"
-# The name each job logs its text model under (tracking/records.py log_text_model).
-LOGGED_MODEL_NAME = "model"
-# Tags of a registered version: where it came from and how it scored.
-TAG_SWEEP_ID = "sweep_id"
-TAG_RUN_ID = "run_id"
-TAG_CONFIGURATION = "configuration"
-TAG_RANKED_BY = "ranked_by"
-TAG_LOGGED_MODEL_ID = "logged_model_id"
-# Beside the ranking metric: the served model's epoch and test accuracy, and the
-# seed's test_accuracy after the last epoch.
-REPORTED_METRICS = (DEFAULT_RANKING_METRIC, MODEL_EPOCH_METRIC, MODEL_TEST_METRIC, TEST_METRIC)
+# A registered version's tags: where it came from (contract.VERSION_*, RANKED_BY) and
+# how it scored: beside the ranking metric, the served model's epoch and test accuracy,
+# and the seed's test_accuracy after the last epoch.
+REPORTED_METRICS = (DEFAULT_RANKING_METRIC, contract.MODEL_EPOCH, contract.MODEL_TEST_ACCURACY, TEST_METRIC)
 # What the one-line description names: the served model's numbers.
-DESCRIBED_METRICS = (DEFAULT_RANKING_METRIC, MODEL_EPOCH_METRIC, MODEL_TEST_METRIC)
+DESCRIBED_METRICS = (DEFAULT_RANKING_METRIC, contract.MODEL_EPOCH, contract.MODEL_TEST_ACCURACY)
 
 
 @dataclass(frozen=True)
@@ -52,16 +42,16 @@ class Registration:
 
     @property
     def uri(self) -> str:
-        return f"models:/{self.model_name}@{CHAMPION_ALIAS}"
+        return f"models:/{self.model_name}@{contract.CHAMPION_ALIAS}"
 
     def describe(self) -> str:
         described = [metric for metric in DESCRIBED_METRICS if metric in self.tags]
-        if MODEL_TEST_METRIC not in self.tags:
+        if contract.MODEL_TEST_ACCURACY not in self.tags:
             described.append(TEST_METRIC)  # a run logged before the model's own numbers were
         scores = ", ".join(f"{metric}={self.tags[metric]}" for metric in described if metric in self.tags)
         verb = "Registered" if self.new_version else "Already registered:"
         return (f"{verb} run {self.run_id} ({self.configuration}; {scores}) as version {self.version} "
-                f"of model '{self.model_name}', alias {CHAMPION_ALIAS}: {self.uri}")
+                f"of model '{self.model_name}', alias {contract.CHAMPION_ALIAS}: {self.uri}")
 
 
 def check_model_name(name: str, key: str = "--register") -> None:
@@ -100,13 +90,14 @@ def register_run(tracking_uri: str, run: JobRun, model_name: str, configuration:
         raise ValueError(f"run {run.run_id} is {state}: only FINISHED, unpruned runs are registered")
     client = MlflowClient(tracking_uri)
     model = _logged_model(client, run)
-    version_tags = {TAG_RUN_ID: run.run_id, TAG_CONFIGURATION: configuration, TAG_RANKED_BY: ranked_by}
+    version_tags = {contract.VERSION_RUN_ID: run.run_id, contract.VERSION_CONFIGURATION: configuration,
+                    contract.RANKED_BY: ranked_by}
     if sweep_id:
-        version_tags[TAG_SWEEP_ID] = sweep_id
+        version_tags[contract.VERSION_SWEEP_ID] = sweep_id
     for metric in dict.fromkeys((ranked_by, *REPORTED_METRICS)):
         if metric in run.metrics:
             value = run.metrics[metric]
-            version_tags[metric] = f"{value:.0f}" if metric in EPOCH_METRICS else f"{value:.6f}"
+            version_tags[metric] = f"{value:.0f}" if metric in contract.EPOCH_COUNT_METRICS else f"{value:.6f}"
 
     _create_registered_model(client, model_name)
     existing = [version for version in client.search_model_versions(f"name = '{model_name}'")
@@ -122,11 +113,11 @@ def register_run(tracking_uri: str, run: JobRun, model_name: str, configuration:
         # URI (MLflow 3.17), which need not be this store. Tag logged_model_id links them.
         version = client.create_model_version(
             model_name, source=model.artifact_location, run_id=run.run_id,
-            tags={**version_tags, TAG_LOGGED_MODEL_ID: model.model_id},
+            tags={**version_tags, contract.VERSION_LOGGED_MODEL_ID: model.model_id},
             description=f"Best by {ranked_by} of {chosen_from}: {configuration} (run {run.run_id})",
         )
         new_version = True
-    client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version.version)
+    client.set_registered_model_alias(model_name, contract.CHAMPION_ALIAS, version.version)
     return Registration(model_name, str(version.version), run.run_id, configuration, version_tags, new_version)
 
 
@@ -135,7 +126,7 @@ def _logged_model(client: MlflowClient, run: JobRun) -> LoggedModel:
     experiment_id = client.get_run(run.run_id).info.experiment_id
     models = client.search_logged_models(
         experiment_ids=[experiment_id],
-        filter_string=f"source_run_id = '{run.run_id}' AND name = '{LOGGED_MODEL_NAME}'",
+        filter_string=f"source_run_id = '{run.run_id}' AND name = '{contract.LOGGED_MODEL_NAME}'",
     )
     if not models:
         raise ValueError(f"run {run.run_id} ({run.run_name}) logged no model to register: it ran with "
@@ -147,7 +138,7 @@ def _create_registered_model(client: MlflowClient, name: str) -> None:
     try:
         client.create_registered_model(
             name, description="IMDB review sentiment from raw text, registered by imdb_sweep: "
-                              f"alias {CHAMPION_ALIAS} is the latest sweep winner.")
+                              f"alias {contract.CHAMPION_ALIAS} is the latest sweep winner.")
     except MlflowException as error:
         if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
             raise

@@ -12,12 +12,12 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep.tracking import tags
+from imdb_sweep import contract
 from imdb_sweep.tracking.records import param_from_text
 
 LATEST = "latest"
 # Per-epoch curves the plots draw.
-CURVE_METRICS = ("val_accuracy", "val_loss")
+CURVE_METRICS = (contract.VAL_ACCURACY, contract.VAL_LOSS)
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,9 @@ class JobRun:
             start_time=run.info.start_time or 0,
             params={key: param_from_text(text) for key, text in run.data.params.items()},
             metrics=dict(run.data.metrics),
-            error=run.data.tags.get(tags.ERROR),
-            pruned_at_epoch=run.data.tags.get(tags.PRUNED_AT_EPOCH),
-            trial_number=_integer_or_none(run.data.tags.get(tags.TRIAL_NUMBER)),
+            error=run.data.tags.get(contract.ERROR),
+            pruned_at_epoch=run.data.tags.get(contract.PRUNED_AT_EPOCH),
+            trial_number=_integer_or_none(run.data.tags.get(contract.TRIAL_NUMBER)),
         )
 
     @property
@@ -118,7 +118,7 @@ def find_experiment(client: MlflowClient, tracking_uri: str, name: str) -> tuple
 
 def sweep_parents(client: MlflowClient, experiment_id: str) -> list[Run]:
     """The experiment's sweep (parent) runs, most recently started first."""
-    return search_all_runs(client, experiment_id, f"tags.`{tags.ROLE}` = 'sweep'",
+    return search_all_runs(client, experiment_id, f"tags.`{contract.ROLE}` = 'sweep'",
                            order_by=["attributes.start_time DESC"])
 
 
@@ -129,15 +129,15 @@ def find_sweep_parent(client: MlflowClient, tracking_uri: str, experiment_id: st
     if not parents:
         raise ValueError(
             f"no sweep found in experiment '{experiment_name}' of the tracking store "
-            f"{tracking_uri} (no run tagged {tags.ROLE}=sweep). Run one with "
+            f"{tracking_uri} (no run tagged {contract.ROLE}=sweep). Run one with "
             "`python -m imdb_sweep -m ...`, or report every run with --all."
         )
     if sweep == LATEST:
         return parents[0]
     for parent in parents:
-        if sweep in (parent.data.tags.get(tags.SWEEP_ID), parent.info.run_id):
+        if sweep in (parent.data.tags.get(contract.SWEEP_ID), parent.info.run_id):
             return parent
-    recent = ", ".join(parent.data.tags.get(tags.SWEEP_ID, parent.info.run_id) for parent in parents[:5])
+    recent = ", ".join(parent.data.tags.get(contract.SWEEP_ID, parent.info.run_id) for parent in parents[:5])
     raise ValueError(
         f"no sweep '{sweep}' in experiment '{experiment_name}' of the tracking store "
         f"{tracking_uri}; the most recent sweeps there: {recent}"
@@ -157,10 +157,10 @@ def select_sweep(client: MlflowClient, tracking_uri: str, experiment_id: str, ex
     """The jobs nested under one sweep's parent run, plus the earlier FINISHED runs
     the sweep reused instead of training again (tags `imdb_sweep.reused.<job>`)."""
     children = search_all_runs(client, experiment_id,
-                               f"tags.`{tags.PARENT_RUN_ID}` = '{parent.info.run_id}'")
+                               f"tags.`{contract.PARENT_RUN_ID}` = '{parent.info.run_id}'")
     nested = {run.info.run_id for run in children}
     for key, run_id in sorted(parent.data.tags.items()):
-        if key.startswith(tags.REUSED_PREFIX) and run_id not in nested:
+        if key.startswith(contract.REUSED_PREFIX) and run_id not in nested:
             try:
                 children.append(client.get_run(run_id))
             except MlflowException:
@@ -168,7 +168,7 @@ def select_sweep(client: MlflowClient, tracking_uri: str, experiment_id: str, ex
             nested.add(run_id)
     finished, not_finished, pruned = split_by_status(children)
     return Selection(tracking_uri, experiment_id, experiment_name,
-                     sweep_id=parent.data.tags.get(tags.SWEEP_ID), parent_run_id=parent.info.run_id,
+                     sweep_id=parent.data.tags.get(contract.SWEEP_ID), parent_run_id=parent.info.run_id,
                      finished=finished, not_finished=not_finished, pruned=pruned,
                      parent_tags=dict(parent.data.tags))
 
@@ -181,7 +181,7 @@ def select_runs(tracking_uri: str, experiment_name: str, sweep: str = LATEST,
     experiment_id, name = find_experiment(client, tracking_uri, experiment_name)
     if every_run:
         jobs = [run for run in search_all_runs(client, experiment_id)
-                if run.data.tags.get(tags.ROLE) != "sweep"]
+                if run.data.tags.get(contract.ROLE) != "sweep"]
         finished, not_finished, pruned = split_by_status(jobs)
         return Selection(tracking_uri, experiment_id, name, sweep_id=None, parent_run_id=None,
                          finished=finished, not_finished=not_finished, pruned=pruned)

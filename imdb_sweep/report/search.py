@@ -22,11 +22,10 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import contract
 from imdb_sweep.report.runs import JobRun, Selection
-from imdb_sweep.tracking import tags
 from imdb_sweep.tracking.records import param_text
 
-DIRECTIONS = ("maximize", "minimize")
 # fANOVA fits a random forest to the complete trials: with fewer than three it has
 # nothing to split and names one key at random; with one searched key the answer is
 # 1 by definition. Below these the importance plot says so instead.
@@ -36,18 +35,19 @@ IMPORTANCE_SEED = 0  # the forest is random: a fixed seed gives the same figure 
 
 
 @dataclass(frozen=True)
-class SearchSettings:
-    """What the search optimized and how (the parent run's `imdb_sweep.search.*` tags)."""
+class RecordedSearch:
+    """What the search optimized and how, as its parent run's tags recorded it
+    (contract.SEARCH_*); the search's own settings are search/settings.py's."""
 
     objective: str
-    direction: str  # maximize | minimize
+    direction: str  # one of contract.DIRECTIONS
     sampler: str | None = None
     pruner: str | None = None
     study_name: str | None = None
 
     @property
     def minimize(self) -> bool:
-        return self.direction == "minimize"
+        return self.direction == contract.MINIMIZE
 
     def describe(self) -> str:
         """`best_val_accuracy (maximize), sampler tpe, pruner asha`."""
@@ -57,18 +57,18 @@ class SearchSettings:
         return ", ".join(parts)
 
 
-def search_settings(selection: Selection) -> SearchSettings | None:
+def recorded_search(selection: Selection) -> RecordedSearch | None:
     """The search's settings, or None when the selection is a grid sweep (or --all)."""
     parent_tags = selection.parent_tags
-    objective = parent_tags.get(tags.SEARCH_OBJECTIVE)
+    objective = parent_tags.get(contract.SEARCH_OBJECTIVE)
     if not objective:
         return None
-    direction = parent_tags.get(tags.SEARCH_DIRECTION, "maximize").strip().lower()
-    if direction not in DIRECTIONS:
-        raise ValueError(f"the parent run {selection.parent_run_id} has tag {tags.SEARCH_DIRECTION}="
-                         f"{direction!r}: expected one of {', '.join(DIRECTIONS)}")
-    return SearchSettings(objective, direction, parent_tags.get(tags.SEARCH_SAMPLER),
-                          parent_tags.get(tags.SEARCH_PRUNER), parent_tags.get(tags.SEARCH_STUDY))
+    direction = parent_tags.get(contract.SEARCH_DIRECTION, contract.MAXIMIZE).strip().lower()
+    if direction not in contract.DIRECTIONS:
+        raise ValueError(f"the parent run {selection.parent_run_id} has tag {contract.SEARCH_DIRECTION}="
+                         f"{direction!r}: expected one of {', '.join(contract.DIRECTIONS)}")
+    return RecordedSearch(objective, direction, parent_tags.get(contract.SEARCH_SAMPLER),
+                          parent_tags.get(contract.SEARCH_PRUNER), parent_tags.get(contract.SEARCH_STUDY))
 
 
 # ---------------------------------------------------------------------------
@@ -90,8 +90,8 @@ def reused_trial_numbers(selection: Selection) -> dict[str, int]:
     tags each as `imdb_sweep.reused.<job number>`; job numbers count from 1, trials from 0."""
     numbers: dict[str, int] = {}
     for key, run_id in selection.parent_tags.items():
-        if key.startswith(tags.REUSED_PREFIX) and key.removeprefix(tags.REUSED_PREFIX).isdigit():
-            numbers[run_id] = int(key.removeprefix(tags.REUSED_PREFIX)) - 1
+        if key.startswith(contract.REUSED_PREFIX) and key.removeprefix(contract.REUSED_PREFIX).isdigit():
+            numbers[run_id] = contract.job_index(int(key.removeprefix(contract.REUSED_PREFIX)))
     return numbers
 
 
@@ -110,7 +110,7 @@ def epochs_run(selection: Selection, run: JobRun) -> int:
     return 0
 
 
-def search_trials(selection: Selection, settings: SearchSettings) -> list[Trial]:
+def search_trials(selection: Selection, settings: RecordedSearch) -> list[Trial]:
     """Every trial of the search, by trial number (unnumbered ones last, by start time)."""
     reused = reused_trial_numbers(selection)
     trials = []
@@ -165,7 +165,7 @@ def load_search_space(selection: Selection) -> dict[str, Any]:
     client = MlflowClient(selection.tracking_uri)
     with tempfile.TemporaryDirectory(prefix="imdb_sweep_space_") as folder, _without_progress_bar():
         try:
-            path = client.download_artifacts(selection.parent_run_id, tags.SEARCH_SPACE_ARTIFACT, folder)
+            path = client.download_artifacts(selection.parent_run_id, contract.SEARCH_SPACE_ARTIFACT, folder)
         except (MlflowException, OSError):
             return {}
         document = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -208,7 +208,7 @@ class Importance:
     skipped: list[str] = field(default_factory=list)  # trials left out, and why
 
 
-def parameter_importance(trials: list[Trial], space: dict[str, Any], settings: SearchSettings) -> Importance:
+def parameter_importance(trials: list[Trial], space: dict[str, Any], settings: RecordedSearch) -> Importance:
     """Rebuild an in-memory Optuna study from the complete trials (params from the runs'
     MLflow params, as the space holds them; value = the objective) and ask fANOVA."""
     import optuna
@@ -246,7 +246,7 @@ def parameter_importance(trials: list[Trial], space: dict[str, Any], settings: S
 class SearchSummary:
     """What a search's report shows beyond the table: read once, drawn and logged from here."""
 
-    settings: SearchSettings
+    settings: RecordedSearch
     trials: list[Trial]
     space: dict[str, Any]
     importance: Importance
@@ -255,7 +255,7 @@ class SearchSummary:
 def summarize_search(selection: Selection) -> SearchSummary | None:
     """The search's settings, trials, space and importance; None for a grid sweep. The
     epochs per trial come from the curves: call runs.load_curves first."""
-    settings = search_settings(selection)
+    settings = recorded_search(selection)
     if settings is None:
         return None
     trials = search_trials(selection, settings)

@@ -17,7 +17,7 @@ import numpy as np
 
 from imdb_sweep.report.search import (
     Importance,
-    SearchSettings,
+    RecordedSearch,
     SearchSummary,
     Trial,
     best_so_far,
@@ -37,7 +37,7 @@ def _say(axes: plt.Axes, message: str) -> None:
     axes.set_yticks([])
 
 
-def _better(settings: SearchSettings) -> str:
+def _better(settings: RecordedSearch) -> str:
     return "lower is better" if settings.minimize else "higher is better"
 
 
@@ -46,7 +46,7 @@ def _counts(trials: list[Trial]) -> str:
     return ", ".join(f"{states.count(state)} {state}" for state in ("complete", "pruned", "failed"))
 
 
-def progress_figure(table: ComparisonTable, settings: SearchSettings, trials: list[Trial],
+def progress_figure(table: ComparisonTable, settings: RecordedSearch, trials: list[Trial],
                     by: str) -> plt.Figure:
     """The best objective so far against trial number (`by="trials"`) or against the
     epochs spent so far (`by="epochs"`, pruned trials counting the epochs they ran).
@@ -90,7 +90,7 @@ def progress_figure(table: ComparisonTable, settings: SearchSettings, trials: li
     return figure
 
 
-def importance_figure(table: ComparisonTable, settings: SearchSettings, importance: Importance) -> plt.Figure:
+def importance_figure(table: ComparisonTable, settings: RecordedSearch, importance: Importance) -> plt.Figure:
     """Each searched key's share of the objective's variance (fANOVA), largest at the top."""
     count = len(importance.values)
     figure, axes = plt.subplots(figsize=(8.0, 1.6 + 0.38 * max(count, 3)))
@@ -148,7 +148,7 @@ def _axis_ticks(distribution: Any) -> list[tuple[float, str]]:
     return [(_axis_position(value, distribution), f"{value:.3g}") for value in (low, middle, high)]
 
 
-def parallel_figure(table: ComparisonTable, settings: SearchSettings, trials: list[Trial],
+def parallel_figure(table: ComparisonTable, settings: RecordedSearch, trials: list[Trial],
                     space: dict[str, Any]) -> plt.Figure:
     """One vertical axis per searched key and one for the objective; one line per complete
     trial, coloured by its objective (yellow is best either direction), the best one thick."""

@@ -8,30 +8,25 @@ from dataclasses import dataclass, field
 
 from typing import Any
 
+from imdb_sweep import contract
 from imdb_sweep.config.identity import affects_training
 from imdb_sweep.report.runs import JobRun, Selection
-from imdb_sweep.report.search import search_settings
+from imdb_sweep.report.search import recorded_search
 from imdb_sweep.report.stats import Comparison, Summary, summarize, welch_test
 from imdb_sweep.tracking.records import param_from_text, param_text
 
 SEED_KEY = "seed"
 # Rows are ranked, and the best run chosen, on validation: choosing on the test
 # set would make the test accuracy reported beside it optimistic.
-DEFAULT_RANKING_METRIC = "best_val_accuracy"
+DEFAULT_RANKING_METRIC = contract.BEST_VAL_ACCURACY
 # What the table reports for the chosen run: seed statistics, baseline tests, plots.
 # It is measured after the last epoch, as the seed's script measures it.
-TEST_METRIC = "test_accuracy"
-# The logged model's: the epoch whose weights it holds (the one the ranking metric
-# stands for) and its test accuracy; runs logged before these existed leave them blank.
-MODEL_EPOCH_METRIC = "model_epoch"
-MODEL_TEST_METRIC = "model_test_accuracy"
-# Metrics that count whole epochs (MLflow stores every metric as a float): whole numbers in every format.
-EPOCH_METRICS = ("best_epoch", MODEL_EPOCH_METRIC, "epochs_trained")
-# The results, in the order the table shows them.
-RESULT_METRICS = ("best_val_accuracy", "test_accuracy", MODEL_TEST_METRIC, MODEL_EPOCH_METRIC, "test_loss",
-                  "best_epoch", "final_val_accuracy", "train_seconds")
-# Metrics where lower is better when one ranks by them (--rank-by test_loss).
-LOWER_IS_BETTER_SUFFIXES = ("loss", "seconds")
+TEST_METRIC = contract.TEST_ACCURACY
+# The results, in the order the table shows them. The logged model's (model_test_accuracy,
+# model_epoch) are blank for runs logged before these existed.
+RESULT_METRICS = (contract.BEST_VAL_ACCURACY, contract.TEST_ACCURACY, contract.MODEL_TEST_ACCURACY,
+                  contract.MODEL_EPOCH, contract.TEST_LOSS, contract.BEST_EPOCH, contract.FINAL_VAL_ACCURACY,
+                  contract.TRAIN_SECONDS)
 # Column order: the named variant first, then the model, training and data
 # groups, anything else, and the seed last.
 _KEY_ORDER = ("variant", "model.", "train.", "data.")
@@ -42,16 +37,12 @@ def measured_on_test_set(metric: str) -> bool:
     return metric.startswith(("test_", "model_test_"))
 
 
-def lower_is_better(metric: str) -> bool:
-    return metric.endswith(LOWER_IS_BETTER_SUFFIXES)
-
-
 def recorded_value(metric: str, value: float | None) -> float | int | None:
     """A metric as CSV and JSON carry it: None for NaN (not logged, or no spread from
     one run), a whole number of epochs as an integer (`best_epoch` 2, not 2.0)."""
     if value is None or math.isnan(value):
         return None
-    if metric in EPOCH_METRICS and float(value).is_integer():
+    if metric in contract.EPOCH_COUNT_METRICS and float(value).is_integer():
         return int(value)
     return value
 
@@ -59,12 +50,13 @@ def recorded_value(metric: str, value: float | None) -> float | int | None:
 def ranking_choice(selection: Selection, rank_by: str | None) -> tuple[str, bool]:
     """(the metric that ranks, whether lower is better): `rank_by` when given, else a
     search's objective, else best_val_accuracy. A search's objective goes the search's
-    direction; any other metric by its name (lower is better for *loss, *seconds)."""
-    settings = search_settings(selection)
+    direction; any other metric in its own (contract.direction_of: higher is better
+    for a metric not in contract.METRIC_DIRECTIONS)."""
+    settings = recorded_search(selection)
     metric = rank_by or (settings.objective if settings else DEFAULT_RANKING_METRIC)
     if settings and metric == settings.objective:
         return metric, settings.minimize
-    return metric, lower_is_better(metric)
+    return metric, contract.direction_of(metric) == contract.MINIMIZE
 
 
 def available_metrics(runs: Iterable[JobRun]) -> list[str]:

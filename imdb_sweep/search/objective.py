@@ -9,11 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from imdb_sweep import contract
 from imdb_sweep.training.epoch_rule import EpochRule
-
-DIRECTIONS = ("maximize", "minimize")
-# The key a job's returned metrics carry when the pruner stopped it (the epoch).
-PRUNED_AT_EPOCH = "pruned_at_epoch"
 
 
 @dataclass(frozen=True)
@@ -21,30 +18,30 @@ class ObjectiveMetric:
     name: str
     epoch_key: str  # the per-epoch Keras metric it is made of
     best_of_epochs: bool  # True: the best epoch so far; False: the latest epoch
-    direction: str  # its natural direction
+    direction: str  # its own direction (contract.METRIC_DIRECTIONS)
 
     def value_after(self, epoch_values: Sequence[float], direction: str) -> float:
         """The objective if training stopped after the last of `epoch_values`."""
         if not self.best_of_epochs:
             return float(epoch_values[-1])
-        return float(max(epoch_values) if direction == "maximize" else min(epoch_values))
+        return float(max(epoch_values) if direction == contract.MAXIMIZE else min(epoch_values))
 
     def epoch_rule(self, direction: str) -> EpochRule:
         """The epoch this metric's value comes from, going `direction`: whose weights a
         job of a search ranked by it logs."""
-        return EpochRule(self.epoch_key, self.best_of_epochs, maximize=direction == "maximize")
+        return EpochRule(self.epoch_key, self.best_of_epochs, maximize=direction == contract.MAXIMIZE)
 
 
-# Summary metrics every job logs (imdb_sweep/training/fit.py TrainingResult).
-OBJECTIVES = {
-    metric.name: metric for metric in (
-        ObjectiveMetric("best_val_accuracy", "val_accuracy", True, "maximize"),
-        ObjectiveMetric("final_val_accuracy", "val_accuracy", False, "maximize"),
-        ObjectiveMetric("best_val_loss", "val_loss", True, "minimize"),
-        ObjectiveMetric("final_val_loss", "val_loss", False, "minimize"),
-    )
+# How each of contract.OBJECTIVE_METRICS (summary metrics every job logs,
+# training/fit.py TrainingResult) is made of its per-epoch metric.
+_MADE_OF = {
+    contract.BEST_VAL_ACCURACY: (contract.VAL_ACCURACY, True),
+    contract.FINAL_VAL_ACCURACY: (contract.VAL_ACCURACY, False),
+    contract.BEST_VAL_LOSS: (contract.VAL_LOSS, True),
+    contract.FINAL_VAL_LOSS: (contract.VAL_LOSS, False),
 }
-DEFAULT_OBJECTIVE = "best_val_accuracy"
+OBJECTIVES = {name: ObjectiveMetric(name, *_MADE_OF[name], contract.direction_of(name))
+              for name in contract.OBJECTIVE_METRICS}
 
 
 def direction_problems(metric: object, direction: object, hydra_direction: object = None
@@ -72,7 +69,7 @@ def direction_problems(metric: object, direction: object, hydra_direction: objec
     given = {key: value for key, value in (("hydra.sweeper.objective.direction", direction),
                                            ("hydra.sweeper.direction", hydra_direction)) if value is not None}
     for key, value in given.items():
-        if value not in DIRECTIONS:
+        if value not in contract.DIRECTIONS:
             problems.append(f"{key} = {value!r} is not allowed: expected maximize, minimize, or null "
                             "(the metric's own direction)")
     if len(set(given.values())) > 1:

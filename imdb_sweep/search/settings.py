@@ -22,8 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from imdb_sweep import contract
 from imdb_sweep.config.validation import ConfigError
-from imdb_sweep.search.objective import DEFAULT_OBJECTIVE, OBJECTIVES, ObjectiveMetric, direction_problems
+from imdb_sweep.search.objective import OBJECTIVES, ObjectiveMetric, direction_problems
 
 # Samplers that need a package imdb_sweep does not install (Optuna imports it only when sampling).
 SAMPLER_PACKAGES = {"cmaes": "cmaes", "gp": "torch"}
@@ -71,7 +72,7 @@ class SearchSettings:
         pruner, pruner_config, pruner_problems = _pruner_choice(config.get("pruner"), config.get("pruners"))
         problems += pruner_problems
         objective = dict(config.get("objective") or {})
-        metric = objective.get("metric", DEFAULT_OBJECTIVE)
+        metric = objective.get("metric", contract.DEFAULT_OBJECTIVE)
         direction, more = direction_problems(metric, objective.get("direction"), config.get("direction"))
         problems += more
         max_failure_rate = config.get("max_failure_rate", 1.0)

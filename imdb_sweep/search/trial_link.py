@@ -14,10 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from imdb_sweep import contract
 from imdb_sweep.search.objective import OBJECTIVES, ObjectiveMetric
 from imdb_sweep.search.settings import build_pruner
 from imdb_sweep.search.storage import open_storage
-from imdb_sweep.search.trials import RUN_ID, find_trial, live_trial
+from imdb_sweep.search.trials import find_trial, live_trial
 
 if TYPE_CHECKING:
     from imdb_sweep.search.reporter import TrialReporter
@@ -55,7 +56,7 @@ class TrialLink:
         self.trial = live_trial(study, find_trial(study, trial_number))
 
     def record_run(self, run_id: str) -> None:
-        self.trial.set_user_attr(RUN_ID, run_id)
+        self.trial.set_user_attr(contract.TRIAL_RUN_ID, run_id)
 
     def report_epochs(self, epoch_values: Sequence[float]) -> None:
         """Report epochs already trained (a reused or resumed run's) to the trial."""

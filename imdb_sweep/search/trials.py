@@ -17,24 +17,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from imdb_sweep.tracking import tags
+from imdb_sweep import contract
 from imdb_sweep.tracking.liveness import PeriodicBeat, process_death_reason, process_tags
 
-# A FAILED trial whose worker died: not counted; its configuration is asked again.
-LOST_WORKER = "imdb_sweep.lost_worker"
-# A trial asked beyond n_trials by a worker that raced another: told FAIL, not counted.
-SURPLUS = "imdb_sweep.surplus"
-# On a trial enqueued to retry a lost one: the lost trial's number.
-RETRY_OF = "imdb_sweep.retry_of"
-# The MLflow run that answered the trial (a new run, or a FINISHED one reused).
-RUN_ID = "imdb_sweep.run_id"
-# Study attributes: the search's MLflow parent run and sweep id, set by the worker that created the study.
-PARENT_RUN_ID = "imdb_sweep.parent_run_id"
-SWEEP_ID = "imdb_sweep.sweep_id"
-ENDED = "imdb_sweep.ended"
-# Study attribute: the sampler asked the study to stop (GridSampler, BruteForceSampler:
-# every point of the space tried); no trial is asked after it.
-EXHAUSTED = "imdb_sweep.exhausted"
 # Optuna's message when a sampler calls Study.stop outside Study.optimize (optuna/study/study.py).
 _STOP_OUTSIDE_OPTIMIZE = "`Study.stop` is supposed to be invoked inside"
 
@@ -43,8 +28,8 @@ FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def counts_toward_budget(trial: FrozenTrial) -> bool:
-    return trial.state in COUNTED_STATES and LOST_WORKER not in trial.user_attrs \
-        and SURPLUS not in trial.user_attrs
+    return trial.state in COUNTED_STATES and contract.TRIAL_LOST_WORKER not in trial.user_attrs \
+        and contract.TRIAL_SURPLUS not in trial.user_attrs
 
 
 def budget_left(study: optuna.Study, n_trials: int) -> int:
@@ -64,7 +49,7 @@ def search_done(study: optuna.Study, n_trials: int) -> bool:
     trials = study.get_trials(deepcopy=False)
     if any(trial.state == TrialState.RUNNING for trial in trials):
         return False
-    if study.user_attrs.get(EXHAUSTED):
+    if study.user_attrs.get(contract.STUDY_EXHAUSTED):
         return True
     return sum(counts_toward_budget(trial) for trial in trials) >= n_trials
 
@@ -83,11 +68,11 @@ def tell(study: optuna.Study, trial: optuna.Trial | int, value: float | None = N
         if _STOP_OUTSIDE_OPTIMIZE not in str(error):
             raise
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            study.set_user_attr(EXHAUSTED, True)
+            study.set_user_attr(contract.STUDY_EXHAUSTED, True)
 
 
 def exhausted(study: optuna.Study) -> bool:
-    return bool(study.user_attrs.get(EXHAUSTED))
+    return bool(study.user_attrs.get(contract.STUDY_EXHAUSTED))
 
 
 def live_trial(study: optuna.Study, frozen: FrozenTrial) -> optuna.Trial:
@@ -123,7 +108,7 @@ class TrialHeartbeat(PeriodicBeat):
 
     def _beat_all(self) -> None:
         for trial in list(self._trials):
-            trial.set_user_attr(tags.HEARTBEAT, f"{time.time():.0f}")
+            trial.set_user_attr(contract.HEARTBEAT, f"{time.time():.0f}")
 
 
 def fail_lost_trials(study: optuna.Study, dead_after_seconds: float) -> list[tuple[int, str]]:
@@ -131,14 +116,14 @@ def fail_lost_trials(study: optuna.Study, dead_after_seconds: float) -> list[tup
     configuration again (enqueued); return (trial number, why) for each."""
     lost = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if tags.PID not in trial.user_attrs:
+        if contract.PID not in trial.user_attrs:
             continue  # Not asked by us: we cannot tell how its worker signals life.
         reason = process_death_reason(trial.user_attrs, dead_after_seconds)
         if reason is None:
             continue
-        live_trial(study, trial).set_user_attr(LOST_WORKER, reason)
+        live_trial(study, trial).set_user_attr(contract.TRIAL_LOST_WORKER, reason)
         tell(study, trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        study.enqueue_trial(dict(trial.params), user_attrs={RETRY_OF: trial.number})
+        study.enqueue_trial(dict(trial.params), user_attrs={contract.TRIAL_RETRY_OF: trial.number})
         lost.append((trial.number, reason))
     return lost
 
@@ -147,9 +132,9 @@ def trial_summary(study: optuna.Study) -> dict[str, Any]:
     """Counts of the study's trials by how they ended (lost and surplus apart)."""
     counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "retried": 0}
     for trial in study.get_trials(deepcopy=False):
-        if LOST_WORKER in trial.user_attrs:
+        if contract.TRIAL_LOST_WORKER in trial.user_attrs:
             counts["retried"] += 1
-        elif SURPLUS in trial.user_attrs:
+        elif contract.TRIAL_SURPLUS in trial.user_attrs:
             continue
         elif trial.state == TrialState.COMPLETE:
             counts["complete"] += 1
@@ -170,7 +155,7 @@ def best_results(study: optuna.Study, objective: str) -> dict[str, Any] | None:
         return None
     best = study.best_trial
     results = {"name": "optuna", "best_params": dict(best.params), "best_value": float(best.value),
-               "objective": objective, "best_trial_number": best.number}
-    if RUN_ID in best.user_attrs:
-        results["best_run_id"] = best.user_attrs[RUN_ID]
+               "objective": objective, contract.BEST_TRIAL_NUMBER: best.number}
+    if contract.TRIAL_RUN_ID in best.user_attrs:
+        results[contract.BEST_RUN_ID] = best.user_attrs[contract.TRIAL_RUN_ID]
     return results

@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import contract
 from imdb_sweep.config.identity import short_key, short_value
 from imdb_sweep.console import say
 from imdb_sweep.process.interrupts import was_interrupted
-from imdb_sweep.tracking import tags
 from imdb_sweep.tracking.runs import run_tags
 from imdb_sweep.tracking.sweep_state import SweepState
 from imdb_sweep.tracking.store import TrackingTarget
@@ -72,11 +72,11 @@ def count_jobs(children: list[Run], parent_tags: Mapping[str, str]) -> dict[str,
     counts = {status.lower(): 0 for status in STATUSES}
     counts["pruned"] = 0
     for child in children:
-        if child.info.status == "FINISHED" and tags.PRUNED_AT_EPOCH in child.data.tags:
+        if child.info.status == "FINISHED" and contract.PRUNED_AT_EPOCH in child.data.tags:
             counts["pruned"] += 1
         else:
             counts[child.info.status.lower()] = counts.get(child.info.status.lower(), 0) + 1
-    counts["skipped"] = sum(1 for key in parent_tags if key.startswith(tags.REUSED_PREFIX))
+    counts["skipped"] = sum(1 for key in parent_tags if key.startswith(contract.REUSED_PREFIX))
     return counts
 
 
@@ -90,7 +90,7 @@ def end_parent_run(client: MlflowClient, state: SweepState, expected: int | None
     from imdb_sweep.report.runs import search_all_runs
 
     children = search_all_runs(client, state.experiment_id,
-                               f"tags.`{tags.PARENT_RUN_ID}` = '{state.parent_run_id}'")
+                               f"tags.`{contract.PARENT_RUN_ID}` = '{state.parent_run_id}'")
     counts = count_jobs(children, client.get_run(state.parent_run_id).data.tags)
     ended = counts["finished"] + counts["pruned"] + counts["skipped"]
     expected = expected if expected is not None else len(children) + counts["skipped"]
@@ -119,8 +119,8 @@ def end_parent_run(client: MlflowClient, state: SweepState, expected: int | None
           file=stream, flush=True)
     for child in children:
         if child.info.status in ("FAILED", "KILLED"):
-            error = child.data.tags.get(tags.ERROR, "").splitlines()[:1]
-            print(f"  {child.info.status} {child.data.tags.get(tags.OVERRIDES) or child.info.run_name}: "
+            error = child.data.tags.get(contract.ERROR, "").splitlines()[:1]
+            print(f"  {child.info.status} {child.data.tags.get(contract.OVERRIDES) or child.info.run_name}: "
                   f"{error[0] if error else 'no error recorded'}", file=sys.stderr, flush=True)
     return status
 

@@ -40,12 +40,12 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
+from imdb_sweep import contract
 from imdb_sweep.config.location import config_dir
 from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.console import say
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.search import trials as trial_records
-from imdb_sweep.search.objective import PRUNED_AT_EPOCH
 from imdb_sweep.search.settings import (
     SearchSettings, build_sampler, is_grid_sampler, one_line, params_as_overrides,
 )
@@ -53,7 +53,6 @@ from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import default_storage, describe, open_storage
 from imdb_sweep.sweep.expansion import search_space_problems
 from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, new_sweep_id, publish_results, search_title
-from imdb_sweep.tracking import tags
 from imdb_sweep.tracking.liveness import Heartbeat, process_tags, reap_dead_runs
 from imdb_sweep.tracking.store import TrackingError, TrackingTarget, connect
 from imdb_sweep.tracking.sweep_state import SweepState
@@ -226,9 +225,9 @@ class _Search:
                                        search_title(self.space.keys, self.settings.study_name),
                                        extra_tags=self._search_tags())
             self.client.log_param(parent.info.run_id, "n_trials", self.settings.n_trials)
-            self.client.log_dict(parent.info.run_id, self.space.to_json(), tags.SEARCH_SPACE_ARTIFACT)
-            study.set_user_attr(trial_records.SWEEP_ID, sweep_id)
-            study.set_user_attr(trial_records.PARENT_RUN_ID, parent.info.run_id)
+            self.client.log_dict(parent.info.run_id, self.space.to_json(), contract.SEARCH_SPACE_ARTIFACT)
+            study.set_user_attr(contract.STUDY_SWEEP_ID, sweep_id)
+            study.set_user_attr(contract.STUDY_PARENT_RUN_ID, parent.info.run_id)
             parent_run_id = parent.info.run_id
             say(f"Search {sweep_id}: study '{self.study_name}' in {describe(self.storage_url)}, "
                 f"{self.settings.n_trials} trial(s), sampler {self.settings.sampler_name}, "
@@ -255,17 +254,17 @@ class _Search:
 
     def _search_tags(self) -> dict[str, str]:
         settings = self.settings
-        return {tags.SEARCH_OBJECTIVE: settings.objective.name, tags.SEARCH_DIRECTION: settings.direction,
-                tags.SEARCH_SAMPLER: settings.sampler_name, tags.SEARCH_PRUNER: settings.describe_pruner(),
-                tags.SEARCH_STUDY: self.study_name, tags.SEARCH_STORAGE: describe(self.storage_url)}
+        return {contract.SEARCH_OBJECTIVE: settings.objective.name, contract.SEARCH_DIRECTION: settings.direction,
+                contract.SEARCH_SAMPLER: settings.sampler_name, contract.SEARCH_PRUNER: settings.describe_pruner(),
+                contract.SEARCH_STUDY: self.study_name, contract.SEARCH_STORAGE: describe(self.storage_url)}
 
     def _wait_for_parent(self) -> tuple[str, str]:
         """The parent run the study's creator made: it may still be making it."""
         deadline = time.monotonic() + PARENT_WAIT_SECONDS
         while True:
             attributes = optuna.load_study(study_name=self.study_name, storage=self.storage).user_attrs
-            if trial_records.PARENT_RUN_ID in attributes:
-                return attributes[trial_records.PARENT_RUN_ID], attributes[trial_records.SWEEP_ID]
+            if contract.STUDY_PARENT_RUN_ID in attributes:
+                return attributes[contract.STUDY_PARENT_RUN_ID], attributes[contract.STUDY_SWEEP_ID]
             if time.monotonic() > deadline:
                 raise SystemExit(f"Error: study {self.study_name!r} has no MLflow parent run after "
                                  f"{PARENT_WAIT_SECONDS:.0f} s: was its creator killed before it made one? "
@@ -277,7 +276,7 @@ class _Search:
         larger n_trials) runs again, watched by this worker."""
         parent = self.client.get_run(parent_run_id)
         if parent.info.status != "RUNNING":
-            self.study.set_user_attr(trial_records.ENDED, "")
+            self.study.set_user_attr(contract.STUDY_ENDED, "")
             self.client.update_run(parent_run_id, status="RUNNING")
             self._watch_parent(parent_run_id, process_tags())
 
@@ -307,7 +306,7 @@ class _Search:
             # Another worker may have asked at the same moment: the trial numbers,
             # given out by the storage, decide who is within the budget.
             if not trial_records.within_budget(study, trial.number, n_trials):
-                trial.set_user_attr(trial_records.SURPLUS, True)
+                trial.set_user_attr(contract.TRIAL_SURPLUS, True)
                 trial_records.tell(study, trial, state=TrialState.FAIL)
                 self._requeue_if_retry(trial)
                 break
@@ -335,9 +334,9 @@ class _Search:
 
     def _requeue_if_retry(self, trial: optuna.Trial) -> None:
         """A retry of a lost trial that came out surplus must not be lost itself."""
-        retry_of = trial.user_attrs.get(trial_records.RETRY_OF)
+        retry_of = trial.user_attrs.get(contract.TRIAL_RETRY_OF)
         if retry_of is not None:
-            self.study.enqueue_trial(dict(trial.params), user_attrs={trial_records.RETRY_OF: retry_of})
+            self.study.enqueue_trial(dict(trial.params), user_attrs={contract.TRIAL_RETRY_OF: retry_of})
 
     def _launch_and_tell(self, launcher: Any, batch: list[optuna.Trial]) -> None:
         overrides = [[*self.space.overrides(trial.params), f"sweep.trial={trial.number}"] for trial in batch]
@@ -357,7 +356,7 @@ class _Search:
             trial_records.tell(self.study, trial, state=TrialState.FAIL)
             return
         metrics = job_return.return_value or {}
-        if PRUNED_AT_EPOCH in metrics:
+        if contract.RETURNED_PRUNED_AT_EPOCH in metrics:
             trial_records.tell(self.study, trial, state=TrialState.PRUNED)
             return
         value = metrics.get(objective)
@@ -383,9 +382,9 @@ class _Search:
             frozen = trial_records.find_trial(self.study, trial.number)
             if frozen.state != TrialState.RUNNING:
                 continue
-            trial.set_user_attr(trial_records.LOST_WORKER, "its worker was interrupted")
+            trial.set_user_attr(contract.TRIAL_LOST_WORKER, "its worker was interrupted")
             trial_records.tell(self.study, trial.number, state=TrialState.FAIL, skip_if_finished=True)
-            self.study.enqueue_trial(dict(frozen.params), user_attrs={trial_records.RETRY_OF: trial.number})
+            self.study.enqueue_trial(dict(frozen.params), user_attrs={contract.TRIAL_RETRY_OF: trial.number})
 
     # -- leaving ------------------------------------------------------------------
 
@@ -400,9 +399,9 @@ class _Search:
             print(f"Error: {stopped}", file=sys.stderr, flush=True)
         if trial_records.search_done(study, self.settings.n_trials):
             self._write_results()
-            if study.user_attrs.get(trial_records.ENDED) == state.parent_run_id:
+            if study.user_attrs.get(contract.STUDY_ENDED) == state.parent_run_id:
                 return  # Another worker ends it.
-            study.set_user_attr(trial_records.ENDED, state.parent_run_id)
+            study.set_user_attr(contract.STUDY_ENDED, state.parent_run_id)
             self._end(RunStatus.KILLED if was_interrupted() else None)
             return
         other = self._live_worker()
@@ -423,17 +422,17 @@ class _Search:
         path = Path(self.config.hydra.sweep.dir) / RESULTS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(OmegaConf.create(results), path)
-        say(f"Best trial {results['best_trial_number']}: {self.settings.objective.name}="
+        say(f"Best trial {results[contract.BEST_TRIAL_NUMBER]}: {self.settings.objective.name}="
             f"{results['best_value']:.4f} with {results['best_params']} (in {path})")
 
     def _live_worker(self) -> dict[str, str] | None:
         """The identity of another worker with a trial running, if any."""
         me = process_tags()
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            identity = {key: trial.user_attrs[key] for key in (tags.HOST, tags.PID, tags.PROCESS_START)
+            identity = {key: trial.user_attrs[key] for key in (contract.HOST, contract.PID, contract.PROCESS_START)
                         if key in trial.user_attrs}
-            if identity.get(tags.PID) and (identity.get(tags.PID), identity.get(tags.HOST)) != \
-                    (me[tags.PID], me[tags.HOST]):
+            if identity.get(contract.PID) and (identity.get(contract.PID), identity.get(contract.HOST)) != \
+                    (me[contract.PID], me[contract.HOST]):
                 return identity
         return None
 
@@ -446,7 +445,7 @@ class _Search:
         if size is not None:
             self.client.log_metric(state.parent_run_id, "search_space_size", size)
         if trial_records.exhausted(self.study):
-            self.client.set_tag(state.parent_run_id, tags.SEARCH_EXHAUSTED, "true")
+            self.client.set_tag(state.parent_run_id, contract.SEARCH_EXHAUSTED, "true")
             say(f"Search {state.sweep_id}: every configuration of its space has been tried")
         if status is None:
             status = RunStatus.FINISHED if counts["failed"] == 0 else RunStatus.FAILED

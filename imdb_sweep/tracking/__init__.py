@@ -1,8 +1,7 @@
-"""Everything MLflow a job writes.
+"""Everything MLflow a job writes (the names it writes: imdb_sweep/contract.py).
 
     uris.py          the local store's layout, URI parsing, UI addresses (no MLflow import)
     store.py         which store, is it reachable, which experiment
-    tags.py          the names of the tags we write
     runs.py          a job's run: its tags and lifecycle; earlier runs of a configuration
     records.py       params, dataset input, artifacts, the model
     epoch_logger.py  the Keras callback that logs each epoch (imports Keras)

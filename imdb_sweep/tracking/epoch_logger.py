@@ -8,6 +8,7 @@ import keras
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import contract
 from imdb_sweep.training.callbacks import EpochTimer
 
 
@@ -25,5 +26,5 @@ class EpochMetricsLogger(keras.callbacks.Callback):
         timestamp = int(time.time() * 1000)
         step = epoch + 1
         metrics = [Metric(name, float(value), timestamp, step) for name, value in (logs or {}).items()]
-        metrics.append(Metric("epoch_seconds", self._timer.last, timestamp, step))
+        metrics.append(Metric(contract.EPOCH_SECONDS, self._timer.last, timestamp, step))
         self._client.log_batch(self._run_id, metrics=metrics, synchronous=True)

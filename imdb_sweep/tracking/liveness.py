@@ -20,7 +20,7 @@ from pathlib import Path
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep.tracking import tags
+from imdb_sweep import contract
 
 
 def process_start_ticks(pid: int) -> str | None:
@@ -35,11 +35,11 @@ def process_start_ticks(pid: int) -> str | None:
 
 
 def process_tags() -> dict[str, str]:
-    values = {tags.HOST: socket.gethostname(), tags.PID: str(os.getpid()),
-              tags.HEARTBEAT: f"{time.time():.0f}"}
+    values = {contract.HOST: socket.gethostname(), contract.PID: str(os.getpid()),
+              contract.HEARTBEAT: f"{time.time():.0f}"}
     start = process_start_ticks(os.getpid())
     if start is not None:
-        values[tags.PROCESS_START] = start
+        values[contract.PROCESS_START] = start
     return values
 
 
@@ -65,12 +65,12 @@ def process_death_reason(run_tags: Mapping[str, str], dead_after_seconds: float,
     """Why the process that `process_tags()` described is provably gone (None when
     it may still be alive): runs carry these as tags, search trials as attributes."""
     now = time.time() if now is None else now
-    if run_tags.get(tags.HOST) == socket.gethostname() and run_tags.get(tags.PID, "").isdigit():
-        pid = int(run_tags[tags.PID])
-        if not process_is_alive(pid, run_tags.get(tags.PROCESS_START)):
-            return f"its process {pid} on {run_tags[tags.HOST]} is gone"
+    if run_tags.get(contract.HOST) == socket.gethostname() and run_tags.get(contract.PID, "").isdigit():
+        pid = int(run_tags[contract.PID])
+        if not process_is_alive(pid, run_tags.get(contract.PROCESS_START)):
+            return f"its process {pid} on {run_tags[contract.HOST]} is gone"
         return None
-    heartbeat = run_tags.get(tags.HEARTBEAT)
+    heartbeat = run_tags.get(contract.HEARTBEAT)
     if heartbeat is not None:
         silence = now - float(heartbeat)
         if silence > dead_after_seconds:
@@ -85,12 +85,12 @@ def reap_dead_runs(client: MlflowClient, experiment_id: str, dead_after_seconds:
     )
     reaped = []
     for run in running:
-        if tags.ROLE not in run.data.tags:
+        if contract.ROLE not in run.data.tags:
             continue  # Not one of ours: we cannot tell how it signals life.
         reason = death_reason(run, dead_after_seconds)
         if reason is None:
             continue
-        client.set_tag(run.info.run_id, tags.ERROR, f"marked KILLED: {reason}")
+        client.set_tag(run.info.run_id, contract.ERROR, f"marked KILLED: {reason}")
         client.set_terminated(run.info.run_id, status="KILLED")
         reaped.append(run.info.run_id)
     return reaped
@@ -133,5 +133,5 @@ class Heartbeat(PeriodicBeat):
     """Refreshes a run's heartbeat tag every `interval_seconds`."""
 
     def __init__(self, client: MlflowClient, run_id: str, interval_seconds: float):
-        super().__init__(lambda: client.set_tag(run_id, tags.HEARTBEAT, f"{time.time():.0f}"),
+        super().__init__(lambda: client.set_tag(run_id, contract.HEARTBEAT, f"{time.time():.0f}"),
                          interval_seconds, name=f"heartbeat-{run_id[:8]}")

@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+from imdb_sweep import contract
 
 # How a null config value is logged; MLflow keeps every param as text.
 NULL_PARAM = "null"
@@ -127,7 +128,7 @@ def _log_text_model(keras_model: Any, vocabulary: Mapping[str, int], num_words: 
         artifacts = bundle.write_artifacts(root / "artifacts", keras_model, vocabulary, num_words, maxlen,
                                            **encoding_notes)
         return mlflow.pyfunc.log_model(
-            name="model", python_model=str(bundle.MODEL_CODE), artifacts=artifacts,
+            name=contract.LOGGED_MODEL_NAME, python_model=str(bundle.MODEL_CODE), artifacts=artifacts,
             code_paths=[str(bundle.bundle_package_code(root / "code"))],
             signature=bundle.SIGNATURE, input_example=bundle.INPUT_EXAMPLE,
             pip_requirements=bundle.pip_requirements(),
@@ -139,7 +140,7 @@ def backfill_epochs(
 ) -> int:
     """Log the checkpoint's epochs that the run lacks (a kill can land between the
     checkpoint and the MLflow write); return how many points were added."""
-    series = {**history, "epoch_seconds": epoch_seconds}
+    series = {**history, contract.EPOCH_SECONDS: epoch_seconds}
     timestamp = int(time.time() * 1000)
     missing = []
     for name, values in series.items():

@@ -9,7 +9,7 @@ Run layout:
 - metrics per epoch with step = epoch (1-based): `loss`, `accuracy`, `val_loss`,
   `val_accuracy`, `epoch_seconds`; at the end `test_loss`, `test_accuracy`,
   `best_val_accuracy`, `best_epoch`, timings;
-- tags: tags.py; artifacts: records.py.
+- tags: contract.py; artifacts: records.py.
 """
 
 from __future__ import annotations
@@ -24,22 +24,22 @@ import mlflow
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep.tracking import tags
+from imdb_sweep import contract
 from imdb_sweep.tracking.liveness import process_tags
 from imdb_sweep.tracking.store import TrackingTarget, explain_tracking_failure
 
 
 def run_tags(role: str, **named: str | None) -> dict[str, str]:
     """The tags every run of ours carries (role, process identity, heartbeat,
-    git commit), plus `named` ones given by their tags.py names; None values
+    git commit), plus `named` ones given by their contract.py names; None values
     are left out. `run_tags("job", CONFIG_HASH=...)`."""
-    values = {tags.ROLE: role, **process_tags()}
+    values = {contract.ROLE: role, **process_tags()}
     commit = git_commit()
     if commit:
-        values[tags.GIT_COMMIT] = commit
+        values[contract.GIT_COMMIT] = commit
     for name, value in named.items():
         if value is not None:
-            values[getattr(tags, name)] = value
+            values[getattr(contract, name)] = value
     return values
 
 
@@ -68,7 +68,7 @@ def job_run(
     if resume_run_id is not None:
         run = mlflow.start_run(run_id=resume_run_id)
         # The run moves under the sweep that completes it.
-        mlflow.set_tags({**run_tags, **({tags.PARENT_RUN_ID: parent_run_id} if parent_run_id else {})})
+        mlflow.set_tags({**run_tags, **({contract.PARENT_RUN_ID: parent_run_id} if parent_run_id else {})})
     else:
         run = mlflow.start_run(
             experiment_id=target.experiment_id, run_name=run_name,
@@ -79,7 +79,7 @@ def job_run(
         yield run
     except KeyboardInterrupt as interrupt:
         status = RunStatus.KILLED
-        _try_set_tag(tags.ERROR, f"interrupted: {interrupt or 'KeyboardInterrupt'}")
+        _try_set_tag(contract.ERROR, f"interrupted: {interrupt or 'KeyboardInterrupt'}")
         raise
     except BaseException as error:
         status = RunStatus.FAILED
@@ -89,7 +89,7 @@ def job_run(
             # with everything logged before the server went away.
             _end_run_quietly(status)
             raise lost_server from error
-        _try_set_tag(tags.ERROR, f"{type(error).__name__}: {error}"[:5000])
+        _try_set_tag(contract.ERROR, f"{type(error).__name__}: {error}"[:5000])
         try:
             mlflow.log_text(traceback.format_exc(), "error/traceback.txt")
         except Exception:  # noqa: BLE001 - the original error matters more
@@ -121,8 +121,8 @@ def find_finished_run(client: MlflowClient, experiment_id: str, config_hash_valu
     a search pruned ended early: it answers nothing."""
     runs = client.search_runs(
         [experiment_id],
-        filter_string=(f"tags.`{tags.CONFIG_HASH}` = '{config_hash_value}' "
+        filter_string=(f"tags.`{contract.CONFIG_HASH}` = '{config_hash_value}' "
                        "and attributes.status = 'FINISHED'"),
         order_by=["attributes.start_time DESC"], max_results=100,
     )
-    return next((run for run in runs if tags.PRUNED_AT_EPOCH not in run.data.tags), None)
+    return next((run for run in runs if contract.PRUNED_AT_EPOCH not in run.data.tags), None)

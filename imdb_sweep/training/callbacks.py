@@ -9,6 +9,7 @@ import time
 
 import keras
 
+from imdb_sweep import contract
 from imdb_sweep.training.checkpoints import CheckpointState, CheckpointStore
 from imdb_sweep.training.epoch_rule import BEST_VAL_ACCURACY, EpochRule
 
@@ -49,7 +50,7 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         self._epoch = epoch + 1
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        loss = (logs or {}).get("loss")
+        loss = (logs or {}).get(contract.LOSS)
         if loss is not None and not math.isfinite(float(loss)):
             raise NonFiniteLossError(
                 f"the training loss became {float(loss)} in epoch {self._epoch}; "

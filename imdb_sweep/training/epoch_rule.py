@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from imdb_sweep import contract
+
 
 @dataclass(frozen=True)
 class EpochRule:
@@ -44,4 +46,4 @@ class EpochRule:
 
 # The report ranks runs by best_val_accuracy unless a search says otherwise
 # (report/table.py DEFAULT_RANKING_METRIC); early stopping keeps this epoch too.
-BEST_VAL_ACCURACY = EpochRule("val_accuracy", best_of_epochs=True, maximize=True)
+BEST_VAL_ACCURACY = EpochRule(contract.VAL_ACCURACY, best_of_epochs=True, maximize=True)

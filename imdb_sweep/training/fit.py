@@ -9,6 +9,7 @@ from typing import Any
 
 import keras
 
+from imdb_sweep import contract
 from imdb_sweep.data import ImdbData
 from imdb_sweep.process.memory import garbage_collector_frozen
 from imdb_sweep.process.policy import apply_training_settings
@@ -39,24 +40,24 @@ class TrainingResult:
     @property
     def best_epoch(self) -> int:
         """1-based epoch of the highest validation accuracy (the first one on ties)."""
-        return BEST_VAL_ACCURACY.chosen_epoch(self.history["val_accuracy"])
+        return BEST_VAL_ACCURACY.chosen_epoch(self.history[BEST_VAL_ACCURACY.epoch_key])
 
     @property
     def best_val_accuracy(self) -> float:
-        return max(self.history["val_accuracy"])
+        return max(self.history[contract.VAL_ACCURACY])
 
     def summary_metrics(self) -> dict[str, float]:
         return {
-            "test_loss": self.test_loss,
-            "test_accuracy": self.test_accuracy,
-            "best_val_accuracy": self.best_val_accuracy,
-            "best_epoch": float(self.best_epoch),
-            "final_val_accuracy": self.history["val_accuracy"][-1],
-            "best_val_loss": min(self.history["val_loss"]),
-            "final_val_loss": self.history["val_loss"][-1],
-            "epochs_trained": float(len(self.history["val_accuracy"])),
-            "train_seconds": self.train_seconds,
-            "evaluate_seconds": self.evaluate_seconds,
+            contract.TEST_LOSS: self.test_loss,
+            contract.TEST_ACCURACY: self.test_accuracy,
+            contract.BEST_VAL_ACCURACY: self.best_val_accuracy,
+            contract.BEST_EPOCH: float(self.best_epoch),
+            contract.FINAL_VAL_ACCURACY: self.history[contract.VAL_ACCURACY][-1],
+            contract.BEST_VAL_LOSS: min(self.history[contract.VAL_LOSS]),
+            contract.FINAL_VAL_LOSS: self.history[contract.VAL_LOSS][-1],
+            contract.EPOCHS_TRAINED: float(len(self.history[contract.VAL_ACCURACY])),
+            contract.TRAIN_SECONDS: self.train_seconds,
+            contract.EVALUATE_SECONDS: self.evaluate_seconds,
         }
 
 
@@ -70,8 +71,8 @@ class ChosenModel:
     evaluate_seconds: float  # 0 when test_loss/test_accuracy measured these weights already
 
     def metrics(self) -> dict[str, float]:
-        return {"model_epoch": float(self.epoch), "model_test_accuracy": self.test_accuracy,
-                "model_test_loss": self.test_loss, "model_evaluate_seconds": self.evaluate_seconds}
+        return {contract.MODEL_EPOCH: float(self.epoch), contract.MODEL_TEST_ACCURACY: self.test_accuracy,
+                contract.MODEL_TEST_LOSS: self.test_loss, contract.MODEL_EVALUATE_SECONDS: self.evaluate_seconds}
 
 
 def choose_model_epoch(result: TrainingResult, cfg: Any, data: ImdbData) -> ChosenModel:

@@ -6,6 +6,7 @@ from typing import Any
 
 import keras
 
+from imdb_sweep import contract
 from imdb_sweep.process.quiet_tensorflow import start_tensorflow
 from imdb_sweep.training.fused.model import FusedStepsSequential
 
@@ -85,7 +86,7 @@ def compile_model(model: keras.Model, cfg: Any) -> keras.Model:
         loss=train_cfg.loss,
         # Named explicitly: with loss=mse the string "accuracy" would not
         # necessarily mean binary accuracy.
-        metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+        metrics=[keras.metrics.BinaryAccuracy(name=contract.ACCURACY)],
         # A fused model's every call already runs a group of steps_per_execution batches.
         steps_per_execution=1 if isinstance(model, FusedStepsSequential) else train_cfg.steps_per_execution,
         jit_compile=resolve_jit_compile(cfg),
