@@ -16,8 +16,8 @@ import logging
 import os
 import sys
 import tempfile
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from imdb_sweep.process.compilation_cache import CACHE_NOTICE, persist_compiled_programs

@@ -15,7 +15,7 @@ import io
 import json
 import math
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from imdb_sweep import contract
@@ -387,7 +387,7 @@ def to_html(table: ComparisonTable, plots: dict[str, bytes] | None = None) -> st
         f'<p class="meta">Tracking store: {html.escape(selection.tracking_uri)} &middot; experiment '
         f"{html.escape(selection.experiment_name)} (id {html.escape(selection.experiment_id)})"
         + (f" &middot; parent run {html.escape(selection.parent_run_id)}" if selection.parent_run_id else "")
-        + f" &middot; generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
+        + f" &middot; generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>",
     ]
     if table.rows:
         parts.append('<div class="table-box"><table id="comparison">')

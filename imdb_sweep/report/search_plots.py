@@ -10,11 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from imdb_sweep.report.plots import CURVE_FIGURE_SIZE, _title, render_plots, save_png  # sets Agg first
-
 import matplotlib.pyplot as plt
 import numpy as np
 
+from imdb_sweep.report.plots import CURVE_FIGURE_SIZE, _title, render_plots, save_png  # sets Agg first
 from imdb_sweep.report.search import (
     Importance,
     RecordedSearch,

@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.distributions import (
-    BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution,
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
 )
 
 # Above this many combinations of the values a space can produce, each searched

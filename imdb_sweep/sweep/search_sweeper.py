@@ -47,7 +47,11 @@ from imdb_sweep.console import say
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.settings import (
-    SearchSettings, build_sampler, is_grid_sampler, one_line, params_as_overrides,
+    SearchSettings,
+    build_sampler,
+    is_grid_sampler,
+    one_line,
+    params_as_overrides,
 )
 from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import default_storage, describe, open_storage
@@ -327,7 +331,7 @@ class _Search:
         try:
             self.custom_search_space(self.config, trial)
             self.space.overrides(trial.params)
-        except Exception as error:  # noqa: BLE001 - the user's code: said, and the trial failed
+        except Exception as error:  # the user's code: said, and the trial failed
             trial_records.tell(self.study, trial, state=TrialState.FAIL)
             raise SearchStopped(f"hydra.sweeper.custom_search_space={self.settings.custom_search_space} failed on "
                                 f"trial {trial.number}: {type(error).__name__}: {one_line(error)}") from error
