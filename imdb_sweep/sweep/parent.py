@@ -81,12 +81,13 @@ def count_jobs(children: list[Run], parent_tags: Mapping[str, str]) -> dict[str,
 
 
 def end_parent_run(client: MlflowClient, state: SweepState, expected: int | None,
-                   status: RunStatus | None = None, trials: str | None = None) -> RunStatus:
+                   status: int | None = None, trials: str | None = None) -> int:
     """Log the jobs' counts on the parent run and end it: KILLED when interrupted or a
     job was killed, FINISHED when every expected job finished (or was pruned or
     skipped), FAILED otherwise; `status` decides instead where the caller knows
     better (a search counts its trials in its study, and says them in `trials`:
-    a trial refused before its run existed has no run to count). Print the summary."""
+    a trial refused before its run existed has no run to count). Print the summary.
+    Statuses are RunStatus values (ints), as MLflow's RunStatus spells them."""
     from imdb_sweep.report.runs import search_all_runs
 
     children = search_all_runs(client, state.experiment_id,

@@ -85,6 +85,7 @@ def choose_model_epoch(result: TrainingResult, cfg: Any, data: ImdbData) -> Chos
     or early stopping's restored best), its numbers stand and nothing is evaluated."""
     if result.model_weights is None:
         return ChosenModel(result.model_epoch, result.test_loss, result.test_accuracy, 0.0)
+    assert result.model is not None, "train() returns weights to choose only with their model"
     result.model.set_weights(result.model_weights)
     result.model_weights = None
     with garbage_collector_frozen():
