@@ -10,7 +10,7 @@ IMDB_SWEEP_ACLIMDB ?= $(abspath $(wildcard ../shared/data/aclImdb_labeled.tar.gz
 export IMDB_SWEEP_ACLIMDB
 DATA_PATH_MARK := imdb_sweep: the IMDB archive
 
-.PHONY: setup run sweep report test test-fast server clean
+.PHONY: setup run sweep report test test-fast lint server clean
 
 setup: $(VENV)/.installed $(VENV)/.data_path
 
@@ -49,6 +49,12 @@ test: setup
 # Unit tests only (no real archive, no servers): a few minutes, for quick iterations.
 test-fast: setup
 	$(PYTHON) -m pytest -m "not slow" $(ARGS)
+
+# ruff (lint rules and import order) over the checkout and mypy over the package and
+# our Hydra plugin, both configured in pyproject.toml; .ci/run runs this before the tests.
+lint: setup
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m mypy
 
 # The MLflow UI over the local store on http://127.0.0.1:5000 (this machine only).
 # Another store or port: make server ARGS="--store /data/mlruns --port 5001".

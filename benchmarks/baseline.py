@@ -44,8 +44,9 @@ def baseline_config(*overrides: str) -> Any:
     """The config `python -m imdb_sweep OVERRIDES...` would run (a resolved DictConfig):
     conf/ composed by Hydra, so a benchmark measures the job's own settings."""
     from hydra import compose, initialize_config_dir
-    from imdb_sweep.config.location import config_dir
     from omegaconf import OmegaConf
+
+    from imdb_sweep.config.location import config_dir
 
     require_archive()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):

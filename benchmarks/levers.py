@@ -69,7 +69,9 @@ def main() -> None:
         model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
         assert isinstance(model, FusedStepsSequential) == cfg.train.fuse_steps, name
 
-        def one_epoch(model=model, cfg=cfg, epoch=[0]) -> float:
+        epoch = [0]  # this model's next epoch, counted by one_epoch
+
+        def one_epoch(model=model, cfg=cfg, epoch=epoch) -> float:
             # The job's own fit, one epoch at a time (a fused model reshuffles by epoch).
             started = time.perf_counter()
             fit_model(model, cfg, data, initial_epoch=epoch[0], epochs=epoch[0] + 1)

@@ -36,7 +36,7 @@ def run_once(epochs: int, overrides: list[str]) -> dict:
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True, check=True,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    line = next(l for l in result.stdout.splitlines() if l.startswith("TRAIN_ONLY "))
+    line = next(out for out in result.stdout.splitlines() if out.startswith("TRAIN_ONLY "))
     measured = json.loads(line.removeprefix("TRAIN_ONLY "))
     return {
         "epoch_seconds": measured["epoch_seconds"],

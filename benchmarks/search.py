@@ -150,7 +150,8 @@ def markdown(results: list[dict]) -> str:
             f"| {result['name']} | {result['trials']} ({result['pruned']}, {result.get('reused', 0)}) | "
             f"{result['epochs']} | "
             f"{result['epochs'] / grid['epochs']:.0%} | {result['wall_seconds']:.0f} s | "
-            f"{result['best_val_accuracy']:.4f} | {100 * (result['best_val_accuracy'] - grid['best_val_accuracy']):+.2f} "
+            f"{result['best_val_accuracy']:.4f} | "
+            f"{100 * (result['best_val_accuracy'] - grid['best_val_accuracy']):+.2f} "
             f"| {result['picked_test_accuracy']:.4f} | {picked} |")
     for kind in ("random", "tpe+asha"):
         runs = [result for result in results if result["name"].startswith(kind)]

@@ -103,7 +103,8 @@ def main() -> None:
     for metric in ("best_val_accuracy", "best_epoch", "model_epoch", "epochs_trained", "test_accuracy",
                    "model_test_accuracy"):
         print(f"| {metric} | {cell(metric, metrics.get(metric))} |")
-    print(f"| served accuracy ({len(reviews)} raw test reviews, {scoring_seconds:.0f} s) | {accuracy:.6f} ({right} right) |")
+    print(f"| served accuracy ({len(reviews)} raw test reviews, {scoring_seconds:.0f} s) | "
+          f"{accuracy:.6f} ({right} right) |")
     if "model_test_accuracy" in metrics:
         difference = accuracy - metrics["model_test_accuracy"]
         figures["difference_to_model_test_accuracy"] = difference

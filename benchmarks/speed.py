@@ -35,8 +35,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from imdb_sweep import user_cache_dir
-
 from baseline import (
     BENCHMARKS,
     CHECKOUT,
@@ -47,7 +45,7 @@ from baseline import (
     results_file,
     write_results,
 )
-
+from imdb_sweep import user_cache_dir
 
 
 def run_stock(epochs: int, env: dict[str, str], seed: int, data_config: str) -> dict:
@@ -55,7 +53,7 @@ def run_stock(epochs: int, env: dict[str, str], seed: int, data_config: str) -> 
     result = subprocess.run([sys.executable, str(BENCHMARKS / "stock_reference.py"), str(epochs), str(seed),
                              data_config], env=env, capture_output=True, text=True, check=True)
     wall = time.time() - started
-    line = next(l for l in result.stdout.splitlines() if l.startswith("BENCHMARK "))
+    line = next(out for out in result.stdout.splitlines() if out.startswith("BENCHMARK "))
     measured = json.loads(line.removeprefix("BENCHMARK "))
     return {"epoch_seconds": measured["epoch_seconds"], "test_accuracy": measured["test_accuracy"],
             "best_val_accuracy": measured["best_val_accuracy"], "wall_seconds": wall}
@@ -164,7 +162,8 @@ def main() -> None:
             "wall_seconds": statistics.median(walls),
             "wall_seconds_range": [min(walls), max(walls)],
             "test_accuracy": statistics.mean(r[side]["test_accuracy"] for r in rounds),
-            "test_accuracy_std": statistics.stdev([r[side]["test_accuracy"] for r in rounds]) if len(rounds) > 1 else 0.0,
+            "test_accuracy_std": (statistics.stdev([r[side]["test_accuracy"] for r in rounds])
+                                  if len(rounds) > 1 else 0.0),
             "best_val_accuracy": statistics.mean(r[side]["best_val_accuracy"] for r in rounds),
         }
 
@@ -185,7 +184,8 @@ def main() -> None:
     print("| whole-job speed-up, median of the rounds' stock / job (lowest-highest) | | "
           + " | ".join(f"{statistics.median(round_ratios(side)):.2f}x ({min(round_ratios(side)):.2f}-"
                        f"{max(round_ratios(side)):.2f}x)" for side in sides) + " |")
-    print(f"| test accuracy (mean ± std over rounds) | {stock['test_accuracy']:.4f} ± {stock['test_accuracy_std']:.4f} | "
+    print("| test accuracy (mean ± std over rounds) | "
+          f"{stock['test_accuracy']:.4f} ± {stock['test_accuracy_std']:.4f} | "
           + " | ".join(f"{summaries[side]['test_accuracy']:.4f} ± {summaries[side]['test_accuracy_std']:.4f}"
                        for side in sides) + " |")
     for side in sides:

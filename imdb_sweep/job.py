@@ -30,18 +30,27 @@ from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep import contract
 from imdb_sweep.config.identity import (
-    config_hash, distinguishing_overrides, flatten_config, run_name_from_overrides, short_value,
+    config_hash,
+    distinguishing_overrides,
+    flatten_config,
+    run_name_from_overrides,
+    short_value,
 )
 from imdb_sweep.config.validation import validate_config
 from imdb_sweep.console import labelled_output, say
 from imdb_sweep.data import ImdbData, PreviousLoad, check_data_source
-from imdb_sweep.tracking.sweep_state import SweepState
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.tracking.records import (
-    backfill_epochs, history_csv, log_dataset, log_params, log_text_artifacts, log_text_model,
+    backfill_epochs,
+    history_csv,
+    log_dataset,
+    log_params,
+    log_text_artifacts,
+    log_text_model,
 )
 from imdb_sweep.tracking.runs import find_finished_run, job_run, run_tags
 from imdb_sweep.tracking.store import TrackingTarget, connect
+from imdb_sweep.tracking.sweep_state import SweepState
 from imdb_sweep.tracking.uris import store_files_folder
 from imdb_sweep.training.checkpoints import CheckpointState, CheckpointStore
 

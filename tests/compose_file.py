@@ -168,13 +168,13 @@ def start_compose_server(
     command = native_command(
         mlflow_command(compose, compose_env(cluster)),
         cluster.host, cluster.port, workdir / "artifacts", port, backend_scheme)
-    log = open(workdir / "server.log", "wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
-                               env={**os.environ, **(env or {})})
+    with open(workdir / "server.log", "wb") as log:  # the server writes to its own copy
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+                                   env={**os.environ, **(env or {})})
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(uri + "/health", process)
-    except RuntimeError:
+    except RuntimeError as error:
         stop_process(process)
-        raise RuntimeError((workdir / "server.log").read_text()[-3000:])
+        raise RuntimeError((workdir / "server.log").read_text()[-3000:]) from error
     return process, uri

@@ -154,14 +154,14 @@ def start_mlflow_server(store: Path, extra: list[str] | None = None) -> tuple[su
         "--artifacts-destination", str(store / "artifacts"), "--serve-artifacts",
         "--workers", "1", *(extra or []),
     ]
-    log = open(store / "server.log", "wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    with open(store / "server.log", "wb") as log:  # the server writes to its own copy
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(uri + "/health", process)
-    except RuntimeError:
+    except RuntimeError as error:
         process.kill()
-        raise RuntimeError((store / "server.log").read_text()[-3000:])
+        raise RuntimeError((store / "server.log").read_text()[-3000:]) from error
     return process, uri
 
 

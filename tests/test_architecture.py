@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
-import import_graph  # noqa: E402 - a script beside the project, not a package
+import import_graph  # a script beside the project, not a package
 
 
 def test_no_module_imports_itself_through_others():

@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from imdb_sweep.data import loader as loader_module
 from imdb_sweep.data import DataError, PreviousLoad, load_imdb, source
+from imdb_sweep.data import loader as loader_module
 from imdb_sweep.data.aclimdb import read_aclimdb
-from imdb_sweep.data.text import tokenize
 from imdb_sweep.data.arrays import KERAS_SHUFFLE_SEED, keras_order, pad_sequences, stratified_subset
 from imdb_sweep.data.encoding import EncodedSplit
-from imdb_sweep.data.text import encode_texts
+from imdb_sweep.data.text import encode_texts, tokenize
 from tests.conftest import write_aclimdb
 
 

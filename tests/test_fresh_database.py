@@ -11,7 +11,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep.tracking.fresh_database import (
-    empty_database_template, expected_schema_revision, is_empty_mlflow_database, prepare_sqlite_database,
+    empty_database_template,
+    expected_schema_revision,
+    is_empty_mlflow_database,
+    prepare_sqlite_database,
 )
 from imdb_sweep.tracking.store import connect
 from imdb_sweep.tracking.uris import local_store_uri
@@ -39,8 +42,9 @@ def schema(database: Path) -> tuple[dict, list, list]:
         tables = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         described = {}
         for table in tables:
-            indexes = {(name, unique, tuple(column for *_, column in connection.execute(f"PRAGMA index_info('{name}')")))
-                       for _, name, unique, *_ in connection.execute(f"PRAGMA index_list('{table}')")}
+            indexes = {
+                (name, unique, tuple(column for *_, column in connection.execute(f"PRAGMA index_info('{name}')")))
+                for _, name, unique, *_ in connection.execute(f"PRAGMA index_list('{table}')")}
             described[table] = (set(connection.execute(f"PRAGMA table_info('{table}')")), indexes,
                                 {row[2:] for row in connection.execute(f"PRAGMA foreign_key_list('{table}')")})
         return (described, connection.execute("SELECT * FROM alembic_version").fetchall(),

@@ -155,5 +155,6 @@ def test_the_masks_setting_is_part_of_a_runs_identity(compose_config):
     from imdb_sweep.config import identity
 
     assert identity.affects_training("train.dropout_masks")
-    hashed, keras_masks = compose_config("variant=dropout"), compose_config("variant=dropout", "train.dropout_masks=keras")
+    hashed = compose_config("variant=dropout")
+    keras_masks = compose_config("variant=dropout", "train.dropout_masks=keras")
     assert identity.config_hash(hashed, "d" * 64) != identity.config_hash(keras_masks, "d" * 64)

@@ -8,12 +8,17 @@ import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
 
-from imdb_sweep.training.fused.batches import BatchGroups, validation_split
 from imdb_sweep.config.choices import OPTIMIZERS as OPTIMIZER_NAMES
+from imdb_sweep.training.fused.batches import BatchGroups, validation_split
 from imdb_sweep.training.fused.model import EVALUATION_SLICE, FusedStepsSequential, portable_model
 from imdb_sweep.training.fused.optimizers import dense_embedding_update, has_dense_embedding_update
 from imdb_sweep.training.model import (
-    OPTIMIZERS, build_compiled_model, build_model, compile_model, resolve_jit_compile, uses_fused_steps,
+    OPTIMIZERS,
+    build_compiled_model,
+    build_model,
+    compile_model,
+    resolve_jit_compile,
+    uses_fused_steps,
 )
 
 VOCABULARY, LENGTH = 50, 12

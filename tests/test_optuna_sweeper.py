@@ -22,7 +22,12 @@ from imdb_sweep.search.settings import build_sampler
 from imdb_sweep.search.space import SearchSpace
 from tests.conftest import run_cli
 from tests.test_search import (
-    SEARCH, TINY, assert_complete_search, assert_refused_before_any_run_or_study, read_search, sweeper_settings,
+    SEARCH,
+    TINY,
+    assert_complete_search,
+    assert_refused_before_any_run_or_study,
+    read_search,
+    sweeper_settings,
 )
 
 SPACES = "tests.optuna_search_spaces"  # the custom_search_space functions

@@ -38,7 +38,8 @@ def test_train_threads_follows_the_launcher_environment_and_is_validated(tiny_co
 
 @pytest.mark.slow
 def test_set_tensorflow_threads_sizes_both_pools():
-    code = ("from imdb_sweep.process.quiet_tensorflow import set_tensorflow_threads as s; s(1); s(1); import tensorflow as tf; "
+    code = ("from imdb_sweep.process.quiet_tensorflow import set_tensorflow_threads as s; s(1); s(1); "
+            "import tensorflow as tf; "
             "t = tf.config.threading; print(t.get_intra_op_parallelism_threads(), "
             "t.get_inter_op_parallelism_threads()); tf.constant(1) + 1; s(2)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

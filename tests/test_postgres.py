@@ -19,7 +19,10 @@ from mlflow import MlflowClient
 
 from tests import compose_file
 from tests.compose_file import (
-    Postgres, postgres_bin, start_compose_server, throwaway_postgres,
+    Postgres,
+    postgres_bin,
+    start_compose_server,
+    throwaway_postgres,
 )
 from tests.conftest import run_cli, stop_process
 

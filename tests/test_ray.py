@@ -12,13 +12,14 @@ import shutil
 import subprocess
 import sys
 
-from imdb_sweep import contract
 import pytest
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import contract
 from tests.conftest import PROJECT_ROOT
 
-pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the Ray launcher is not installed (pip install -e '.[ray]')")
+pytest.importorskip("hydra_plugins.hydra_ray_launcher",
+                    reason="the Ray launcher is not installed (pip install -e '.[ray]')")
 
 SCENARIO = r"""
 set -u

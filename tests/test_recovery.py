@@ -41,7 +41,7 @@ def test_a_rerun_skips_finished_jobs_and_rerun_all_trains_again(tmp_path, cli_en
 
     second = run_cli(sweep, cwd=tmp_path, env=cli_env)
     assert second.returncode == 0, second.stderr[-2000:]
-    for name, run_id in original.items():
+    for run_id in original.values():
         assert f"skipped: FINISHED run {run_id}" in second.stdout
     assert "Epoch" not in second.stdout
     client, _, runs = store_runs(tmp_path)
@@ -188,8 +188,8 @@ def test_deterministic_training_repeats_exactly(tiny_config):
 
 
 def test_resuming_from_a_checkpoint_continues_the_history(tiny_config, tmp_path):
-    from imdb_sweep.training.checkpoints import CheckpointStore
     from imdb_sweep.data import load_imdb
+    from imdb_sweep.training.checkpoints import CheckpointStore
     from imdb_sweep.training.fit import train
 
     data = load_imdb(tiny_config().data)
@@ -231,7 +231,8 @@ def test_a_resumed_checkpoint_keeps_the_best_epoch_from_before_the_interruption(
     assert resumed.history == uninterrupted.history
     assert resumed.model_epoch == uninterrupted.model_epoch
     assert same_weights(resumed.model_weights, uninterrupted.model_weights)
-    resumed_model, uninterrupted_model = choose_model_epoch(resumed, cfg, data), choose_model_epoch(uninterrupted, cfg, data)
+    resumed_model = choose_model_epoch(resumed, cfg, data)
+    uninterrupted_model = choose_model_epoch(uninterrupted, cfg, data)
     assert (resumed_model.test_accuracy, resumed_model.test_loss) == (
         uninterrupted_model.test_accuracy, uninterrupted_model.test_loss)
 

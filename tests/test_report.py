@@ -20,7 +20,6 @@ from mlflow.tracking import MlflowClient
 from scipy import stats
 
 from imdb_sweep import contract
-from imdb_sweep.tracking import records
 from imdb_sweep.report import (
     build_table,
     load_curves,
@@ -35,6 +34,7 @@ from imdb_sweep.report.plots import render_plots
 from imdb_sweep.report.runs import JobRun
 from imdb_sweep.report.stats import summarize, welch_test
 from imdb_sweep.report.table import short_labels, varying_params
+from imdb_sweep.tracking import records
 from tests.conftest import PROJECT_ROOT, run_cli
 
 TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",

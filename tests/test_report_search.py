@@ -49,8 +49,10 @@ class TrialSpec:
         self.params = {"model.units": units, "model.dropout": dropout, "train.learning_rate": learning_rate,
                        "model.activation": "relu", "seed": 42, "train.epochs": EPOCHS}
         self.summary = {"best_val_accuracy": validation_accuracy, "best_val_loss": validation_loss,
-                        "test_accuracy": test_accuracy, "test_loss": None if test_accuracy is None else 1 - test_accuracy,
-                        "final_val_accuracy": validation_accuracy, "best_epoch": None if validation_accuracy is None else 2}
+                        "test_accuracy": test_accuracy,
+                        "test_loss": None if test_accuracy is None else 1 - test_accuracy,
+                        "final_val_accuracy": validation_accuracy,
+                        "best_epoch": None if validation_accuracy is None else 2}
 
 
 # Trial 1 is best on validation accuracy, trial 4 on validation loss; trial 4 also has the
@@ -183,7 +185,8 @@ def test_every_format_shows_pruned_trials_apart_from_failed_ones(searches):
     pruned_part, _, failed_part = rest.partition("Not ranked (did not finish)")
     assert not any(run_id[:8] in ranking for run_id in pruned_ids)
     assert all(run_id[:8] in pruned_part for run_id in pruned_ids) and runs[3][:8] not in pruned_part
-    assert "| trial | dropout | units | learning_rate | pruned after epoch | best_val_accuracy when stopped |" in pruned_part
+    assert ("| trial | dropout | units | learning_rate | pruned after epoch | best_val_accuracy when stopped |"
+            in pruned_part)
     assert "| 2 | 0.2 | 128 | 0.0001 | 1 | 0.9100 |" in pruned_part
     assert runs[3][:8] in failed_part and "FAILED" in failed_part
 
@@ -298,7 +301,7 @@ def test_search_plots_are_readable_pngs_and_guarded(searches):
         assert pngs[name].startswith(PNG_SIGNATURE), name
         image = matplotlib.image.imread(io.BytesIO(pngs[name]), format="png")
         # About the width of the grid's curve plots: readable at a laptop's width.
-        assert 250 < image.shape[0] and 700 < image.shape[1] <= 1200, (name, image.shape)
+        assert image.shape[0] > 250 and 700 < image.shape[1] <= 1200, (name, image.shape)
         assert image[..., :3].std() > 0.05, f"{name} looks blank"
 
     # A search with one complete trial, no space artifact: every plot still renders.

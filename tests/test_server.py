@@ -12,13 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import mlflow
+import pytest
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep import server
+from imdb_sweep import contract, server
 from imdb_sweep.sweep import parent
-from imdb_sweep import contract
 from imdb_sweep.tracking import records, runs, store, uris
 from tests.conftest import PROJECT_ROOT, free_port, run_cli, start_mlflow_server, stop_process, wait_for_http
 

@@ -178,12 +178,12 @@ def test_a_sweep_registers_its_winner_and_mlflow_models_serve_scores_raw_text(tm
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     assert loaded.stdout.strip().splitlines()[-1] == "[1]"
     port = free_port()
-    server = subprocess.Popen(
-        [str(Path(bin_folder) / "mlflow"), "models", "serve", "-m", "models:/imdb-tiny@champion",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=tmp_path, env=user_env,
-        stdout=open(tmp_path / "serve.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    with open(tmp_path / "serve.log", "wb") as log:  # the server writes to its own copy
+        server = subprocess.Popen(
+            [str(Path(bin_folder) / "mlflow"), "models", "serve", "-m", "models:/imdb-tiny@champion",
+             "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=tmp_path, env=user_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ping", server, timeout=180)
         invocations = f"http://127.0.0.1:{port}/invocations"

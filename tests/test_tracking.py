@@ -147,7 +147,8 @@ def test_a_single_run_logs_everything_without_a_parent(tiny_config):
     config_files = {item.path for item in client.list_artifacts(run.info.run_id, "config")}
     assert config_files == {"config/resolved_config.yaml", "config/overrides.yaml"}
     history_csv = client.download_artifacts(run.info.run_id, "history.csv")
-    rows = list(csv.DictReader(open(history_csv)))
+    with open(history_csv, newline="") as history:
+        rows = list(csv.DictReader(history))
     assert [row["epoch"] for row in rows] == ["1", "2"]
     assert float(rows[1]["val_accuracy"]) == pytest.approx(
         client.get_metric_history(run.info.run_id, "val_accuracy")[-1].value)

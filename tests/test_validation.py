@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imdb_sweep.data import DataError, check_data_source
 from imdb_sweep.config.validation import ConfigError, validate_config
+from imdb_sweep.data import DataError, check_data_source
 
 BAD_VALUES = [
     ("model.activation=relux", "model.activation", "'relux'", "relu, tanh"),

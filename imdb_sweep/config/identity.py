@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,7 +26,9 @@ def affects_training(key: str) -> bool:
 
 def flatten_config(cfg: DictConfig | Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """{'model.units': 32, ...} from the resolved config, `hydra` left out."""
-    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    # A DictConfig's container is a dict with str keys (OmegaConf types it as any container).
+    container: Mapping[str, Any] = (
+        cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True)) if isinstance(cfg, DictConfig) else cfg)
     flat: dict[str, Any] = {}
     for key, value in container.items():
         if key == "hydra":

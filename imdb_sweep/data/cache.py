@@ -32,7 +32,8 @@ def save_cache(file: Path, encoded: dict[str, EncodedSplit], words_by_rank: list
     file.parent.mkdir(parents=True, exist_ok=True)
     # Words hold no whitespace, so one newline-joined byte string keeps them
     # compactly (a fixed-width string array would pad every word to the longest).
-    arrays = {"words_by_rank": np.frombuffer("\n".join(words_by_rank).encode("utf-8"), dtype=np.uint8)}
+    # Any: numpy's stub types np.savez's **kwds against its allow_pickle: bool too.
+    arrays: dict[str, Any] = {"words_by_rank": np.frombuffer("\n".join(words_by_rank).encode("utf-8"), dtype=np.uint8)}
     for split, data in encoded.items():
         arrays.update({f"{split}_ids": data.ids, f"{split}_offsets": data.offsets,
                        f"{split}_labels": data.labels})

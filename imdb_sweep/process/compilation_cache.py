@@ -40,7 +40,6 @@ import os
 import platform
 import re
 from pathlib import Path
-from typing import Any
 
 from imdb_sweep import user_cache_dir
 

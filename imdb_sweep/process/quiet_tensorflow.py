@@ -16,8 +16,8 @@ import logging
 import os
 import sys
 import tempfile
-from contextlib import contextmanager
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from imdb_sweep.process.compilation_cache import CACHE_NOTICE, persist_compiled_programs
@@ -57,7 +57,7 @@ def _keras_extras_hidden() -> Iterator[None]:
     are left as they are."""
     hidden = [name for name in _KERAS_EXTRAS if name not in sys.modules]
     for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment] - the import system's "not found"
+        sys.modules[name] = None  # type: ignore[assignment]  # None: the import system's "not found"
     try:
         yield
     finally:
@@ -81,13 +81,14 @@ def start_tensorflow() -> list[str]:
         _devices = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
         return _devices
     failure: BaseException | None = None
+    devices: list[str] = []
     persist_compiled_programs()  # read by TensorFlow once, as it starts
     with native_stderr_captured() as (buffer, _), garbage_collection_paused(), _keras_extras_hidden():
         try:
             import keras  # noqa: F401 - imported here, with the extras hidden
             import tensorflow as tf
 
-            _devices = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
+            devices = [gpu.name for gpu in tf.config.list_physical_devices("GPU")]
         except BaseException as error:  # noqa: BLE001 - re-raised below, with the notices
             failure = error
         buffer.seek(0)
@@ -96,7 +97,8 @@ def start_tensorflow() -> list[str]:
         sys.stderr.write(notices)
         raise failure
     logging.getLogger("tensorflow").addFilter(_expected_retracing_hidden)
-    return _devices
+    _devices = devices
+    return devices
 
 
 def without_cache_notices(function: Callable[..., Any]) -> Callable[..., Any]:

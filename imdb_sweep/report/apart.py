@@ -35,7 +35,9 @@ def pruned_record(table: ComparisonTable, run: JobRun) -> dict[str, Any]:
     """A pruned trial with full keys and typed values, for CSV and JSON."""
     record: dict[str, Any] = {key: run.params.get(key) for key in pruned_keys(table)}
     record["trial_number"] = run.trial_number
-    record["pruned_at_epoch"] = int(run.pruned_at_epoch) if run.pruned_at_epoch.isdigit() else run.pruned_at_epoch
+    pruned_at_epoch = run.pruned_at_epoch
+    record["pruned_at_epoch"] = (int(pruned_at_epoch) if pruned_at_epoch is not None and pruned_at_epoch.isdigit()
+                                 else pruned_at_epoch)
     for metric in table.metrics:
         record[metric] = recorded_value(metric, run.metrics.get(metric))
     record["run_name"], record["run_id"] = run.run_name, run.run_id

@@ -15,7 +15,7 @@ import io
 import json
 import math
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from imdb_sweep import contract
@@ -83,8 +83,10 @@ def row_record(table: ComparisonTable, row: Row) -> dict[str, Any]:
         for metric in table.metrics:
             record[metric] = recorded_value(metric, row.summaries[metric].mean)
     if table.baseline:
-        record[f"{TEST_METRIC}_difference_to_baseline"] = _clean(row.comparison.difference)
-        record["welch_p_value"] = None if row.is_baseline else _clean(row.comparison.p_value)
+        comparison = row.comparison
+        assert comparison is not None, "a table with a baseline compares every row with it"
+        record[f"{TEST_METRIC}_difference_to_baseline"] = _clean(comparison.difference)
+        record["welch_p_value"] = None if row.is_baseline else _clean(comparison.p_value)
         record["is_baseline"] = row.is_baseline
     record["is_best"] = row.is_best
     if table.grouped_by_seed:
@@ -200,13 +202,15 @@ def display_cells(table: ComparisonTable, row: Row, short_ids: bool) -> list[str
             interval = "" if math.isnan(accuracy.ci_low) else f"[{accuracy.ci_low:.4f}, {accuracy.ci_high:.4f}]"
             cells += [interval, str(row.n)]
     if table.baseline:
+        comparison = row.comparison
+        assert comparison is not None, "a table with a baseline compares every row with it"
         if row.is_baseline:
             cells.append("baseline")
         else:
-            difference = row.comparison.difference
+            difference = comparison.difference
             cells.append("" if math.isnan(difference) else f"{difference:+.4f}")
         if table.grouped_by_seed:
-            cells.append("" if row.is_baseline else _p_value(row.comparison.p_value))
+            cells.append("" if row.is_baseline else _p_value(comparison.p_value))
     cells += [_number(metric, row.summaries[metric].mean, single)
               for metric in table.metrics if metric not in leading_metrics(table)]
     identify = (lambda run_id: run_id[:8]) if short_ids else (lambda run_id: run_id)
@@ -387,7 +391,7 @@ def to_html(table: ComparisonTable, plots: dict[str, bytes] | None = None) -> st
         f'<p class="meta">Tracking store: {html.escape(selection.tracking_uri)} &middot; experiment '
         f"{html.escape(selection.experiment_name)} (id {html.escape(selection.experiment_id)})"
         + (f" &middot; parent run {html.escape(selection.parent_run_id)}" if selection.parent_run_id else "")
-        + f" &middot; generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>",
+        + f" &middot; generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>",
     ]
     if table.rows:
         parts.append('<div class="table-box"><table id="comparison">')

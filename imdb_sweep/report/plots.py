@@ -6,6 +6,7 @@ import io
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -48,6 +49,16 @@ def _row_label(table: ComparisonTable, row: Row) -> str:
 def _title(table: ComparisonTable, what: str, how: str = "") -> str:
     """What is drawn on the first line; which runs and how they are summarized below it."""
     return f"{what}\n{table.selection.describe()}" + (f" · {how}" if how else "")
+
+
+def whole_number_ticks(axis: Any) -> None:
+    """Ticks on whole numbers only (epochs, trials): the axis's default locator, a
+    MaxNLocator (AutoLocator), told so."""
+    from matplotlib.ticker import MaxNLocator
+
+    locator = axis.get_major_locator()
+    if isinstance(locator, MaxNLocator):
+        locator.set_params(integer=True)
 
 
 def _place_legend(axes: plt.Axes, labels: list[str], title: str) -> None:
@@ -94,7 +105,7 @@ def curve_figure(table: ComparisonTable, metric: str) -> plt.Figure:
     axes.set_title(_title(table, f"{CURVE_TITLES.get(metric, metric)} per epoch", how), fontsize="medium")
     axes.set_xlabel("epoch")
     axes.set_ylabel(metric)
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    whole_number_ticks(axes.xaxis)
     axes.grid(alpha=0.3)
     if labels:  # runs without per-epoch history draw nothing
         _place_legend(axes, labels, table.label_title())

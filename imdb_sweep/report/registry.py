@@ -96,8 +96,8 @@ def register_run(tracking_uri: str, run: JobRun, model_name: str, configuration:
         version_tags[contract.VERSION_SWEEP_ID] = sweep_id
     for metric in dict.fromkeys((ranked_by, *REPORTED_METRICS)):
         if metric in run.metrics:
-            value = run.metrics[metric]
-            version_tags[metric] = f"{value:.0f}" if metric in contract.EPOCH_COUNT_METRICS else f"{value:.6f}"
+            measured = run.metrics[metric]
+            version_tags[metric] = f"{measured:.0f}" if metric in contract.EPOCH_COUNT_METRICS else f"{measured:.6f}"
 
     _create_registered_model(client, model_name)
     existing = [version for version in client.search_model_versions(f"name = '{model_name}'")

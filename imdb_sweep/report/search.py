@@ -103,6 +103,8 @@ def epochs_run(selection: Selection, run: JobRun) -> int:
     if logged:
         return len(logged)
     for text in (run.pruned_at_epoch, None if run.status != "FINISHED" else run.params.get("train.epochs")):
+        if text is None:
+            continue
         try:
             return int(float(text))
         except (TypeError, ValueError):
@@ -213,12 +215,13 @@ def parameter_importance(trials: list[Trial], space: dict[str, Any], settings: R
     MLflow params, as the space holds them; value = the objective) and ask fANOVA."""
     import optuna
     from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+    from optuna.study import StudyDirection
 
     if len(space) < IMPORTANCE_MIN_KEYS:
         return Importance(reason=f"the space has {len(space)} searched key(s); importance needs "
                                  f"{IMPORTANCE_MIN_KEYS} or more")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction=settings.direction)
+    study = optuna.create_study(direction=StudyDirection[settings.direction.upper()])
     importance = Importance()
     for trial in trials:
         if trial.state != "complete" or math.isnan(trial.value):

@@ -10,11 +10,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from imdb_sweep.report.plots import CURVE_FIGURE_SIZE, _title, render_plots, save_png  # sets Agg first
-
 import matplotlib.pyplot as plt
 import numpy as np
 
+from imdb_sweep.report.plots import (  # sets Agg first
+    CURVE_FIGURE_SIZE,
+    _title,
+    render_plots,
+    save_png,
+    whole_number_ticks,
+)
 from imdb_sweep.report.search import (
     Importance,
     RecordedSearch,
@@ -54,7 +59,7 @@ def progress_figure(table: ComparisonTable, settings: RecordedSearch, trials: li
     figure, axes = plt.subplots(figsize=CURVE_FIGURE_SIZE)
     if by == "trials":
         numbered = [trial for trial in trials if trial.number is not None]
-        positions = [float(trial.number) for trial in numbered]
+        positions = [float(trial.number) for trial in numbered if trial.number is not None]
         xlabel = "trial number"
     else:
         numbered = trials
@@ -73,9 +78,10 @@ def progress_figure(table: ComparisonTable, settings: RecordedSearch, trials: li
     xs = [x for x, _ in complete]
     axes.step([*xs, max(positions)], [*running, running[-1]], where="post", color=BEST_COLOR,
               linewidth=2, label="best so far", zorder=4)
-    axes.scatter(*zip(*complete), s=22, color=COMPLETE_COLOR, label="complete trial", zorder=3)
+    axes.scatter(xs, [value for _, value in complete], s=22, color=COMPLETE_COLOR, label="complete trial", zorder=3)
     if pruned:
-        axes.scatter(*zip(*pruned), marker="x", s=30, color=PRUNED_COLOR, label="pruned, when stopped", zorder=2)
+        axes.scatter([x for x, _ in pruned], [value for _, value in pruned], marker="x", s=30, color=PRUNED_COLOR,
+                     label="pruned, when stopped", zorder=2)
     best_index = running.index(running[-1])
     best_trial = [trial for trial in numbered if trial.state == "complete" and not math.isnan(trial.value)][best_index]
     axes.annotate(f"trial {best_trial.number}: {running[-1]:.4f}", (xs[best_index], running[-1]),
@@ -83,7 +89,7 @@ def progress_figure(table: ComparisonTable, settings: RecordedSearch, trials: li
                   color=BEST_COLOR)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(f"{settings.objective} ({_better(settings)})")
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    whole_number_ticks(axes.xaxis)
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False, fontsize="small")
     figure.subplots_adjust(left=0.09, right=0.97, top=0.88, bottom=0.12)

@@ -24,7 +24,8 @@ class TrialReporter(keras.callbacks.Callback):
         self.pruned_at_epoch: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self._epoch_key not in (logs or {}):
+        logs = logs or {}
+        if self._epoch_key not in logs:
             return  # No validation this epoch: nothing to report.
         self._values.append(float(logs[self._epoch_key]))
         step = epoch + 1  # Keras counts from 0, our curves from 1

@@ -59,7 +59,7 @@ class SearchSettings:
         `without_preset_leftovers`)."""
         problems = [f"hydra.sweeper.{key} is not a setting of the search sweeper: expected one of "
                     f"{', '.join(KNOWN_KEYS[2:])}" for key in config if key not in KNOWN_KEYS]
-        n_trials = config.get("n_trials")
+        n_trials: Any = config.get("n_trials")  # the user's value, checked here
         if not (_is_int(n_trials) and n_trials >= 1):
             problems.append(f"hydra.sweeper.n_trials = {n_trials!r} is not allowed: expected an integer >= 1 "
                             "(the study's total number of trials, over all its workers)")
@@ -308,7 +308,7 @@ def _locate_class(target: str) -> Any:
     return locate(target)
 
 
-def _arguments_of(cls: type) -> set[str] | None:
+def _arguments_of(cls: type[Any]) -> set[str] | None:
     """The keyword arguments `cls` takes; None when it takes any (**kwargs)."""
     parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
     if any(parameter.kind == parameter.VAR_KEYWORD for parameter in parameters):

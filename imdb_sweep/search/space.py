@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from optuna.distributions import (
-    BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution,
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
 )
 
 # Above this many combinations of the values a space can produce, each searched
@@ -65,7 +68,8 @@ class SearchSpace:
         space, problems = SearchSpace(), []
         for override in OverridesParser.create(config_loader=config_loader).parse_overrides(list(arguments)):
             if override.is_delete() or not override.is_sweep_override():
-                space.fixed.append(override.input_line if override.is_delete() else
+                space.fixed.append((override.input_line or f"~{override.get_key_element()}")
+                                   if override.is_delete() else
                                    f"{override.get_key_element()}={override.get_value_element_as_str()}")
                 continue
             try:
@@ -106,7 +110,8 @@ class SearchSpace:
         problems = self.grid_problems()
         if problems:
             raise SearchSpaceError(problems)
-        return {key: discrete_values(distribution) for key, distribution in self.distributions.items()}
+        values = {key: discrete_values(distribution) for key, distribution in self.distributions.items()}
+        return {key: key_values for key, key_values in values.items() if key_values is not None}
 
     def grid_problems(self) -> list[str]:
         """Each key the grid sampler cannot hold: it needs a finite set of values."""
@@ -159,7 +164,7 @@ def _distribution(override: Any) -> BaseDistribution:
         return CategoricalDistribution(values)  # a float range: exactly its values (_float_range_note)
     if isinstance(sweep, IntervalSweep):
         low, high = sweep.start, sweep.end
-        if not low < high:
+        if low is None or high is None or not low < high:
             raise SearchSpaceError(f"{override.input_line}: an interval needs its start below its end")
         log = "log" in sweep.tags
         if log and low <= 0:
@@ -200,7 +205,9 @@ def extreme_values(distribution: BaseDistribution) -> list[Any]:
     values = discrete_values(distribution)
     if values is not None and isinstance(distribution, CategoricalDistribution):
         return values
-    return [distribution.low, distribution.high]
+    if isinstance(distribution, IntDistribution | FloatDistribution):
+        return [distribution.low, distribution.high]
+    raise TypeError(f"not a distribution of the search's: {distribution!r}")
 
 
 def _as_override_value(value: Any) -> str:

@@ -70,7 +70,7 @@ def open_storage(storage: str) -> Any:
     for attempt in range(STORAGE_ATTEMPTS):
         try:
             return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
-        except Exception as error:  # noqa: BLE001 - SQLAlchemy's and the driver's errors alike
+        except Exception as error:  # SQLAlchemy's and the driver's errors alike (re-raised)
             # Workers started together on a fresh database race to create Optuna's
             # tables; the loser finds them made when it tries again.
             if attempt + 1 < STORAGE_ATTEMPTS:

@@ -154,6 +154,7 @@ def best_results(study: optuna.Study, objective: str) -> dict[str, Any] | None:
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return None
     best = study.best_trial
+    assert best.value is not None, "a complete trial has its value"
     results = {"name": "optuna", "best_params": dict(best.params), "best_value": float(best.value),
                "objective": objective, contract.BEST_TRIAL_NUMBER: best.number}
     if contract.TRIAL_RUN_ID in best.user_attrs:

@@ -15,8 +15,13 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 from imdb_sweep.serving.text_model import (
-    ENCODING_ARTIFACT, KERAS_MODEL_ARTIFACT, LABEL_COLUMN, PROBABILITY_COLUMN, TEXT_COLUMN,
-    VOCABULARY_ARTIFACT, encoding_settings,
+    ENCODING_ARTIFACT,
+    KERAS_MODEL_ARTIFACT,
+    LABEL_COLUMN,
+    PROBABILITY_COLUMN,
+    TEXT_COLUMN,
+    VOCABULARY_ARTIFACT,
+    encoding_settings,
 )
 
 PACKAGE_FOLDER = Path(__file__).resolve().parent.parent

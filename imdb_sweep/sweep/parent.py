@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
@@ -19,8 +19,8 @@ from imdb_sweep.config.identity import short_key, short_value
 from imdb_sweep.console import say
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.tracking.runs import run_tags
-from imdb_sweep.tracking.sweep_state import SweepState
 from imdb_sweep.tracking.store import TrackingTarget
+from imdb_sweep.tracking.sweep_state import SweepState
 from imdb_sweep.tracking.uris import browse_hint
 
 STATUSES = ("FINISHED", "FAILED", "KILLED", "RUNNING")
@@ -29,7 +29,7 @@ TITLE_CHARACTERS = 200
 
 
 def new_sweep_id() -> str:
-    return f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 def grid_title(overrides: list[str]) -> str:
@@ -81,12 +81,13 @@ def count_jobs(children: list[Run], parent_tags: Mapping[str, str]) -> dict[str,
 
 
 def end_parent_run(client: MlflowClient, state: SweepState, expected: int | None,
-                   status: RunStatus | None = None, trials: str | None = None) -> RunStatus:
+                   status: int | None = None, trials: str | None = None) -> int:
     """Log the jobs' counts on the parent run and end it: KILLED when interrupted or a
     job was killed, FINISHED when every expected job finished (or was pruned or
     skipped), FAILED otherwise; `status` decides instead where the caller knows
     better (a search counts its trials in its study, and says them in `trials`:
-    a trial refused before its run existed has no run to count). Print the summary."""
+    a trial refused before its run existed has no run to count). Print the summary.
+    Statuses are RunStatus values (ints), as MLflow's RunStatus spells them."""
     from imdb_sweep.report.runs import search_all_runs
 
     children = search_all_runs(client, state.experiment_id,

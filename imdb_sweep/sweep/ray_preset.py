@@ -12,7 +12,7 @@ config as well, but Hydra warns about that as deprecated schema matching.)
 
 from __future__ import annotations
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep.config.location import config_dir
 
@@ -31,6 +31,7 @@ def register_ray_launcher_preset() -> bool:
     from hydra.core.config_store import ConfigStore
 
     settings = OmegaConf.load(SETTINGS_FILE)
+    assert isinstance(settings, DictConfig), f"{SETTINGS_FILE} holds a mapping"
     settings.pop("defaults", None)
     node = OmegaConf.merge(OmegaConf.structured(RayLauncherConf), settings)
     ConfigStore.instance().store(group="hydra/launcher", name="ray", node=node, provider="imdb_sweep")

@@ -31,13 +31,14 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from hydra.types import HydraContext, TaskFunction
 from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
+from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from imdb_sweep import contract
@@ -47,7 +48,11 @@ from imdb_sweep.console import say
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.settings import (
-    SearchSettings, build_sampler, is_grid_sampler, one_line, params_as_overrides,
+    SearchSettings,
+    build_sampler,
+    is_grid_sampler,
+    one_line,
+    params_as_overrides,
 )
 from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import default_storage, describe, open_storage
@@ -100,15 +105,17 @@ class SearchSweeper:
     def _check_everything(self, arguments: list[str]) -> tuple[SearchSettings, SearchSpace, str, Any, TrackingTarget]:
         """Every problem of the sweeper's settings, of the space and of every value it can
         produce, in one error; then the storage and the tracking store."""
-        config = self.config
-        sweeper = OmegaConf.to_container(config.hydra.sweeper, resolve=True)
+        config, hydra_context = self.config, self.hydra_context
+        assert config is not None and hydra_context is not None
+        # hydra.sweeper is a mapping: its container a dict (OmegaConf types it as any container).
+        sweeper = cast(dict[str, Any], OmegaConf.to_container(config.hydra.sweeper, resolve=True))
         problems: list[str] = []
         try:
             settings = SearchSettings.from_sweeper_config(sweeper, sampler_preset(config))
         except ConfigError as error:
             settings, problems = None, list(error.problems)
         space, space_problems = SearchSpace.parse(
-            [*params_as_overrides(sweeper.get("params")), *arguments], self.hydra_context.config_loader,
+            [*params_as_overrides(sweeper.get("params")), *arguments], hydra_context.config_loader,
             allow_empty=sweeper.get("custom_search_space") is not None)
         problems += space_problems
         if is_grid_sampler(sweeper.get("sampler") or {}):
@@ -116,6 +123,7 @@ class SearchSweeper:
         problems += search_space_problems(config, space)
         if problems:
             raise ConfigError(problems)
+        assert settings is not None  # made, since nothing was wrong
         if settings.is_grid:
             settings = _grid_budget(settings, space)
         for note in space.notes:
@@ -132,7 +140,8 @@ def sampler_preset(config: DictConfig) -> dict[str, Any] | None:
     choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
     name = choices.get("hydra/sweeper/sampler")
     path = config_dir() / "hydra" / "sweeper" / "sampler" / f"{name}.yaml"
-    return OmegaConf.to_container(OmegaConf.load(path)) if name and path.is_file() else None
+    # A preset file is a mapping: its container a dict.
+    return cast(dict[str, Any], OmegaConf.to_container(OmegaConf.load(path))) if name and path.is_file() else None
 
 
 def _grid_budget(settings: SearchSettings, space: SearchSpace) -> SearchSettings:
@@ -140,7 +149,7 @@ def _grid_budget(settings: SearchSettings, space: SearchSpace) -> SearchSettings
     cut to it (as Hydra's Optuna sweeper does), so the search ends FINISHED once every
     point is tried."""
     size = space.size()
-    if settings.n_trials <= size:
+    if size is None or settings.n_trials <= size:  # None: not a grid (the grid's checks said why)
         return settings
     say(f"The grid holds {size} configuration(s): {size} trial(s), not hydra.sweeper.n_trials={settings.n_trials}")
     return dataclasses.replace(settings, n_trials=size)
@@ -160,18 +169,29 @@ class _Search:
         self.client = MlflowClient(target.uri)
         self.study_name = settings.study_name_for(study_arguments)
         self.study_arguments = study_arguments
-        self.study: optuna.Study | None = None
-        self.state: SweepState | None = None
+        # The study joined and the search's SweepState: set as run() starts (see study, state).
+        self._study: optuna.Study | None = None
+        self._state: SweepState | None = None
         self.job_index = 0
         self.custom_search_space = settings.custom_search_space_function()
         self.trials_run = 0  # by this worker, in this command: what max_failure_rate is a share of
         self.trials_failed = 0
 
+    @property
+    def study(self) -> optuna.Study:
+        assert self._study is not None, "run() joins the study first"
+        return self._study
+
+    @property
+    def state(self) -> SweepState:
+        assert self._state is not None, "run() makes the search's state first"
+        return self._state
+
     def run(self, launcher: Any) -> None:
         for run_id in reap_dead_runs(self.client, self.target.experiment_id, self.config.sweep.dead_after_seconds):
             say(f"Marked run {run_id} KILLED: its process is gone")
-        self.study, created = self._create_or_join_study()
-        self.state = self._parent_state(created)
+        self._study, created = self._create_or_join_study()
+        self._state = self._parent_state(created)
         self.state.publish(Path(self.config.hydra.sweep.dir))
         mine: list[optuna.Trial] = []
         parent_heartbeat = Heartbeat(self.client, self.state.parent_run_id, self.config.sweep.heartbeat_seconds)
@@ -205,7 +225,7 @@ class _Search:
         sampler = build_sampler(self.settings, self.space.grid() if self.settings.is_grid else None)
         try:
             study = optuna.create_study(storage=self.storage, study_name=self.study_name, sampler=sampler,
-                                        direction=self.settings.direction)
+                                        direction=StudyDirection[self.settings.direction.upper()])
             return study, True
         except optuna.exceptions.DuplicatedStudyError:
             study = optuna.load_study(study_name=self.study_name, storage=self.storage, sampler=sampler)
@@ -299,7 +319,7 @@ class _Search:
         if trial_records.exhausted(study):
             return []
         wanted = min(self._batch_size(), trial_records.budget_left(study, n_trials))
-        batch = []
+        batch: list[optuna.Trial] = []
         for _ in range(max(wanted, 0)):
             trial = study.ask(fixed_distributions=self.space.distributions)
             trial_records.claim(trial)
@@ -327,7 +347,7 @@ class _Search:
         try:
             self.custom_search_space(self.config, trial)
             self.space.overrides(trial.params)
-        except Exception as error:  # noqa: BLE001 - the user's code: said, and the trial failed
+        except Exception as error:  # the user's code: said, and the trial failed
             trial_records.tell(self.study, trial, state=TrialState.FAIL)
             raise SearchStopped(f"hydra.sweeper.custom_search_space={self.settings.custom_search_space} failed on "
                                 f"trial {trial.number}: {type(error).__name__}: {one_line(error)}") from error
@@ -392,7 +412,7 @@ class _Search:
         """End the parent run if this worker is the last one (FAILED when `stopped`
         says why this worker gave up, KILLED when interrupted), or hand it to one
         still working."""
-        study, state = self.study, self.state
+        study, state = self._study, self._state
         if state is None or study is None:
             return
         if stopped is not None:
@@ -436,7 +456,7 @@ class _Search:
                 return identity
         return None
 
-    def _end(self, status: RunStatus | None) -> None:
+    def _end(self, status: int | None) -> None:  # a RunStatus value
         state = self.state
         counts = trial_records.trial_summary(self.study)
         for name, count in counts.items():

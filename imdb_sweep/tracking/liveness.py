@@ -100,7 +100,7 @@ class PeriodicBeat:
     """Calls `beat()` every `interval_seconds` from a daemon thread; a failed beat
     only delays the proof of death, so it is ignored."""
 
-    def __init__(self, beat: Callable[[], None], interval_seconds: float, name: str):
+    def __init__(self, beat: Callable[[], object], interval_seconds: float, name: str):  # its value unused
         self._beat_once = beat
         self._interval = interval_seconds
         self._stopped = threading.Event()

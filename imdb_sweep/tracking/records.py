@@ -67,7 +67,8 @@ def log_dataset(
     with warnings.catch_warnings():
         # MLflow 3 registers its local-file source twice and warns about the tie.
         warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways.*")
-        dataset = mlflow.data.from_numpy(
+        # mlflow.data defines its from_* constructors at import time, out of the type checker's sight.
+        dataset = mlflow.data.from_numpy(  # type: ignore[attr-defined]
             x, targets=y, source=location, name=f"imdb-{context}", digest=digest[:36]
         )
     dataset_input = DatasetInput(dataset._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, context)])

@@ -100,7 +100,7 @@ def job_run(
             mlflow.end_run(RunStatus.to_string(status))
 
 
-def _end_run_quietly(status: RunStatus) -> None:
+def _end_run_quietly(status: int) -> None:  # a RunStatus value
     """Leave the active run (so the process can start another one) without
     masking the error that ends it when the store cannot take the status."""
     try:

@@ -20,8 +20,15 @@ from mlflow.tracking import MlflowClient
 
 from imdb_sweep.tracking.fresh_database import prepare_sqlite_database
 from imdb_sweep.tracking.uris import (
-    ACCEPTED_URI_FORMS, STORE_DATABASE, artifacts_folder, is_server, local_store_folder, local_store_uri,
-    move_legacy_database, store_files_folder, uri_form_problem,
+    ACCEPTED_URI_FORMS,
+    STORE_DATABASE,
+    artifacts_folder,
+    is_server,
+    local_store_folder,
+    local_store_uri,
+    move_legacy_database,
+    store_files_folder,
+    uri_form_problem,
 )
 
 # A new SQLite store announces its schema set-up at INFO level on every job.

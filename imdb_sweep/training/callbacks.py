@@ -87,6 +87,10 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     uninterrupted run did. It restores no weights itself: training restores the best
     epoch's from a KeptWeights of BEST_VAL_ACCURACY, which checkpoints keep."""
 
+    # EarlyStopping's own counters, which on_train_begin replays.
+    wait: int
+    best: float
+
     def __init__(self, patience: int, previous_values: list[float] | None = None):
         super().__init__(monitor=BEST_VAL_ACCURACY.epoch_key, mode="max" if BEST_VAL_ACCURACY.maximize else "min",
                          patience=patience, restore_best_weights=False)
@@ -121,5 +125,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
         kept = [keeper for keeper in self._keepers if keeper.weights is not None]
         self._state.kept_epochs = {keeper.rule.name: keeper.epoch for keeper in kept}
         # Only weights that changed this epoch are written; the others are on disk.
-        fresh = {keeper.rule.name: keeper.weights for keeper in kept if keeper.epoch == epoch + 1}
+        fresh = {keeper.rule.name: keeper.weights for keeper in kept
+                 if keeper.epoch == epoch + 1 and keeper.weights is not None}
         self._store.save(self.model, self._state, fresh)

@@ -14,7 +14,11 @@ from imdb_sweep.data import ImdbData
 from imdb_sweep.process.memory import garbage_collector_frozen
 from imdb_sweep.process.policy import apply_training_settings
 from imdb_sweep.training.callbacks import (
-    EpochCheckpoint, EpochTimer, KeptWeights, ResumableEarlyStopping, StopOnNonFiniteLoss,
+    EpochCheckpoint,
+    EpochTimer,
+    KeptWeights,
+    ResumableEarlyStopping,
+    StopOnNonFiniteLoss,
 )
 from imdb_sweep.training.checkpoints import CheckpointState, CheckpointStore
 from imdb_sweep.training.epoch_rule import BEST_VAL_ACCURACY, EpochRule
@@ -81,6 +85,7 @@ def choose_model_epoch(result: TrainingResult, cfg: Any, data: ImdbData) -> Chos
     or early stopping's restored best), its numbers stand and nothing is evaluated."""
     if result.model_weights is None:
         return ChosenModel(result.model_epoch, result.test_loss, result.test_accuracy, 0.0)
+    assert result.model is not None, "train() returns weights to choose only with their model"
     result.model.set_weights(result.model_weights)
     result.model_weights = None
     with garbage_collector_frozen():
@@ -147,7 +152,7 @@ def train(
     early_stopping = cfg.train.early_stopping_patience is not None
     model_keeper = _keeper(model_epoch_rule, resume, checkpoints)
     keepers = [model_keeper]
-    if early_stopping and BEST_VAL_ACCURACY != model_epoch_rule:
+    if early_stopping and model_epoch_rule != BEST_VAL_ACCURACY:
         keepers.append(_keeper(BEST_VAL_ACCURACY, resume, checkpoints))
     best_keeper = next(keeper for keeper in keepers if keeper.rule == BEST_VAL_ACCURACY) if early_stopping else None
     timer = epoch_timer or EpochTimer()

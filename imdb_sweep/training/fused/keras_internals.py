@@ -15,7 +15,8 @@ import keras
 # The per-variable state lists the dense embedding updates read (optimizers.py),
 # and the settings under which Keras creates all of them.
 OPTIMIZER_SLOTS: dict[type, tuple[dict, tuple[str, ...]]] = {
-    keras.optimizers.RMSprop: ({"momentum": 0.9, "centered": True}, ("_velocities", "_momentums", "_average_gradients")),
+    keras.optimizers.RMSprop: (
+        {"momentum": 0.9, "centered": True}, ("_velocities", "_momentums", "_average_gradients")),
     keras.optimizers.Adam: ({}, ("_momentums", "_velocities")),
     keras.optimizers.Nadam: ({}, ("_momentums", "_velocities")),
     keras.optimizers.Adagrad: ({}, ("_accumulators",)),

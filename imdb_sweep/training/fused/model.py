@@ -35,6 +35,8 @@ the slices to the float32 arithmetic on any CPU.
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -53,6 +55,10 @@ class FusedStepsSequential(keras.Sequential):
     """A Sequential model whose train step takes a group of batches: `((x, count), y)`
     with x of shape (group, batch, ...), y of shape (group, batch, ...); the first
     `count` batches are trained on, one optimizer update each, in order."""
+
+    # Keras's compiled steps (None until made), wrapped by make_train/test_function.
+    train_function: Any
+    test_function: Any
 
     def __init__(self, *args, embedding_gradients: str = "per_occurrence", dropout_masks: str = "hashed",
                  dropout_seed: int = 0, **kwargs):
