@@ -1,7 +1,9 @@
-"""The package's imports flow one way (tools/import_graph.py): no cycles, only down the layers."""
+"""The package's imports flow one way (tools/import_graph.py): no cycles, only down the layers;
+and no test module imports another."""
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 
@@ -29,3 +31,19 @@ def test_every_part_is_in_a_layer_and_imports_only_lower_layers():
 
 def test_the_cycle_finder_finds_a_cycle():
     assert import_graph.find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_no_test_module_imports_another():
+    """Shared builders live in tests/helpers/ and fixtures in conftest.py: a test module
+    importing another (or conftest) would run, or break on, that module's own tests."""
+    tests_folder = Path(__file__).resolve().parent
+    offenders = []
+    for path in sorted(tests_folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                       else [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
+            for module in modules:
+                parts = module.split(".")
+                if parts[0] == "tests" and len(parts) > 1 and (parts[1] == "conftest" or parts[1].startswith("test_")):
+                    offenders.append(f"{path.relative_to(tests_folder)} imports {module}")
+    assert offenders == []

@@ -11,10 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
-from tests.conftest import run_cli
-
-TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
-        "tracking.log_model=false"]
+from tests.helpers.cli import TINY, run_cli
 
 
 def local_store(cwd: Path) -> tuple[MlflowClient, list]:

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from tests import compose_file
-from tests.compose_file import AUTH_INI, PROJECT_ROOT, interpolate, load, mlflow_command
+from tests.helpers import compose_file
+from tests.helpers.compose_file import AUTH_INI, PROJECT_ROOT, interpolate, load, mlflow_command
 
 ENV = {"POSTGRES_PASSWORD": "s3cret"}
 

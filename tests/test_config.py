@@ -6,6 +6,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from imdb_sweep.config.identity import flatten_config
+from tests.helpers.variants import VARIANT_CHANGES
 
 BASELINE = {
     "seed": 42,
@@ -24,17 +25,6 @@ BASELINE = {
     "train.validation_split": 0.2,
     "data.num_words": 10000,
     "data.maxlen": 500,
-}
-
-VARIANT_CHANGES = {
-    "baseline": {},
-    "two_layers": {"model.hidden_layers": 2},
-    "three_layers": {"model.hidden_layers": 3},
-    "units64": {"model.units": 64},
-    "mse": {"train.loss": "mse"},
-    "tanh": {"model.activation": "tanh"},
-    "dropout": {"model.dropout": 0.5},
-    "l2": {"model.l2": 0.001},
 }
 
 
@@ -57,7 +47,7 @@ def test_command_line_overrides_win_over_a_variant(compose_config):
 
 
 def test_every_variant_file_is_listed_here():
-    from tests.conftest import CONF_DIR
+    from tests.helpers.paths import CONF_DIR
 
     on_disk = {path.stem for path in (CONF_DIR / "variant").glob("*.yaml")}
     assert on_disk == set(VARIANT_CHANGES)
@@ -72,7 +62,7 @@ def test_hydra_launcher_ray_is_the_plugin_with_our_cluster_settings():
     from hydra import compose, initialize_config_dir
 
     from imdb_sweep.sweep.ray_preset import register_ray_launcher_preset
-    from tests.conftest import CONF_DIR
+    from tests.helpers.paths import CONF_DIR
 
     assert register_ray_launcher_preset()
     launchers = {}

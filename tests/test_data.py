@@ -19,7 +19,7 @@ from imdb_sweep.data.aclimdb import read_aclimdb
 from imdb_sweep.data.arrays import KERAS_SHUFFLE_SEED, keras_order, pad_sequences, stratified_subset
 from imdb_sweep.data.encoding import EncodedSplit
 from imdb_sweep.data.text import encode_texts, tokenize
-from tests.conftest import write_aclimdb
+from tests.helpers.archives import write_aclimdb
 
 
 def data_cfg(path: Path, cache_dir: Path, **changes):

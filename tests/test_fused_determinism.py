@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import CONF_DIR, PROJECT_ROOT
+from tests.helpers.paths import CONF_DIR, PROJECT_ROOT
 
 # One deterministic run on tiny data: the fused model's weights' digest, or an error.
 RUN = f"""

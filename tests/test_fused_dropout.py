@@ -11,7 +11,7 @@ from imdb_sweep.training.fused.batches import BatchGroups
 from imdb_sweep.training.fused.dropout import hashed_dropout
 from imdb_sweep.training.fused.model import FusedStepsSequential, portable_model
 from imdb_sweep.training.model import build_compiled_model, build_model, compile_model
-from tests.test_fused_steps import LENGTH, VOCABULARY, tiny_arrays
+from tests.helpers.fused import LENGTH, VOCABULARY, tiny_arrays
 
 
 def dropped(rate: float, seed: int = 1, step: int = 0, stream: int = 0, xla: bool = False) -> np.ndarray:

@@ -20,15 +20,7 @@ from imdb_sweep.training.model import (
     resolve_jit_compile,
     uses_fused_steps,
 )
-
-VOCABULARY, LENGTH = 50, 12
-
-
-def tiny_arrays(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, VOCABULARY, size=(count, LENGTH)).astype("int32")
-    y = (x[:, -1] % 2).astype("float32")  # learnable: the parity of the last word
-    return x, y
+from tests.helpers.fused import LENGTH, VOCABULARY, tiny_arrays
 
 
 def summing(optimizer_class: type) -> type:

@@ -7,7 +7,7 @@ import pytest
 
 from imdb_sweep.training.fused.model import FusedStepsSequential
 from imdb_sweep.training.model import build_compiled_model
-from tests.test_config import VARIANT_CHANGES
+from tests.helpers.variants import VARIANT_CHANGES
 
 
 def hidden_dense_layers(model: keras.Model) -> list[keras.layers.Dense]:

@@ -20,10 +20,9 @@ from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.settings import build_sampler
 from imdb_sweep.search.space import SearchSpace
-from tests.conftest import run_cli
-from tests.test_search import (
+from tests.helpers.cli import TINY, run_cli
+from tests.helpers.searches import (
     SEARCH,
-    TINY,
     assert_complete_search,
     assert_refused_before_any_run_or_study,
     read_search,

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import PROJECT_ROOT, write_aclimdb
+from tests.helpers.archives import write_aclimdb
+from tests.helpers.paths import PROJECT_ROOT
 
 # Not copied into the build folder: environments, outputs and earlier builds.
 SKIPPED_AT_TOP = {".git", ".venv", "build", "dist", "mlruns", "outputs", "multirun",

@@ -13,10 +13,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from imdb_sweep.config.validation import ConfigError, validate_config
-from tests.conftest import CONF_DIR, PROJECT_ROOT, run_cli
-
-TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
-        "tracking.log_model=false"]
+from tests.helpers.cli import TINY, run_cli
+from tests.helpers.paths import CONF_DIR, PROJECT_ROOT
 
 
 def test_the_parallel_preset_runs_two_joblib_jobs_with_one_thread_each(isolated_env):

@@ -17,19 +17,13 @@ import pytest
 import sqlalchemy
 from mlflow import MlflowClient
 
-from tests import compose_file
-from tests.compose_file import (
-    Postgres,
-    postgres_bin,
-    start_compose_server,
-    throwaway_postgres,
-)
-from tests.conftest import run_cli, stop_process
+from tests.helpers import compose_file
+from tests.helpers.cli import TINY, run_cli
+from tests.helpers.compose_file import Postgres, postgres_bin, start_compose_server, throwaway_postgres
+from tests.helpers.processes import stop_process
 
 pytestmark = pytest.mark.slow
 
-TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
-        "tracking.log_model=false"]
 
 
 @pytest.fixture(scope="module")

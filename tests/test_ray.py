@@ -16,7 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
-from tests.conftest import PROJECT_ROOT
+from tests.helpers.paths import PROJECT_ROOT
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher",
                     reason="the Ray launcher is not installed (pip install -e '.[ray]')")

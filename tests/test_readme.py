@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from imdb_sweep.config.identity import flatten_config
-from tests.conftest import CONF_DIR, PROJECT_ROOT
+from tests.helpers.paths import CONF_DIR, PROJECT_ROOT
 
 KEY_TABLE_HEADER = "| key | default | meaning |"
 

@@ -14,10 +14,11 @@ from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
 from imdb_sweep.tracking.liveness import reap_dead_runs
-from tests.conftest import PROJECT_ROOT, run_cli
+from tests.helpers.cli import TINY as SHARED_TINY
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import PROJECT_ROOT
 
-TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=2",
-        "tracking.log_model=false"]
+TINY = [*(override for override in SHARED_TINY if not override.startswith("train.verbose=")), "train.verbose=2"]
 EPOCHS = 30
 
 
@@ -212,7 +213,7 @@ def test_resuming_from_a_checkpoint_continues_the_history(tiny_config, tmp_path)
 def test_a_resumed_checkpoint_keeps_the_best_epoch_from_before_the_interruption(tiny_config, tmp_path):
     from imdb_sweep.training.checkpoints import CheckpointStore
     from imdb_sweep.training.fit import choose_model_epoch, train
-    from tests.test_train import MIN_VAL_LOSS, overfitting_data, same_weights
+    from tests.helpers.training import MIN_VAL_LOSS, overfitting_data, same_weights
 
     cfg = tiny_config("train.epochs=6", "train.learning_rate=0.01")
     data = overfitting_data(cfg)
@@ -240,7 +241,7 @@ def test_a_resumed_checkpoint_keeps_the_best_epoch_from_before_the_interruption(
 def test_early_stopping_resumed_from_a_checkpoint_stops_and_restores_as_uninterrupted(tiny_config, tmp_path):
     from imdb_sweep.training.checkpoints import CheckpointStore
     from imdb_sweep.training.fit import train
-    from tests.test_train import overfitting_data, same_weights
+    from tests.helpers.training import overfitting_data, same_weights
 
     patience = ("train.learning_rate=0.01", "train.early_stopping_patience=2")
     cfg = tiny_config("train.epochs=6", *patience)

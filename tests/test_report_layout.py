@@ -27,7 +27,7 @@ from imdb_sweep.report.plots import (
     render_plots,
 )
 from imdb_sweep.report.table import ComparisonTable, distinguishing_keys
-from tests.test_report import EXPERIMENT, FakeSweeps
+from tests.helpers.report_runs import EXPERIMENT, FakeSweeps
 
 # conf/variant/*.yaml: each variant changes one or two keys of the baseline.
 BASELINE_CONFIG = {"model.units": 32, "model.activation": "relu", "model.dropout": 0.0,

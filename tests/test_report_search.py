@@ -31,7 +31,7 @@ from imdb_sweep.report.search import (
     summarize_search,
 )
 from imdb_sweep.report.search_plots import SEARCH_PLOT_FILES, parallel_figure, render_report_plots
-from tests.test_report import EXPERIMENT, PNG_SIGNATURE, FakeSweeps
+from tests.helpers.report_runs import EXPERIMENT, PNG_SIGNATURE, FakeSweeps
 
 SPACE = {"model.units": CategoricalDistribution([16, 32, 64, 128]),
          "model.dropout": FloatDistribution(0.0, 0.6),

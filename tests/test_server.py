@@ -19,10 +19,9 @@ from mlflow.tracking import MlflowClient
 from imdb_sweep import contract, server
 from imdb_sweep.sweep import parent
 from imdb_sweep.tracking import records, runs, store, uris
-from tests.conftest import PROJECT_ROOT, free_port, run_cli, start_mlflow_server, stop_process, wait_for_http
-
-TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
-        "tracking.log_model=false"]
+from tests.helpers.cli import TINY, run_cli
+from tests.helpers.paths import PROJECT_ROOT
+from tests.helpers.processes import free_port, start_mlflow_server, stop_process, wait_for_http
 
 
 def test_the_server_command_opens_the_default_store_on_localhost(tmp_path):

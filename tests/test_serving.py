@@ -23,7 +23,9 @@ from imdb_sweep.data.aclimdb import read_aclimdb
 from imdb_sweep.data.arrays import KERAS_SHUFFLE_SEED, keras_order
 from imdb_sweep.job import run_job
 from imdb_sweep.serving.text_model import ReviewInputError, review_texts
-from tests.conftest import NEGATIVE_WORDS, POSITIVE_WORDS, free_port, run_cli, wait_for_http, write_aclimdb
+from tests.helpers.archives import NEGATIVE_WORDS, POSITIVE_WORDS, write_aclimdb
+from tests.helpers.cli import run_cli
+from tests.helpers.processes import free_port, wait_for_http
 
 POSITIVE_REVIEW = "A " + " and ".join(POSITIVE_WORDS) + " film. " + " ".join(POSITIVE_WORDS) + "!"
 NEGATIVE_REVIEW = "An " + " and ".join(NEGATIVE_WORDS) + " film. " + " ".join(NEGATIVE_WORDS) + "!"

@@ -187,7 +187,7 @@ def test_a_job_that_raises_during_training_ends_failed(tiny_config):
 
 
 def test_an_unreachable_server_is_named_within_seconds(tiny_config, monkeypatch):
-    from tests.conftest import free_port
+    from tests.helpers.processes import free_port
 
     uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

@@ -4,9 +4,7 @@ weights kept for the logged model."""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from imdb_sweep.data import load_imdb
@@ -15,6 +13,7 @@ from imdb_sweep.search.objective import OBJECTIVES
 from imdb_sweep.training.callbacks import NonFiniteLossError
 from imdb_sweep.training.epoch_rule import BEST_VAL_ACCURACY, EpochRule
 from imdb_sweep.training.fit import TrainingResult, choose_model_epoch, train
+from tests.helpers.training import MIN_VAL_LOSS, overfitting_data, same_weights
 
 
 def test_train_reports_keras_metrics_for_every_epoch(tiny_config):
@@ -66,20 +65,8 @@ def test_a_diverging_run_stops_with_a_clear_error(tiny_config):
 # ---------------------------------------------------------------------------
 
 MAX_VAL_ACCURACY = BEST_VAL_ACCURACY
-MIN_VAL_LOSS = EpochRule("val_loss", best_of_epochs=True, maximize=False)
 LAST_EPOCH = EpochRule("val_loss", best_of_epochs=False)
 LOOPS = {"fused": "train.fuse_steps=true", "keras": "train.fuse_steps=false"}
-
-
-def overfitting_data(cfg):
-    """The tiny reviews with their training labels shuffled: nothing to learn, so
-    the validation curves peak early and the model overfits after."""
-    data = load_imdb(cfg.data)
-    return replace(data, y_train=np.random.default_rng(0).permutation(data.y_train))
-
-
-def same_weights(first: list, second: list) -> bool:
-    return len(first) == len(second) and all(np.array_equal(a, b) for a, b in zip(first, second))
 
 
 def test_each_objective_keeps_the_epoch_its_value_comes_from():

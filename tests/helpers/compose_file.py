@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import free_port, stop_process, wait_for_http
+from tests.helpers.paths import PROJECT_ROOT
+from tests.helpers.processes import free_port, stop_process, wait_for_http
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 AUTH_OVERRIDE_FILE = PROJECT_ROOT / "docker-compose.auth.yml"
 AUTH_INI = PROJECT_ROOT / "docker" / "basic_auth.ini"

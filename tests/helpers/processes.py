@@ -1,0 +1,60 @@
+"""Real processes for tests: free ports, waiting for HTTP, a real `mlflow server`, stopping."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"no answer from {url} within {timeout} s")
+
+
+def start_mlflow_server(store: Path, extra: list[str] | None = None) -> tuple[subprocess.Popen, str]:
+    """A real `mlflow server` on 127.0.0.1 over a SQLite store in `store`."""
+    store.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+        "--artifacts-destination", str(store / "artifacts"), "--serve-artifacts",
+        "--workers", "1", *(extra or []),
+    ]
+    with open(store / "server.log", "wb") as log:  # the server writes to its own copy
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(uri + "/health", process)
+    except RuntimeError as error:
+        process.kill()
+        raise RuntimeError((store / "server.log").read_text()[-3000:]) from error
+    return process, uri
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
