@@ -12,6 +12,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -107,9 +108,7 @@ def discovered_sweepers(python: Path, cwd: Path) -> dict[str, str]:
     probe = ("import json, inspect; from hydra.core.plugins import Plugins; "
              "from hydra.plugins.sweeper import Sweeper; "
              "print(json.dumps({p.__name__: inspect.getfile(p) for p in Plugins.instance().discover(Sweeper)}))")
-    result = run([str(python), "-c", probe], cwd=cwd)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return probe_json(python, cwd, probe)
 
 
 def imported_from(python: Path, cwd: Path) -> dict[str, str]:
@@ -118,6 +117,11 @@ def imported_from(python: Path, cwd: Path) -> dict[str, str]:
     probe = ("import json, imdb_sweep, imdb_sweep.config.location as c; from importlib import metadata; "
              "print(json.dumps({'package': imdb_sweep.__file__, 'config_dir': str(c.config_dir()), "
              "'direct_url': metadata.distribution('imdb_sweep').read_text('direct_url.json')}))")
+    return probe_json(python, cwd, probe)
+
+
+def probe_json(python: Path, cwd: Path, probe: str) -> Any:
+    """What `probe`, run by `python -c` in a fresh process in `cwd`, printed last as JSON."""
     result = run([str(python), "-c", probe], cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

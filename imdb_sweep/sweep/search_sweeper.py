@@ -470,8 +470,8 @@ class _Search:
         if status is None:
             status = RunStatus.FINISHED if counts["failed"] == 0 else RunStatus.FAILED
         try:
-            trials = ", ".join(f"{counts[name]} {name}" for name in ("complete", "pruned", "failed")) + "".join(
-                f", {counts[name]} {name}" for name in ("running", "retried") if counts[name])
+            said = ["complete", "pruned", "failed"] + [name for name in ("running", "retried") if counts[name]]
+            trials = ", ".join(f"{counts[name]} {name}" for name in said)
             end_parent_run(self.client, state, expected=None, status=status, trials=trials)
         except Exception as error:  # noqa: BLE001 - e.g. the server died during the search
             print(f"Could not end the search's parent run {state.parent_run_id}: {type(error).__name__}: "
