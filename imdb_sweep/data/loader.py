@@ -122,7 +122,7 @@ class PreviousLoad:
     """load_imdb, reusing the arrays of the previous call when it loaded the same
     data. Most jobs of a multirun run in one process (basic launcher, joblib
     workers) and load the same data; each would otherwise hash the archive and
-    read the cache again, about a third of a second per job. Keyed by the data
+    read the cache again (benchmarks/README.md, data). Keyed by the data
     settings and the archive's size and modification time, so a changed archive
     is read afresh. Holds one data set at a time: the arrays are about 100 MB."""
 

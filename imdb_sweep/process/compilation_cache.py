@@ -1,9 +1,9 @@
 """XLA's compiled programs kept on disk between jobs: TensorFlow's persistent
 compilation cache, which XLA on a CPU supports.
 
-A job's first epoch compiles its train and evaluation programs with XLA (about
-1-3.5 s on our 2-core machine, by TensorFlow's own log); every later job of the
-same model shape compiles the same programs again. With
+A job's first epoch compiles its train and evaluation programs with XLA (seconds
+on a CPU: benchmarks/README.md); every later job of the same model shape
+compiles the same programs again. With
 `--tf_xla_persistent_cache_directory` in TF_XLA_FLAGS, TensorFlow saves each
 compiled program there and, next time, loads it when the program to compile is
 the same: it still lowers the graph to XLA's HLO, and loads the saved program
@@ -14,8 +14,8 @@ What the saved programs depend on beyond their HLO is the folder's key: the
 TensorFlow build, the CPU (its model, features and count; a program compiled
 for AVX-512 must never run on a CPU without it) and the user's XLA flags. The
 folder is `<cache>/xla/<key>/` in imdb_sweep's user cache
-(`$IMDB_SWEEP_CACHE_DIR`, else ~/.cache/imdb_sweep); each model shape adds
-about 0.4 MB. A TF_XLA_FLAGS that already names a persistent cache directory
+(`$IMDB_SWEEP_CACHE_DIR`, else ~/.cache/imdb_sweep), a small file per model
+shape. A TF_XLA_FLAGS that already names a persistent cache directory
 is left as it is (`--tf_xla_persistent_cache_directory=` turns the cache off).
 
 TensorFlow reads TF_XLA_FLAGS once, when it starts its devices, so

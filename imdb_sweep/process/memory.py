@@ -21,7 +21,7 @@ def garbage_collection_paused() -> Iterator[None]:
     Importing TensorFlow or MLflow creates about a million objects that live as
     long as the process (modules, classes, functions). Collections triggered
     while they are created find nothing to free, and every later full
-    collection would walk them all again (about 0.2 s each, several per job).
+    collection would walk them all again (benchmarks/README.md, garbage collection).
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -38,10 +38,10 @@ def garbage_collector_frozen() -> Iterator[None]:
     """Exempt every object alive now from garbage collection until the block ends.
 
     A job process holds millions of long-lived objects (TensorFlow, MLflow, the
-    data); each full collection during fit would walk all of them, about 0.2 s a
-    time. Frozen, a collection only looks at what fit itself creates. Unfrozen
-    afterwards, so that whatever became garbage meanwhile (this job's model, in a
-    multirun) is collected as usual.
+    data); each full collection during fit would walk all of them. Frozen, a
+    collection only looks at what fit itself creates. Unfrozen afterwards, so that
+    whatever became garbage meanwhile (this job's model, in a multirun) is
+    collected as usual.
     """
     gc.freeze()
     try:

@@ -44,8 +44,8 @@ def native_stderr_captured() -> Iterator[tuple[Any, int]]:
 
 # Optional packages that Keras imports at start-up only for features a job never
 # uses: scikit-learn (Keras's estimator wrappers) and matplotlib (pyplot for its
-# image-gallery plots, matplotlib.patches for its bounding-box plots). Together
-# about 0.9 s of every job's TensorFlow import; matplotlib alone, about 0.2 s.
+# image-gallery plots, matplotlib.patches for its bounding-box plots): a share of
+# every job's TensorFlow import (benchmarks/README.md, Keras's optional extras).
 _KERAS_EXTRAS = ("sklearn", "matplotlib")
 
 

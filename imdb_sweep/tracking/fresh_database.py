@@ -1,8 +1,8 @@
 """A new local store's SQLite database, copied from an empty one instead of migrated.
 
 MLflow gives a new SQLite database its schema by running each of its alembic
-migrations in turn: 2.5-8 s on our 2-core machine, on a user's first job and on
-every store a test creates. The outcome is the same empty schema for every new
+migrations in turn: seconds (benchmarks/README.md), on a user's first job and
+on every store a test creates. The outcome is the same empty schema for every new
 database of one MLflow version, so the first new store of a version builds it
 once in imdb_sweep's user cache (`$IMDB_SWEEP_CACHE_DIR`, else
 ~/.cache/imdb_sweep: `mlflow-<version>-empty.db`), and every later new store

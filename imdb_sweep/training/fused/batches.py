@@ -42,8 +42,8 @@ class BatchGroups:
         # A known length gives Keras its steps per epoch (and a progress bar with an end).
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
         # No tf.data autotuning: Keras deletes each epoch's iterator when the next
-        # epoch starts, and with autotuning on that deletion waited 0.3-1 s in about
-        # half the epochs (benchmarks/iterator_teardown.py). prefetch(2) is a fixed
+        # epoch starts, and with autotuning on that deletion often waits out the
+        # autotuning thread (benchmarks/iterator_teardown.py). prefetch(2) is a fixed
         # buffer, so there is nothing to tune.
         options = tf.data.Options()
         options.autotune.enabled = False

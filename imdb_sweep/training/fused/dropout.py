@@ -1,7 +1,7 @@
 """Dropout masks for the fused training loop, from a counter-based integer hash.
 
 Keras's Dropout draws its masks with TensorFlow's random ops, whose XLA kernels
-on a CPU made the dropout variant's epochs about 11x slower (benchmarks/README.md).
+on a CPU made the dropout variant's epochs many times slower (benchmarks/README.md).
 Here a mask is a pure function of (seed, training step, layer, position): the
 32-bit finalizer of MurmurHash3 over plain integers, which XLA compiles to a few
 vectorized multiplies, shifts and xors per unit, fused into the layer's output.

@@ -26,7 +26,7 @@ Evaluation (validation after every epoch, the test split) takes batches of
 layers before the output layer inside the compiled program in slices of
 EVALUATION_SLICE reviews: a batch of 1000 reviews embeds into a 64 MB
 (1000, 500, 32) block that no CPU cache holds, where 250 reviews' 16 MB keeps
-the hidden Dense layer's reads close (evaluation about 2x faster on our CPU).
+the hidden Dense layer's reads close (the gain: benchmarks/README.md).
 Each slice's rows come out as in one pass, and the output layer, the loss and
 the metrics take the whole batch as before: the job's metrics are the same bit
 for bit (benchmarks/README.md, speed.py), and tests/test_fused_steps.py holds
@@ -113,7 +113,7 @@ class FusedStepsSequential(keras.Sequential):
     def make_train_function(self, force: bool = False):
         if self.train_function is None or force:
             # The variables first, so that TensorFlow traces the train step once
-            # (with them created inside, twice: about 0.5 s of a job's first epoch).
+            # (with them created inside, it traces it twice, in a job's first epoch).
             keras_internals.build_state(self, self.inputs[0], keras.KerasTensor((None,), "float32"))
             super().make_train_function(force=True)
             self.train_function = without_cache_notices(self.train_function)
