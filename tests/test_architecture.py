@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 
 import import_graph  # a script beside the project, not a package
+from tests.helpers.paths import PROJECT_ROOT
 
 
 def test_no_module_imports_itself_through_others():
@@ -27,6 +28,14 @@ def test_every_part_is_in_a_layer_and_imports_only_lower_layers():
         if source in import_graph.LAYERS and import_graph.LAYERS.index(target) > import_graph.LAYERS.index(source)
     ]
     assert upward == []
+
+
+def test_architecture_md_shows_the_current_import_graph():
+    page = (PROJECT_ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    graph = import_graph.mermaid(import_graph.part_imports(import_graph.module_imports()))
+    assert f"```mermaid\n{graph}\n```" in page, (
+        "ARCHITECTURE.md's import graph is not the current one: paste the output of "
+        "`python tools/import_graph.py --mermaid` over it")
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -1,7 +1,7 @@
 """The import graph of the imdb_sweep package, read from the source (nothing is imported).
 
     python tools/import_graph.py            # package-level edges, as text
-    python tools/import_graph.py --mermaid  # the same as a Mermaid flowchart (README)
+    python tools/import_graph.py --mermaid  # the same as a Mermaid flowchart (ARCHITECTURE.md)
     python tools/import_graph.py --modules  # module-level edges
 
 Every import counts, including those inside functions (the job imports Keras
