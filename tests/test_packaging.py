@@ -152,6 +152,10 @@ def test_the_wheel_holds_every_module_and_every_config_file(wheel: Path):
                for path in (PROJECT_ROOT / "conf").rglob("*.yaml")}
     assert {"imdb_sweep/conf/config.yaml", "imdb_sweep/conf/hydra/help/imdb_sweep.yaml"} <= configs
     assert configs == {name for name in names if name.startswith("imdb_sweep/conf/")}
+    # The HTML report's template, package data beside the code that renders it.
+    templates = {path.relative_to(PROJECT_ROOT).as_posix()
+                 for path in (PROJECT_ROOT / "imdb_sweep" / "report" / "templates").iterdir()}
+    assert "imdb_sweep/report/templates/report.html.j2" in templates and templates <= names, sorted(templates - names)
     # The search sweeper's plugin, in Hydra's namespace package, which has no __init__.py of ours.
     assert "hydra_plugins/imdb_sweep_optuna/optuna_sweeper.py" in names
     assert "hydra_plugins/__init__.py" not in names

@@ -3,20 +3,26 @@
 Machine formats (CSV, JSON) carry full param keys (`model.units`) and every
 statistic; the human formats (Markdown, HTML, LaTeX) use short headers (`units`),
 show the metric that ranks (validation accuracy) first and the test accuracy
-beside it, with mean +- std, the 95% CI and n of the test accuracy.
+beside it, with mean +- std, the 95% CI and n of the test accuracy. The HTML
+page is templates/report.html.j2: this module prepares its texts, the template lays
+them out.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
-import html
+import functools
 import io
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import jinja2
+from markupsafe import Markup
 
 from imdb_sweep import contract
 from imdb_sweep.config.identity import short_value
@@ -26,6 +32,7 @@ from imdb_sweep.report.apart import (
     not_finished_record,
     pruned_cells,
     pruned_headers,
+    pruned_keys,
     pruned_record,
     pruned_runs,
 )
@@ -337,112 +344,126 @@ def to_latex(table: ComparisonTable) -> str:
 # HTML: one self-contained page, plots embedded
 # ---------------------------------------------------------------------------
 
-# Fits a 1366-pixel laptop screen: compact cells, headers that wrap at `_`, numbers
-# that never wrap, and a scrolling box for tables wider than that (many params).
-_STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1em; color: #222; }
-h1 { font-size: 1.3em; } h2 { font-size: 1.1em; }
-h1, p.meta { overflow-wrap: anywhere; }
-div.table-box { max-width: 100%; overflow-x: auto; margin: 1em 0; }
-table { border-collapse: collapse; font-size: 0.8em; }
-th, td { border: 1px solid #ccc; padding: 0.2em 0.25em; text-align: right; }
-th { background: #f0f0f0; vertical-align: bottom; font-weight: 600; }
-td { white-space: nowrap; }
-td.param, th.param { text-align: left; }
-td.runs { text-align: left; font-family: monospace; font-size: 0.85em; white-space: normal; }
-table#not-finished td { white-space: normal; overflow-wrap: anywhere; }
-td.run-name { text-align: left; white-space: normal; overflow-wrap: anywhere; min-width: 8em; }
-tr.best td { background: #e6f4ea; }
-tr.best td.ranking { font-weight: bold; }
-tr.baseline td { font-style: italic; }
-p.note, p.meta { color: #555; font-size: 0.9em; max-width: 60em; }
-figure { display: inline-block; margin: 1em 1em 1em 0; max-width: 100%; vertical-align: top; }
-figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
-"""
+@dataclass(frozen=True)
+class RunLink:
+    """A run as the page names it: a link to the MLflow UI when the store is a server
+    (`address`), else plain text; `title` holds the full id when `text` is a short one."""
+
+    text: str
+    title: str | None
+    address: str | None
 
 
-def _header_html(text: str) -> str:
-    """Escaped, with a line-break opportunity after each `_` (`best_val_accuracy`)."""
-    return html.escape(text).replace("_", "_<wbr>")
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    css: str
 
 
-def _run_link(table: ComparisonTable, run_id: str, shown: str | None = None) -> str:
-    """A link to the run in the MLflow UI when the store is a server, else the id;
-    `shown` (a short id) stands in the text, the full id in the tooltip."""
+@dataclass(frozen=True)
+class PageRow:
+    classes: str
+    cells: list[Cell]
+    runs: list[RunLink]
+
+
+@dataclass(frozen=True)
+class PrunedRow:
+    cells: list[Cell]
+    run: RunLink
+
+
+@dataclass(frozen=True)
+class NotFinishedRow:
+    name: str
+    status: str
+    error: str
+    run: RunLink
+
+
+def run_link(table: ComparisonTable, run_id: str, short: bool) -> RunLink:
     uri = table.selection.tracking_uri
-    escaped = html.escape(shown or run_id)
-    title = f' title="{html.escape(run_id)}"' if shown else ""
-    if is_server(uri):
-        target = run_address(uri, table.selection.experiment_id, run_id)
-        return f'<a href="{html.escape(target)}"{title}>{escaped}</a>'
-    return f"<span{title}>{escaped}</span>" if shown else escaped
+    address = run_address(uri, table.selection.experiment_id, run_id) if is_server(uri) else None
+    if short:
+        return RunLink(text=run_id[:8], title=run_id, address=address)
+    return RunLink(text=run_id, title=None, address=address)
+
+
+def breakable(text: str) -> Markup:
+    """Escaped, with a line-break opportunity after each `_` (`best_val_accuracy`)."""
+    return Markup("_<wbr>").join(text.split("_"))
+
+
+def page_headers(table: ComparisonTable) -> list[Cell]:
+    """Headers aligned as their cells: text columns (params, run names and ids) left."""
+    headers = display_headers(table)
+    first_run_column = len(headers) - (1 if table.grouped_by_seed else 2)
+    return [Cell(header, "param" if index < len(table.param_keys) or index >= first_run_column else "result")
+            for index, header in enumerate(headers)]
+
+
+def page_row(table: ComparisonTable, row: Row) -> PageRow:
+    """The row's cells but the last, which becomes the run id(s), short and linked."""
+    texts = display_cells(table, row, short_ids=False)[:-1]
+    parameter_count = len(table.param_keys)
+    cells = [Cell(text, "param" if index < parameter_count else
+                  "ranking" if index == ranking_column(table) else "result")
+             for index, text in enumerate(texts)]
+    if not table.grouped_by_seed:
+        cells[-1] = Cell(cells[-1].text, "run-name")
+    classes = " ".join(name for name, on in (("best", row.is_best), ("baseline", row.is_baseline)) if on)
+    return PageRow(classes, cells, [run_link(table, run.run_id, short=True) for run in row.runs])
+
+
+def pruned_column_classes(table: ComparisonTable) -> list[str]:
+    """As pruned_headers: the trial number, the searched params (left, as text), the
+    epoch and the metric, then the run's name (the id cell is the run link)."""
+    return ["result", *["param"] * len(pruned_keys(table)), "result", "result", "run-name", "param"]
+
+
+def pruned_page_headers(table: ComparisonTable) -> list[Cell]:
+    return [Cell(header, css) for header, css in zip(pruned_headers(table), pruned_column_classes(table))]
+
+
+def pruned_rows(table: ComparisonTable) -> list[PrunedRow]:
+    """Pruned trials: their cells but the last, the run id, which becomes a short link."""
+    classes = pruned_column_classes(table)
+    return [PrunedRow([Cell(text, css) for text, css in zip(pruned_cells(table, run)[:-1], classes)],
+                      run_link(table, run.run_id, short=True))
+            for run in pruned_runs(table)]
+
+
+def not_finished_rows(table: ComparisonTable) -> list[NotFinishedRow]:
+    return [NotFinishedRow(run.run_name, run.status, run.error or "", run_link(table, run.run_id, short=False))
+            for run in table.selection.not_finished]
+
+
+@functools.cache
+def page_template() -> jinja2.Template:
+    """templates/report.html.j2, shipped in the package; autoescape escapes every value."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True)
+    environment.filters["breakable"] = breakable
+    return environment.get_template("report.html.j2")
 
 
 def to_html(table: ComparisonTable, plots: dict[str, bytes] | None = None) -> str:
-    selection = table.selection
-    headers = display_headers(table)
-    parameter_count = len(table.param_keys)
-    marked = ranking_column(table)
-    title = heading(table)
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title>", f"<style>{_STYLE}</style>", "</head>", "<body>",
-        f"<h1>{html.escape(title)}</h1>",
-        f'<p class="meta">Tracking store: {html.escape(selection.tracking_uri)} &middot; experiment '
-        f"{html.escape(selection.experiment_name)} (id {html.escape(selection.experiment_id)})"
-        + (f" &middot; parent run {html.escape(selection.parent_run_id)}" if selection.parent_run_id else "")
-        + f" &middot; generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>",
-    ]
-    if table.rows:
-        parts.append('<div class="table-box"><table id="comparison">')
-        parts.append("<thead><tr>" + "".join(
-            f'<th class="{"param" if index < parameter_count else "result"}">{_header_html(header)}</th>'
-            for index, header in enumerate(headers)) + "</tr></thead>")
-        parts.append("<tbody>")
-        for row in table.rows:
-            cells = display_cells(table, row, short_ids=False)
-            classes = " ".join(name for name, on in (("best", row.is_best), ("baseline", row.is_baseline)) if on)
-            rendered = []
-            for index, cell in enumerate(cells):
-                css = "param" if index < parameter_count else "ranking" if index == marked else "result"
-                content = html.escape(cell)
-                if index == len(cells) - 1:  # the run id(s), short, linked to the MLflow UI
-                    css = "runs"
-                    content = " ".join(_run_link(table, run.run_id, run.run_id[:8]) for run in row.runs)
-                elif not table.grouped_by_seed and index == len(cells) - 2:
-                    css = "run-name"
-                rendered.append(f'<td class="{css}">{content}</td>')
-            parts.append(f'<tr class="{classes}">' + "".join(rendered) + "</tr>")
-        parts.append("</tbody></table></div>")
-        parts.append(f'<p class="note">{html.escape(footnote(table))}</p>')
-    else:
-        parts.append("<p>No finished runs to rank.</p>")
-    if selection.pruned:
-        parts.append(f"<h2>{html.escape(PRUNED_TITLE)}</h2>")
-        parts.append('<div class="table-box"><table id="pruned"><thead><tr>' + "".join(
-            f"<th>{_header_html(header)}</th>" for header in pruned_headers(table)) + "</tr></thead><tbody>")
-        for run in pruned_runs(table):
-            cells = [html.escape(cell) for cell in pruned_cells(table, run)]
-            cells[-1] = _run_link(table, run.run_id, run.run_id[:8])
-            parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-        parts.append("</tbody></table></div>")
-    if selection.not_finished:
-        parts.append(f"<h2>{html.escape(NOT_FINISHED_TITLE)}</h2>")
-        parts.append('<table id="not-finished"><thead><tr><th class="param">run</th><th class="param">status</th>'
-                     '<th class="param">run_id</th><th class="param">error</th></tr></thead><tbody>')
-        for run in selection.not_finished:
-            parts.append(f'<tr><td class="param">{html.escape(run.run_name)}</td><td class="param">'
-                         f'{html.escape(run.status)}</td><td class="param">{_run_link(table, run.run_id)}'
-                         f'</td><td class="param">{html.escape(run.error or "")}</td></tr>')
-        parts.append("</tbody></table>")
-    if plots:
-        parts.append("<h2>Plots</h2>")
-        for name, data in plots.items():
-            encoded = base64.b64encode(data).decode("ascii")
-            parts.append(f'<figure><img src="data:image/png;base64,{encoded}" alt="{html.escape(name)}">'
-                         "</figure>")
-    parts += ["</body>", "</html>"]
-    return "\n".join(parts) + "\n"
+    return page_template().render(
+        title=heading(table),
+        selection=table.selection,
+        generated=f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
+        headers=page_headers(table),
+        rows=[page_row(table, row) for row in table.rows],
+        footnote=footnote(table),
+        pruned_title=PRUNED_TITLE,
+        pruned_headers=pruned_page_headers(table),
+        pruned_rows=pruned_rows(table),
+        not_finished_title=NOT_FINISHED_TITLE,
+        not_finished_rows=not_finished_rows(table),
+        plots={name: base64.b64encode(data).decode("ascii") for name, data in (plots or {}).items()},
+    )
 
 
 def render(table: ComparisonTable, output_format: str, plots: dict[str, bytes] | None = None) -> str:
