@@ -4,6 +4,7 @@ and no test module imports another."""
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -36,6 +37,14 @@ def test_architecture_md_shows_the_current_import_graph():
     assert f"```mermaid\n{graph}\n```" in page, (
         "ARCHITECTURE.md's import graph is not the current one: paste the output of "
         "`python tools/import_graph.py --mermaid` over it")
+
+
+def test_architecture_md_describes_every_layer_in_order():
+    page = (PROJECT_ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    table = page.split("| part | what it holds |", 1)[1].split("\n\n", 1)[0]
+    described = [name for line in table.splitlines()[2:] for name in re.findall(r"`([^`]+)`", line.split("|")[1])]
+    assert described == list(import_graph.LAYERS), (
+        "ARCHITECTURE.md's table of parts must name tools/import_graph.py's LAYERS, lowest first")
 
 
 def test_the_cycle_finder_finds_a_cycle():
