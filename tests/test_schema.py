@@ -5,6 +5,7 @@ refuses what the schema does not allow, type errors and unknown keys included.""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -59,18 +60,22 @@ def test_the_top_level_keys_are_config_yamls(compose_config):
     assert set(compose_config()) - {*GROUPS, "model"} == {field.name for field in dataclasses.fields(TopLevelConfig)}
 
 
-def test_hydra_composes_each_schema_from_the_config_store():
+def test_a_yaml_of_ones_own_extends_a_schema_from_the_config_store(tmp_path):
     from hydra import compose, initialize_config_dir
     from hydra.errors import ConfigCompositionException
 
     register_schemas()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["+schema/model@typed=dense", "typed.units=64"])
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, conf)
+    (conf / "model" / "typed.yaml").write_text("defaults:\n  - /schema/model/dense@_here_\n  - _self_\nunits: 64\n")
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["model=typed"])
         # Typed at compose: Hydra's own error, at the first bad value (why conf/ is checked by the walker).
-        with pytest.raises(ConfigCompositionException, match="Error merging override typed.units=abc") as caught:
-            compose(config_name="config", overrides=["+schema/model@typed=dense", "typed.units=abc"])
+        with pytest.raises(ConfigCompositionException, match="Error merging override model.units=abc") as caught:
+            compose(config_name="config", overrides=["model=typed", "model.units=abc"])
     assert "could not be converted to Integer" in str(caught.value.__cause__)
-    assert cfg.typed.units == 64 and cfg.typed.activation == "relu"
+    assert OmegaConf.get_type(cfg.model) is MODEL_FAMILIES["dense"]
+    assert (cfg.model.units, cfg.model.activation) == (64, "relu")
 
 
 def test_every_key_the_identity_rule_leaves_out_is_a_schema_key():
