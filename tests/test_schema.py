@@ -7,15 +7,16 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from omegaconf import OmegaConf
 
 from imdb_sweep.config import identity
 from imdb_sweep.config.schema import GROUPS, MODEL_FAMILIES, TopLevelConfig, register_schemas
-from imdb_sweep.config.schema.fields import default_of
+from imdb_sweep.config.schema.fields import default_of, text
 from imdb_sweep.config.schema.sweeper import SearchSweeperConfig
-from imdb_sweep.config.validation import ConfigError, Problem, config_problems, validate_config
+from imdb_sweep.config.validation import ConfigError, Problem, config_problems, schema_problems, validate_config
 from tests.helpers.paths import CONF_DIR
 
 
@@ -139,3 +140,18 @@ def test_dead_after_must_outlast_the_heartbeat(compose_config):
     (problem,) = config_problems(compose_config("sweep.heartbeat_seconds=60", "sweep.dead_after_seconds=60"))
     assert (problem.key, problem.value, problem.allowed) == ("sweep.dead_after_seconds", 60,
                                                             "a number > sweep.heartbeat_seconds")
+
+
+def test_a_schema_may_take_keys_of_the_users_own():
+    @dataclasses.dataclass
+    class Closed:
+        builder: str = text("mine:build", help="the builder")
+
+    @dataclasses.dataclass
+    class Open(Closed):
+        ACCEPTS_OTHER_KEYS: ClassVar[bool] = True
+
+    values = {"builder": "mine:build", "width": 3}
+    assert [problem.key for problem in schema_problems(values, Closed, "model.")] == ["model.width"]
+    assert schema_problems(values, Open, "model.") == []
+    assert [problem.key for problem in schema_problems({"builder": 3}, Open, "model.")] == ["model.builder"]

@@ -77,6 +77,9 @@ def schema_problems(values: Mapping[str, Any], schema: type, prefix: str = "") -
         rule = rule_of(field)
         if not rule.accepts(value):
             problems.append(Problem(key, value, rule.allowed))
+    # A schema may take keys of the user's own (the custom model family's builder arguments).
+    if getattr(schema, "ACCEPTS_OTHER_KEYS", False):
+        return problems
     for name, value in values.items():
         if name not in fields and not _is_instantiate_key(name):
             title = getattr(schema, "TITLE", prefix.rstrip(".") or "the config")

@@ -11,6 +11,7 @@ is written once, beside its default.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from collections.abc import Callable
@@ -106,16 +107,8 @@ def _field(default: Any, rule: Rule, help: str) -> Any:
     metadata = {RULE: rule, HELP: help}
     if isinstance(default, (dict, list)):
         # A mutable default is made afresh for each instance, as dataclasses require.
-        return dataclasses.field(default_factory=lambda: _copy(default), metadata=metadata)
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
 
 
 def _within(value: float, minimum: float | None, maximum: float | None, above: float | None,
