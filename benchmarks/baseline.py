@@ -51,7 +51,7 @@ def baseline_config(*overrides: str) -> Any:
     require_archive()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name="config", overrides=list(overrides))
-    OmegaConf.resolve(cfg)  # data.path and train.threads from the environment, as a job sees them
+    OmegaConf.resolve(cfg)  # data.path and runtime.threads from the environment, as a job sees them
     return cfg
 
 
@@ -65,7 +65,7 @@ def load_full_data(cfg: Any) -> Any:
 def start_training_here() -> None:
     """For benchmarks that train in their own process: TensorFlow started as a job
     starts it (quietly, without Keras's unused extras) and glibc's freed-memory pad
-    on (train.keep_freed_memory, process-wide and one-way, as in every job)."""
+    on (runtime.keep_freed_memory, process-wide and one-way, as in every job)."""
     from imdb_sweep.process.memory import keep_freed_memory
     from imdb_sweep.process.quiet_tensorflow import start_tensorflow
 

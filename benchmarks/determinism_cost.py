@@ -1,4 +1,4 @@
-"""What `train.deterministic=true` costs in epoch time, measured side by side.
+"""What `runtime.deterministic=true` costs in epoch time, measured side by side.
 
     python benchmarks/determinism_cost.py [--epochs 3] [--rounds 2]
 
@@ -28,7 +28,7 @@ def main() -> None:
     deterministic_runs = []
     for _ in range(args.rounds):
         for switch in (False, True):
-            measured = run_once(args.epochs, [f"train.deterministic={str(switch).lower()}"])
+            measured = run_once(args.epochs, [f"runtime.deterministic={str(switch).lower()}"])
             steady[switch].append(measured["steady_epoch_seconds"])
             if switch:
                 deterministic_runs.append((measured["test_accuracy"], measured["best_val_accuracy"]))

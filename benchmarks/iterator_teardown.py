@@ -50,7 +50,7 @@ def main() -> None:
         def __init__(self, autotune: bool):
             self.model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
             self.model.make_train_function()
-            self.groups = BatchGroups(x_fit, y_fit, cfg.train.batch_size, cfg.train.steps_per_execution, cfg.seed)
+            self.groups = BatchGroups(x_fit, y_fit, cfg.train.batch_size, cfg.runtime.steps_per_execution, cfg.seed)
             self.dataset = self.groups.dataset()
             if autotune:
                 options = tf.data.Options()
@@ -68,7 +68,7 @@ def main() -> None:
             deleted = time.perf_counter()
             for _ in range(len(self.groups)):
                 self.model.train_function(self.iterator)
-            self.model.evaluate(x_val, y_val, batch_size=cfg.train.evaluation_batch_size, verbose=0)
+            self.model.evaluate(x_val, y_val, batch_size=cfg.runtime.evaluation_batch_size, verbose=0)
             self.groups.epoch += 1
             return deleted - deleting, time.perf_counter() - started
 

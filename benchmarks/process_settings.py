@@ -1,7 +1,7 @@
 """Settings that act on the whole process, compared in fresh processes, alternating.
 
     python benchmarks/process_settings.py --rounds 3 --epochs 5 \\
-        "train.keep_freed_memory=false" "train.keep_freed_memory=true"
+        "runtime.keep_freed_memory=false" "runtime.keep_freed_memory=true"
 
 Some speed settings cannot be compared side by side in one process the way
 benchmarks/levers.py does, because they are process-wide and one-way (glibc's
@@ -31,7 +31,7 @@ def run_once(epochs: int, overrides: list[str]) -> dict:
     """One fresh benchmarks/train_only.py process: its epochs, accuracies and resource use."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "train_only.py"), f"train.epochs={epochs}", "train.verbose=0",
+        [sys.executable, str(BENCHMARKS / "train_only.py"), f"train.epochs={epochs}", "runtime.verbose=0",
          *overrides],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True, check=True,
     )

@@ -28,7 +28,7 @@ from baseline import baseline_config, open_store, require_archive
 
 def sweep_arguments(epochs: int, train_limit: int) -> list[str]:
     return ["-m", "model.units=16,32,64", f"train.epochs={epochs}", f"data.train_limit={train_limit}",
-            "data.test_limit=2000", "train.verbose=2", "tracking.log_model=false"]
+            "data.test_limit=2000", "runtime.verbose=2", "tracking.log_model=false"]
 
 
 def environment() -> dict[str, str]:

@@ -57,7 +57,7 @@ def space(grammar: str) -> list[str]:
 def run(name: str, arguments: list[str], store: Path, epochs: int, extra: list[str]) -> dict:
     started = time.time()
     result = subprocess.run(
-        [sys.executable, "-m", "imdb_sweep", "-m", *arguments, f"train.epochs={epochs}", "train.verbose=0",
+        [sys.executable, "-m", "imdb_sweep", "-m", *arguments, f"train.epochs={epochs}", "runtime.verbose=0",
          f"tracking.store_dir={store}", f"hydra.sweep.dir={store}/outputs", *extra],
         cwd=store, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, capture_output=True, text=True,
     )

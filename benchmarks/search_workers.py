@@ -7,7 +7,7 @@ Runs the search of benchmarks/search.py's space (TPE with ASHA pruning,
 `python -m imdb_sweep -m hydra/sweeper=optuna ...` worker, once as two such
 workers started together on the same study (the same command twice: the
 second joins). With two workers each takes one TensorFlow thread
-(`train.threads=1`, as `hydra/launcher=parallel` sets it), so that together
+(`runtime.threads=1`, as `hydra/launcher=parallel` sets it), so that together
 they use the 2 cores as the single worker's two threads do. Reports the wall
 time (first start to last exit), the trials and epochs trained, and the best
 validation accuracy found, for each.
@@ -28,7 +28,7 @@ from search import read_search, space
 
 
 def run_workers(workers: int, store: Path, arguments: list[str]) -> dict:
-    threads = ["train.threads=1"] if workers > 1 else []
+    threads = ["runtime.threads=1"] if workers > 1 else []
     command = [sys.executable, "-m", "imdb_sweep", "-m", *arguments, *threads,
                f"tracking.store_dir={store}", f"hydra.sweep.dir={store}/outputs"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     require_archive()
     arguments = ["hydra/sweeper=optuna", "hydra.sweeper.pruner=asha", f"hydra.sweeper.n_trials={args.trials}",
-                 f"hydra.sweeper.sampler.seed={args.seed}", f"train.epochs={args.epochs}", "train.verbose=0",
+                 f"hydra.sweeper.sampler.seed={args.seed}", f"train.epochs={args.epochs}", "runtime.verbose=0",
                  *space("search"), *args.extra]
     results = []
     with tempfile.TemporaryDirectory(prefix="search-workers-") as folder:

@@ -44,7 +44,7 @@ VARIANTS = {
     "units 128": ["model.units=128"],
     "3 hidden layers": ["model.hidden_layers=3"],
     "l2 0.001": ["model.l2=0.001"],
-    "deterministic": ["train.deterministic=true"],
+    "deterministic": ["runtime.deterministic=true"],
 }
 # Arithmetic per parameter and step of each optimizer's update (RMSprop: the
 # accumulator 4, the step 4; Adam: two moments 7, the step 4; roughly).

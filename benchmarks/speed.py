@@ -8,7 +8,7 @@ notebook's script (benchmarks/stock_reference.py) and (b) one imdb_sweep job of
 the baseline configuration, each in a fresh process. Reports per-epoch steady
 time (epochs 2..n: epoch 1 includes tracing/compiling), whole-job wall time
 from process start to exit, test accuracy, and the ratios, as a table and JSON.
-Extra arguments after `--` go to the imdb_sweep job (e.g. `-- train.fuse_steps=false`).
+Extra arguments after `--` go to the imdb_sweep job (e.g. `-- runtime.fuse_steps=false`).
 Both sides read the same data config, composed from conf/ (benchmarks/baseline.py).
 
 The job runs this checkout's imdb_sweep (PYTHONPATH), whatever is installed.

@@ -40,7 +40,7 @@ def run_sweep(launcher: str, epochs: int, store: Path, extra: list[str]) -> dict
     started = time.time()
     subprocess.run(
         [sys.executable, "-m", "imdb_sweep", "-m", "variant=glob(*)", f"train.epochs={epochs}",
-         "train.verbose=0", f"tracking.store_dir={store}", "sweep.rerun=all",
+         "runtime.verbose=0", f"tracking.store_dir={store}", "sweep.rerun=all",
          f"hydra.sweep.dir={store}/outputs", *LAUNCHERS[launcher], *extra],
         cwd=store, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}, check=True, capture_output=True, text=True,
     )

@@ -1,6 +1,6 @@
 """A job's training alone, without MLflow or Hydra's launcher, in a process of its own.
 
-    python benchmarks/train_only.py [key=value ...]     # e.g. train.epochs=3 train.verbose=0
+    python benchmarks/train_only.py [key=value ...]     # e.g. train.epochs=3 runtime.verbose=0
 
 Composes the config as a job does (benchmarks/baseline.py, the overrides on
 top), loads the archive with imdb_sweep.data and trains with

@@ -12,6 +12,7 @@ with garbage_collection_paused():  # Hydra and MLflow: a second of imports
 
     from hydra_plugins.imdb_sweep_optuna.optuna_sweeper import register as register_optuna_sweeper
     from imdb_sweep import contract
+    from imdb_sweep.config.schema import register_schemas
     from imdb_sweep.config.validation import ConfigError
     from imdb_sweep.data.source import DataError
     from imdb_sweep.job import JobContext, run_job, say_failed
@@ -20,6 +21,7 @@ with garbage_collection_paused():  # Hydra and MLflow: a second of imports
 
 register_ray_launcher_preset()
 register_optuna_sweeper()
+register_schemas()
 
 
 # An absolute path: Hydra resolves a relative one against the calling module,
@@ -31,7 +33,7 @@ CONFIG_DIR = str(config_dir())
 def main(cfg: DictConfig) -> dict[str, float]:
     """One job. What it returns is for a search sweeper: the validation metrics a
     search may optimize, and whether the pruner stopped it; never the test set."""
-    context = JobContext.from_hydra(cfg)
+    context = JobContext.from_hydra()
     try:
         metrics = run_job(cfg, context)
     except (ConfigError, DataError, TrackingError) as error:

@@ -174,6 +174,12 @@ STUDY_EXHAUSTED = "imdb_sweep.exhausted"
 # Trial numbers and job numbers
 # ---------------------------------------------------------------------------
 
+# The key by which the search sweeper tells each job the trial it answers, in the
+# job's overrides (`++hydra.sweeper.trial=7`): under Hydra's own node, so no part
+# of the job's config, its params or its config_hash, and carried to the job by
+# every launcher, since each composes its jobs from their overrides.
+JOB_TRIAL_KEY = "hydra.sweeper.trial"
+
 # Optuna numbers trials from 0 and Hydra its jobs from 0 (hydra.job.num); people,
 # console lines and the REUSED_PREFIX tags count jobs from 1.
 

@@ -68,10 +68,10 @@ class JobContext:
     overrides: list[str] = field(default_factory=list)
     job_number: int | None = None  # 1-based; in a search, the trial number + 1
     sweep: SweepState | None = None
-    trial_number: int | None = None  # the Optuna trial a search job answers (sweep.trial)
+    trial_number: int | None = None  # the Optuna trial a search job answers (contract.JOB_TRIAL_KEY)
 
     @staticmethod
-    def from_hydra(cfg: DictConfig | None = None) -> JobContext:
+    def from_hydra() -> JobContext:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
@@ -81,7 +81,7 @@ class JobContext:
         overrides = list(hydra_cfg.overrides.task)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             return JobContext(overrides=overrides)
-        trial = OmegaConf.select(cfg, "sweep.trial", default=None) if cfg is not None else None
+        trial = hydra_cfg.sweeper.get(contract.JOB_TRIAL_KEY.removeprefix("hydra.sweeper."))
         return JobContext(
             overrides=overrides,
             job_number=contract.job_number(int(trial if trial is not None else hydra_cfg.job.num)),
@@ -98,9 +98,7 @@ class JobContext:
         return TrialLink(SearchInfo.from_mapping(self.sweep.search), self.trial_number)
 
     def distinguishing_overrides(self) -> list[str]:
-        # sweep.trial tells trials apart for the search, not configurations for people.
-        overrides = [override for override in self.overrides if not override.startswith("sweep.trial=")]
-        return distinguishing_overrides(overrides, self.sweep.swept_keys if self.sweep else None)
+        return distinguishing_overrides(self.overrides, self.sweep.swept_keys if self.sweep else None)
 
     def position(self) -> str | None:
         """`[3/8]` in a grid, `[trial 7]` in a search (Optuna's trial number: retries

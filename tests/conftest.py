@@ -59,7 +59,7 @@ def tiny_config(compose_config: Callable[..., DictConfig], tiny_archive: Path, i
     def _compose(*overrides: str) -> DictConfig:
         return compose_config(
             f"data.path={tiny_archive}", "data.maxlen=50", "data.num_words=40",
-            "train.epochs=1", "train.batch_size=8", "train.verbose=0",
+            "train.epochs=1", "train.batch_size=8", "runtime.verbose=0",
             f"tracking.store_dir={isolated_env / 'mlruns'}", "tracking.log_model=false",
             *overrides,
         )

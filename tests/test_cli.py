@@ -22,7 +22,7 @@ def local_store(cwd: Path) -> tuple[MlflowClient, list]:
 
 
 def test_single_run_goes_to_the_default_store_quietly(tmp_path, cli_env):
-    result = run_cli([*TINY, "train.epochs=2", "train.verbose=2"], cwd=tmp_path, env=cli_env)
+    result = run_cli([*TINY, "train.epochs=2", "runtime.verbose=2"], cwd=tmp_path, env=cli_env)
     assert result.returncode == 0, result.stderr
     client, runs = local_store(tmp_path)
     (run,) = runs

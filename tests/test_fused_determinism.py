@@ -1,4 +1,4 @@
-"""train.deterministic keeps the fused XLA loop on a CPU and repeats bit for bit.
+"""runtime.deterministic keeps the fused XLA loop on a CPU and repeats bit for bit.
 
 TensorFlow's op determinism is one-way per process, so each run is a fresh one.
 """
@@ -22,7 +22,7 @@ from imdb_sweep.training.fused.batches import BatchGroups
 from imdb_sweep.training.fused.model import FusedStepsSequential
 from imdb_sweep.training.model import build_compiled_model
 with initialize_config_dir(config_dir={str(CONF_DIR)!r}, version_base="1.3"):
-    cfg = compose(config_name="config", overrides=["train.deterministic=true", "model.dropout=0.3"])
+    cfg = compose(config_name="config", overrides=["runtime.deterministic=true", "model.dropout=0.3"])
 keras.utils.set_random_seed(cfg.seed)
 model = build_compiled_model(cfg, 50, 12)
 assert isinstance(model, FusedStepsSequential) and model.jit_compile is True, (type(model), model.jit_compile)

@@ -57,7 +57,7 @@ class HashedDropoutReference(keras.layers.Layer):
 
 @pytest.mark.parametrize("xla", [False, True])
 def test_fused_dropout_training_matches_keras_fit_with_the_same_masks(compose_config, xla):
-    cfg = compose_config("variant=dropout", f"train.jit_compile={str(xla).lower()}")
+    cfg = compose_config("variant=dropout", f"runtime.jit_compile={str(xla).lower()}")
     keras.utils.set_random_seed(3)
     fused = compile_model(build_model(cfg.model, VOCABULARY, LENGTH, fused_steps=True, seed=7), cfg)
     place = [type(layer) for layer in fused.layers].index(keras.layers.Dropout)

@@ -41,7 +41,7 @@ def compiled_pair(compose_config, embedding_gradients: str = "per_occurrence", x
     """A FusedStepsSequential and a stock Sequential with the same layers and starting weights;
     the stock one's optimizer gets the gradients the way `embedding_gradients` says. With
     `optimizer_settings` (ones the config has no key for, e.g. momentum), both optimizers get them."""
-    cfg = compose_config(f"train.jit_compile={str(xla).lower()}", f"train.embedding_gradients={embedding_gradients}",
+    cfg = compose_config(f"runtime.jit_compile={str(xla).lower()}", f"train.embedding_gradients={embedding_gradients}",
                          *overrides)
     keras.utils.set_random_seed(3)
     fused = compile_model(build_model(cfg.model, VOCABULARY, LENGTH, fused_steps=True,
@@ -280,20 +280,20 @@ def test_evaluation_in_slices_scores_each_review_as_one_pass_and_counts_only_rea
 
 
 def test_fused_steps_where_they_pay_keras_own_loop_elsewhere(compose_config):
-    assert OmegaConf.select(compose_config(), "train.fuse_steps") is True
+    assert OmegaConf.select(compose_config(), "runtime.fuse_steps") is True
     assert uses_fused_steps(compose_config())  # the reference model under XLA on a CPU
-    assert not uses_fused_steps(compose_config("train.fuse_steps=false"))
+    assert not uses_fused_steps(compose_config("runtime.fuse_steps=false"))
     # Dropout with hashed masks (the default) and deterministic ops keep XLA and the fused loop.
     assert uses_fused_steps(compose_config("variant=dropout"))
-    assert uses_fused_steps(compose_config("train.deterministic=true"))
+    assert uses_fused_steps(compose_config("runtime.deterministic=true"))
     # No XLA (Keras's Dropout masks on a CPU, or asked): the fused loop would be slower.
     assert not uses_fused_steps(compose_config("variant=dropout", "train.dropout_masks=keras"))
-    assert not uses_fused_steps(compose_config("train.jit_compile=false"))
-    assert uses_fused_steps(compose_config("variant=dropout", "train.dropout_masks=keras", "train.jit_compile=true"))
-    assert resolve_jit_compile(compose_config("variant=dropout", "train.fuse_steps=false")) is False
-    assert resolve_jit_compile(compose_config("train.deterministic=true", "train.fuse_steps=false")) == "auto"
+    assert not uses_fused_steps(compose_config("runtime.jit_compile=false"))
+    assert uses_fused_steps(compose_config("variant=dropout", "train.dropout_masks=keras", "runtime.jit_compile=true"))
+    assert resolve_jit_compile(compose_config("variant=dropout", "runtime.fuse_steps=false")) is False
+    assert resolve_jit_compile(compose_config("runtime.deterministic=true", "runtime.fuse_steps=false")) == "auto"
 
-    cfg = compose_config("train.fuse_steps=false", "train.steps_per_execution=8")
+    cfg = compose_config("runtime.fuse_steps=false", "runtime.steps_per_execution=8")
     model = compile_model(build_model(cfg.model, VOCABULARY, LENGTH), cfg)
     assert type(model) is keras.Sequential and model.steps_per_execution == 8
 

@@ -53,7 +53,7 @@ def test_baseline_parameter_count_matches_the_reference(compose_config):
 
 
 def test_mixed_precision_computes_in_float16_with_a_float32_output(compose_config):
-    cfg = compose_config("train.mixed_precision=true")
+    cfg = compose_config("runtime.mixed_precision=true")
     try:
         model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
         assert model.get_layer("hidden_1").compute_dtype == "float16"
@@ -67,12 +67,12 @@ def test_mixed_precision_computes_in_float16_with_a_float32_output(compose_confi
 
 
 def test_speed_settings_reach_the_compiled_model(compose_config):
-    cfg = compose_config("train.steps_per_execution=8", "train.jit_compile=false")
+    cfg = compose_config("runtime.steps_per_execution=8", "runtime.jit_compile=false")
     model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
     assert not isinstance(model, FusedStepsSequential) and model.steps_per_execution == 8
     assert model.jit_compile is False
     # Fused steps (the default, under XLA): each call of Keras's loop trains a group of 8 batches.
-    fused = build_compiled_model(compose_config("train.steps_per_execution=8"), 10000, 500)
+    fused = build_compiled_model(compose_config("runtime.steps_per_execution=8"), 10000, 500)
     assert isinstance(fused, FusedStepsSequential) and fused.steps_per_execution == 1
     # auto on a CPU: XLA for the reference model and for Dropout with hashed masks (the
     # default), not for Keras's Dropout masks (slow under XLA there).
@@ -80,7 +80,7 @@ def test_speed_settings_reach_the_compiled_model(compose_config):
     assert build_compiled_model(compose_config("variant=dropout"), 10000, 500).jit_compile is True
     keras_masks = compose_config("variant=dropout", "train.dropout_masks=keras")
     assert build_compiled_model(keras_masks, 10000, 500).jit_compile is False
-    forced = compose_config("variant=dropout", "train.jit_compile=true")
+    forced = compose_config("variant=dropout", "runtime.jit_compile=true")
     assert build_compiled_model(forced, 10000, 500).jit_compile is True
 
 

@@ -175,7 +175,7 @@ def test_a_job_runs_from_the_installed_wheel_in_another_folder(installed_python:
     env = clean_env(IMDB_SWEEP_CACHE_DIR=str(tmp_path / "cache"))
     result = run([str(installed_python), "-m", "imdb_sweep", f"data.path={archive}",
                   "data.train_limit=32", "data.maxlen=50", "data.num_words=40", "train.epochs=1",
-                  "train.batch_size=8", "train.verbose=0", f"tracking.store_dir={store}",
+                  "train.batch_size=8", "runtime.verbose=0", f"tracking.store_dir={store}",
                   "tracking.log_model=false"], cwd=workdir, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
@@ -192,7 +192,7 @@ def test_a_job_runs_from_the_installed_wheel_in_another_folder(installed_python:
     searched = run([str(installed_python), "-m", "imdb_sweep", "-m", "hydra/sweeper=optuna",
                     "hydra.sweeper.n_trials=2", "model.units=choice(4,8)", f"data.path={archive}",
                     "data.train_limit=32", "data.maxlen=50", "data.num_words=40", "train.epochs=1",
-                    "train.batch_size=8", "train.verbose=0", f"tracking.store_dir={tmp_path / 'search'}",
+                    "train.batch_size=8", "runtime.verbose=0", f"tracking.store_dir={tmp_path / 'search'}",
                     "tracking.log_model=false"], cwd=workdir, env=env)
     assert searched.returncode == 0, searched.stdout[-3000:] + searched.stderr[-3000:]
     assert "Search " in searched.stdout and "ended FINISHED" in searched.stdout

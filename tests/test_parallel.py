@@ -26,12 +26,12 @@ def test_the_parallel_preset_runs_two_joblib_jobs_with_one_thread_each(isolated_
 
 
 def test_train_threads_follows_the_launcher_environment_and_is_validated(tiny_config, monkeypatch):
-    assert tiny_config().train.threads is None
+    assert tiny_config().runtime.threads is None
     monkeypatch.setenv("IMDB_SWEEP_THREADS", "3")
-    assert tiny_config().train.threads == 3
-    assert tiny_config("train.threads=2").train.threads == 2
-    with pytest.raises(ConfigError, match=r"train.threads = 0 is not allowed: expected null or an integer >= 1"):
-        validate_config(tiny_config("train.threads=0"))
+    assert tiny_config().runtime.threads == 3
+    assert tiny_config("runtime.threads=2").runtime.threads == 2
+    with pytest.raises(ConfigError, match=r"runtime.threads = 0 is not allowed: expected null or an integer >= 1"):
+        validate_config(tiny_config("runtime.threads=0"))
 
 
 @pytest.mark.slow
@@ -43,7 +43,7 @@ def test_set_tensorflow_threads_sizes_both_pools():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
     assert result.stdout.split() == ["1", "1"]
-    assert "train.threads = 2 cannot be applied: TensorFlow already runs in this process" in result.stderr
+    assert "runtime.threads = 2 cannot be applied: TensorFlow already runs in this process" in result.stderr
 
 
 @pytest.mark.slow
@@ -51,7 +51,7 @@ def test_a_parallel_sweep_on_the_local_store_nests_every_job_once(tmp_path, tiny
     env = {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
            "MLFLOW_TRACKING_URI": ""}
     result = run_cli(["-m", "hydra/launcher=parallel", *TINY, "train.epochs=2", "model.units=8,16,24",
-                      "train.verbose=2"], cwd=tmp_path, env=env)
+                      "runtime.verbose=2"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ended FINISHED: 3 finished" in result.stdout
     # Two jobs print side by side: every Keras line names its job, and each job
@@ -79,6 +79,6 @@ def test_a_parallel_sweep_on_the_local_store_nests_every_job_once(tmp_path, tiny
     ).fetchall()
     assert sorted(step for _, step, _ in points) == [1, 1, 1, 2, 2, 2]
     assert all(count == 1 for *_, count in points)
-    threads = database.execute("SELECT DISTINCT value FROM params WHERE key = 'train.threads'").fetchall()
+    threads = database.execute("SELECT DISTINCT value FROM params WHERE key = 'runtime.threads'").fetchall()
     assert threads == [("1",)]
     assert database.execute("PRAGMA integrity_check").fetchone() == ("ok",)

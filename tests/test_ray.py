@@ -66,7 +66,7 @@ def test_a_grid_sweep_runs_on_a_ray_cluster(tiny_archive, tmp_path):
     result = subprocess.run(
         ["unshare", "-n", "bash", "-c", SCENARIO, "scenario",
          "model.units=8,16", "model.activation=relu,tanh", "train.epochs=2",
-         "data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
+         "data.maxlen=50", "data.num_words=40", "train.batch_size=8", "runtime.verbose=0",
          "tracking.log_model=false", "tracking.experiment=on-ray"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )

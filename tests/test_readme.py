@@ -1,13 +1,17 @@
-"""The README's key table names every key of the real conf/, each with a default and a meaning."""
+"""The README's key table is the schema's, and names every key of the real conf/, each with a
+default, what it allows and a meaning."""
 
 from __future__ import annotations
 
 import re
+import sys
 
 from imdb_sweep.config.identity import flatten_config
 from tests.helpers.paths import CONF_DIR, PROJECT_ROOT
 
-KEY_TABLE_HEADER = "| key | default | meaning |"
+sys.path.insert(0, str(PROJECT_ROOT / "tools"))
+from key_table import HEADER as KEY_TABLE_HEADER  # a script beside the project, not a package
+from key_table import key_table, with_table
 
 
 def key_table_rows(readme: str) -> list[list[str]]:
@@ -37,16 +41,18 @@ def group_options() -> list[str]:
 
 
 def test_the_key_table_is_parsed_as_the_readme_writes_it():
-    rows = key_table_rows("intro\n\n| key | default | meaning |\n|---|---|---|\n"
-                          "| `a.b` / `a.c` | 1 / 2 | two keys |\n| `d` | x | one |\n\nafter\n| `e` | 1 | not it |\n")
-    assert rows == [["`a.b` / `a.c`", "1 / 2", "two keys"], ["`d`", "x", "one"]]
+    rows = key_table_rows(f"intro\n\n{KEY_TABLE_HEADER}\n|---|---|---|---|\n"
+                          "| `a.b` / `a.c` | 1 / 2 | any | two keys |\n| `d` | x | x | one |\n\nafter\n"
+                          "| `e` | 1 | 1 | not it |\n")
+    assert rows == [["`a.b` / `a.c`", "1 / 2", "any", "two keys"], ["`d`", "x", "x", "one"]]
     assert documented_keys(rows) == {"a.b", "a.c", "d"}
 
 
 def test_the_readme_key_table_names_every_key_of_the_config(compose_config):
     rows = key_table_rows((PROJECT_ROOT / "README.md").read_text(encoding="utf-8"))
-    incomplete = [" | ".join(row) for row in rows if len(row) != 3 or not all(row)]
-    assert not incomplete, f"README.md's key table has rows without a key, default and meaning each: {incomplete}"
+    incomplete = [" | ".join(row) for row in rows if len(row) != 4 or not all(row)]
+    assert not incomplete, (f"README.md's key table has rows without a key, default, allowed values and meaning "
+                            f"each: {incomplete}")
 
     composed = set(flatten_config(compose_config()))  # `hydra.*` is left out
     for option in group_options():
@@ -57,3 +63,9 @@ def test_the_readme_key_table_names_every_key_of_the_config(compose_config):
                          "add each, spelled in full in backticks, with its default and meaning")
     unknown = sorted(documented - composed)
     assert not unknown, f"README.md's key table names keys that conf/ does not have: {', '.join(unknown)}"
+
+
+def test_the_readme_key_table_is_the_one_the_schema_makes():
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    assert with_table(readme, key_table()) == readme, (
+        "README.md's key table is not the schema's (imdb_sweep/config/schema/): run python tools/key_table.py")

@@ -18,7 +18,7 @@ from tests.helpers.cli import TINY as SHARED_TINY
 from tests.helpers.cli import run_cli
 from tests.helpers.paths import PROJECT_ROOT
 
-TINY = [*(override for override in SHARED_TINY if not override.startswith("train.verbose=")), "train.verbose=2"]
+TINY = [*(override for override in SHARED_TINY if not override.startswith("runtime.verbose=")), "runtime.verbose=2"]
 EPOCHS = 30
 
 
@@ -181,7 +181,7 @@ def test_deterministic_training_repeats_exactly(tiny_config):
     from imdb_sweep.data import load_imdb
     from imdb_sweep.training.fit import train
 
-    cfg = tiny_config("train.epochs=3", "train.deterministic=true", "model.dropout=0.3")
+    cfg = tiny_config("train.epochs=3", "runtime.deterministic=true", "model.dropout=0.3")
     data = load_imdb(cfg.data)
     first, second = train(cfg, data), train(cfg, data)
     assert first.history == second.history

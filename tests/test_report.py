@@ -216,8 +216,8 @@ def test_params_are_read_back_as_the_config_had_them():
 
 def test_csv_and_json_keep_the_types_of_params_and_epoch_counts(store):
     parent = store.sweep("typed")
-    for units, dropout, deterministic, patience, accuracy in ((32, 0.0, False, None, 0.81), (64, 0.5, True, 2, 0.84)):
-        params = {"model.units": units, "model.dropout": dropout, "train.deterministic": deterministic,
+    for units, dropout, fused, patience, accuracy in ((32, 0.0, False, None, 0.81), (64, 0.5, True, 2, 0.84)):
+        params = {"model.units": units, "model.dropout": dropout, "runtime.fuse_steps": fused,
                   "train.early_stopping_patience": patience, "seed": 0}
         run_id = store.job(parent, {}, accuracy, sweep_id="typed")
         # Logged as a job logs them (records.log_params): MLflow keeps text.
@@ -229,17 +229,17 @@ def test_csv_and_json_keep_the_types_of_params_and_epoch_counts(store):
     header = lines[0].split(",")
     best = dict(zip(header, lines[1].split(",")))
     assert best["model.units"] == "64" and best["model.dropout"] == "0.5"
-    assert best["train.deterministic"] == "True" and best["train.early_stopping_patience"] == "2"
+    assert best["runtime.fuse_steps"] == "True" and best["train.early_stopping_patience"] == "2"
     assert best["best_epoch"] == "1"  # logged as the float 1.0; an epoch is a whole number
     assert dict(zip(header, lines[2].split(",")))["train.early_stopping_patience"] == ""  # null
 
     rows = json.loads(render(table, "json"))["rows"]
-    assert [(row["model.units"], row["model.dropout"], row["train.deterministic"],
+    assert [(row["model.units"], row["model.dropout"], row["runtime.fuse_steps"],
              row["train.early_stopping_patience"]) for row in rows] == [(64, 0.5, True, 2), (32, 0.0, False, None)]
     assert [type(row["best_epoch"]) for row in rows] == [int, int] and type(rows[0]["test_accuracy"]) is float
 
     markdown = render(table, "markdown")
-    assert "| 0.0 | 32 | False | null |" in markdown  # null shown as the config writes it
+    assert "| 0.0 | 32 | null | False |" in markdown  # null shown as the config writes it; runtime after train
 
 
 def test_every_format_parses(seeded_sweep):

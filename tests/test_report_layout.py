@@ -45,7 +45,7 @@ def variant_params(variant: str, seed: int) -> dict[str, object]:
     return {"variant": variant, **BASELINE_CONFIG, **VARIANTS[variant], "seed": seed,
             "model.embedding_dim": 32, "train.epochs": EPOCHS, "train.batch_size": 32,
             "data.num_words": 10000, "data.maxlen": 500, "data.path": "/data/aclImdb.tar.gz",
-            "tracking.store_dir": "mlruns", "train.verbose": 2}
+            "tracking.store_dir": "mlruns", "runtime.verbose": 2}
 
 
 def log_variant_sweep(store: FakeSweeps, seeds: tuple[int, ...] = SEEDS, with_variant_key: bool = True) -> str:

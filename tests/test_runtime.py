@@ -84,7 +84,7 @@ TRAIN_TINY_FUSED_MODEL = textwrap.dedent("""
     from imdb_sweep.training.fused.batches import BatchGroups
     from imdb_sweep.training.model import build_compiled_model
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["train.jit_compile=true"])
+        cfg = compose(config_name="config", overrides=["runtime.jit_compile=true"])
     keras.utils.set_random_seed(3)
     rng = np.random.default_rng(0)
     x = rng.integers(0, 50, size=(300, 12)).astype("int32")

@@ -201,7 +201,7 @@ def test_a_search_jobs_model_holds_the_epoch_its_objective_stands_for(tmp_path, 
     # At this rate the tiny task is learnt early: best_val_accuracy would keep an earlier epoch.
     result = run_cli([*SEARCH, "hydra.sweeper.n_trials=1", "hydra.sweeper.objective.metric=final_val_loss",
                       "model.units=choice(8)", "data.maxlen=50", "data.num_words=40", "train.batch_size=8",
-                      "train.verbose=0", "train.epochs=3", "train.learning_rate=0.01"], cwd=tmp_path, env=env)
+                      "runtime.verbose=0", "train.epochs=3", "train.learning_rate=0.01"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     (run,) = [run for run in client.search_runs([client.get_experiment_by_name("imdb-sweep").experiment_id])
@@ -243,7 +243,7 @@ def test_a_search_on_the_real_archive(tmp_path, real_archive, launcher):
            "MLFLOW_TRACKING_URI": ""}
     result = run_cli([*SEARCH, *launcher, "hydra.sweeper.n_trials=4", "hydra.sweeper.pruner=asha",
                       "hydra.sweeper.sampler.seed=3", "data.train_limit=3000", "data.test_limit=500",
-                      "train.epochs=3", "train.verbose=0", "tracking.log_model=false",
+                      "train.epochs=3", "runtime.verbose=0", "tracking.log_model=false",
                       "model.units=choice(16,32)", "model.dropout=interval(0.0,0.5)"],
                      cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -266,7 +266,7 @@ def test_a_configuration_that_cannot_learn_is_pruned_after_its_first_epoch(tmp_p
            "MLFLOW_TRACKING_URI": ""}
     common = [*SEARCH, "hydra.sweeper.study_name=prune", "hydra.sweeper.pruner=median",
               "hydra.sweeper.pruners.median.n_startup_trials=1", "hydra.sweeper.pruners.median.n_warmup_steps=0",
-              "data.train_limit=5000", "data.test_limit=500", "train.epochs=3", "train.verbose=0",
+              "data.train_limit=5000", "data.test_limit=500", "train.epochs=3", "runtime.verbose=0",
               "tracking.log_model=false"]
     learns = run_cli([*common, "hydra.sweeper.n_trials=1", "train.learning_rate=interval(0.001,0.0011)"],
                      cwd=tmp_path, env=env)
@@ -338,7 +338,7 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, cli_env):
 
 @pytest.mark.slow
 def test_a_killed_search_continues_where_it_stopped(tmp_path, cli_env):
-    arguments = [*SEARCH, *TINY, "train.epochs=20", "train.verbose=2", "hydra.sweeper.n_trials=3",
+    arguments = [*SEARCH, *TINY, "train.epochs=20", "runtime.verbose=2", "hydra.sweeper.n_trials=3",
                  "hydra.sweeper.sampler.seed=1", "model.units=choice(4,8,16,32)"]
     worker = start_worker(tmp_path, cli_env, arguments)
     seen = []

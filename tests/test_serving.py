@@ -152,7 +152,7 @@ def test_a_sweep_registers_its_winner_and_mlflow_models_serve_scores_raw_text(tm
     env = {"IMDB_SWEEP_ACLIMDB": str(archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
            "MLFLOW_TRACKING_URI": ""}
     swept = run_cli(["-m", "model.units=8,16", "train.epochs=8", "data.maxlen=50", "data.num_words=40",
-                     "train.batch_size=8", "train.verbose=0", "tracking.register=imdb-tiny"],
+                     "train.batch_size=8", "runtime.verbose=0", "tracking.register=imdb-tiny"],
                     cwd=tmp_path, env=env)
     assert swept.returncode == 0, swept.stderr[-3000:]
     assert "as version 1 of model 'imdb-tiny', alias champion: models:/imdb-tiny@champion" in swept.stdout

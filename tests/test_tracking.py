@@ -31,7 +31,7 @@ def test_config_hash_follows_what_is_trained(tiny_config):
     digest = "d" * 64
     reference = identity.config_hash(base, digest)
     assert identity.config_hash(tiny_config(), digest) == reference
-    assert identity.config_hash(tiny_config("tracking.log_model=true", "train.verbose=2"), digest) == reference
+    assert identity.config_hash(tiny_config("tracking.log_model=true", "runtime.verbose=2"), digest) == reference
     for change in ("model.units=33", "seed=1", "train.learning_rate=0.01", "data.maxlen=49"):
         assert identity.config_hash(tiny_config(change), digest) != reference, change
     assert identity.config_hash(base, "e" * 64) != reference

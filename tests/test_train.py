@@ -66,7 +66,7 @@ def test_a_diverging_run_stops_with_a_clear_error(tiny_config):
 
 MAX_VAL_ACCURACY = BEST_VAL_ACCURACY
 LAST_EPOCH = EpochRule("val_loss", best_of_epochs=False)
-LOOPS = {"fused": "train.fuse_steps=true", "keras": "train.fuse_steps=false"}
+LOOPS = {"fused": "runtime.fuse_steps=true", "keras": "runtime.fuse_steps=false"}
 
 
 def test_each_objective_keeps_the_epoch_its_value_comes_from():

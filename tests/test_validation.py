@@ -30,7 +30,7 @@ BAD_VALUES = [
     ("tracking.experiment=''", "tracking.experiment", "''", "non-empty"),
     ("train.embedding_gradients=dense", "train.embedding_gradients", "'dense'", "per_occurrence, summed"),
     ("train.dropout_masks=philox", "train.dropout_masks", "'philox'", "hashed, keras"),
-    ("train.keep_freed_memory=yes", "train.keep_freed_memory", "'yes'", "true or false"),
+    ("runtime.keep_freed_memory=yes", "runtime.keep_freed_memory", "'yes'", "true or false"),
 ]
 
 

@@ -12,12 +12,17 @@ from typing import Any, cast
 from omegaconf import DictConfig, OmegaConf
 
 # Keys (and whole groups) that do not change what is trained: where things are
-# kept, how a sweep treats reruns, how chatty or how parallel a job is, and
-# where the data is read from (its digest, not its path, identifies the data).
+# kept, how a sweep treats reruns, how fast, how chatty or how parallel a job is,
+# and where the data is read from (its digest, not its path, identifies the data).
+# Not here, so still telling trained configurations apart, are the runtime
+# switches that change the numbers: runtime.fuse_steps (its own shuffle),
+# runtime.jit_compile (XLA's arithmetic, and whether the fused loop runs) and
+# runtime.mixed_precision (float16).
 NOT_TRAINING_KEYS = (
-    "tracking", "sweep", "train.verbose", "train.threads", "data.path", "data.cache_dir", "data.source",
+    "tracking", "sweep", "data.path", "data.cache_dir", "data.source",
+    "runtime.steps_per_execution", "runtime.evaluation_batch_size", "runtime.keep_freed_memory", "runtime.threads",
+    "runtime.deterministic", "runtime.verbose",
 )
-
 
 def affects_training(key: str) -> bool:
     """True for a flattened key (`model.units`) that changes what a job trains."""

@@ -1,150 +1,162 @@
 """Checks every configured value before any data is read or any run starts.
 
-Each key has one rule (RULES); the few checks that involve two keys follow in
-`validate_config`. All problems are collected and reported together, each
-naming the key, the value given and what is allowed, so a bad sweep fails once
-with the full list instead of one mistake at a time.
+One walker checks values against the schema (config/schema/): every key of every
+group against its field's rule, and every key the schema does not know. The few
+checks that involve two keys follow in `cross_key_problems`. All problems are
+collected and reported together, each naming the key, the value given and what
+is allowed, so a bad sweep fails once with the full list instead of one mistake
+at a time.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
-from imdb_sweep.config import choices
+from imdb_sweep.config.schema import GROUPS, MODEL_FAMILIES, MODEL_GROUP, TopLevelConfig, group_schema
+from imdb_sweep.config.schema.fields import is_number, rule_of
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One value that is not allowed: its key, the value, and what the key allows.
+
+    `condition` names another key's value that rules this one out; `sentence` is the
+    whole message where a check says more than "expected ..."; `where` is the job or
+    the search expression the value came from."""
+
+    key: str
+    value: Any
+    allowed: str
+    condition: str = ""
+    sentence: str = ""
+    where: str = ""
+
+    def __str__(self) -> str:
+        with_ = f" with {self.condition}" if self.condition else ""
+        text = self.sentence or f"{self.key} = {self.value!r} is not allowed{with_}: expected {self.allowed}"
+        return f"{self.where}: {text}" if self.where else text
+
+    def at(self, where: str) -> Problem:
+        return dataclasses.replace(self, where=where)
+
+    @staticmethod
+    def said(sentence: str, key: str = "", value: Any = None) -> Problem:
+        """A problem a check wrote as a sentence of its own."""
+        return Problem(key, value, "", sentence=sentence)
 
 
 class ConfigError(ValueError):
     """One or more configuration values are not allowed."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        lines = "\n".join(f"  - {problem}" for problem in problems)
-        super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+    def __init__(self, problems: Sequence[Problem | str]):
+        self.problems = [problem if isinstance(problem, Problem) else Problem.said(problem) for problem in problems]
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"invalid configuration ({len(self.problems)} problem(s)):\n{lines}")
 
 
-@dataclass(frozen=True)
-class Rule:
-    """What one key accepts: a test and its description for the error message."""
-
-    accepts: Callable[[Any], bool]
-    allowed: str
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def integer_at_least(minimum: int) -> Rule:
-    return Rule(lambda v: _is_int(v) and v >= minimum, f"an integer >= {minimum}")
-
-
-def optional_integer_at_least(minimum: int) -> Rule:
-    return Rule(lambda v: v is None or (_is_int(v) and v >= minimum), f"null or an integer >= {minimum}")
-
-
-def one_of(allowed: tuple[Any, ...], description: str | None = None) -> Rule:
-    return Rule(lambda v: v in allowed, description or "one of " + ", ".join(map(str, allowed)))
-
-
-BOOLEAN = Rule(lambda v: isinstance(v, bool), "true or false")
-# Registered model names: MLflow forbids '/' and ':'; '@' would break the
-# `models:/<name>@champion` URI and spaces every shell command that names it.
-MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}")
-MODEL_NAME_ALLOWED = "a model name of letters, digits, '.', '_' and '-' (up to 256, starting with a letter or digit)"
+def schema_problems(values: Mapping[str, Any], schema: type, prefix: str = "") -> list[Problem]:
+    """Every value of `values` (one group's, or a nested part) that `schema` does not
+    allow, and every key it does not have; `prefix` spells the group (`model.`)."""
+    problems: list[Problem] = []
+    fields = {field.name: field for field in dataclasses.fields(schema)}
+    for name, field in fields.items():
+        value = values.get(name)
+        key = f"{prefix}{name}"
+        nested = _nested_schema(field)
+        if nested is not None:
+            if isinstance(value, Mapping):
+                problems += schema_problems(value, nested, f"{key}.")
+            else:
+                problems.append(Problem(key, value, f"a mapping of {', '.join(_setting_names(nested))}"))
+            continue
+        rule = rule_of(field)
+        if not rule.accepts(value):
+            problems.append(Problem(key, value, rule.allowed))
+    # A schema may take keys of the user's own (the custom model family's builder arguments).
+    if getattr(schema, "ACCEPTS_OTHER_KEYS", False):
+        return problems
+    for name, value in values.items():
+        if name not in fields and not _is_instantiate_key(name):
+            title = getattr(schema, "TITLE", prefix.rstrip(".") or "the config")
+            problems.append(Problem(f"{prefix}{name}", value, "", sentence=(
+                f"{prefix}{name} is not a setting of {title}: expected one of {', '.join(_setting_names(schema))}")))
+    return problems
 
 
-def is_model_name(value: Any) -> bool:
-    return isinstance(value, str) and MODEL_NAME_PATTERN.fullmatch(value) is not None
-
-POSITIVE_NUMBER = Rule(lambda v: _is_number(v) and v > 0, "a number > 0")
-
-RULES: dict[str, Rule] = {
-    "seed": integer_at_least(0),
-    "model.embedding_dim": integer_at_least(1),
-    "model.hidden_layers": integer_at_least(1),
-    "model.units": integer_at_least(1),
-    "model.activation": one_of(choices.ACTIVATIONS),
-    "model.dropout": Rule(lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "model.l2": Rule(lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-    "train.optimizer": one_of(choices.OPTIMIZERS),
-    "train.loss": one_of(choices.LOSSES),
-    "train.learning_rate": POSITIVE_NUMBER,
-    "train.epochs": integer_at_least(1),
-    "train.batch_size": integer_at_least(1),
-    "train.validation_split": Rule(lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"),
-    "train.embedding_gradients": one_of(choices.EMBEDDING_GRADIENTS),
-    "train.early_stopping_patience": optional_integer_at_least(1),
-    "train.dropout_masks": one_of(choices.DROPOUT_MASKS),
-    "train.verbose": one_of(choices.VERBOSITY, "0, 1 or 2"),
-    "train.threads": optional_integer_at_least(1),
-    "train.deterministic": BOOLEAN,
-    "train.steps_per_execution": integer_at_least(1),
-    "train.fuse_steps": BOOLEAN,
-    "train.keep_freed_memory": BOOLEAN,
-    "train.evaluation_batch_size": integer_at_least(1),
-    "train.jit_compile": one_of(choices.JIT_COMPILE, "auto, true or false"),
-    "train.mixed_precision": BOOLEAN,
-    "data.source": one_of(choices.DATA_SOURCES),
-    # Ids 0-3 are reserved (padding, start, out-of-vocabulary, unused).
-    "data.num_words": integer_at_least(4),
-    "data.maxlen": integer_at_least(1),
-    "data.train_limit": optional_integer_at_least(2),
-    "data.test_limit": optional_integer_at_least(2),
-    "data.subset_seed": integer_at_least(0),
-    "data.path": Rule(lambda v: v is None or isinstance(v, str),
-                      "null or a path to the aclImdb folder or its .tar.gz"),
-    "tracking.experiment": Rule(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty experiment name"),
-    "tracking.log_model": BOOLEAN,
-    "tracking.register": Rule(lambda v: v is None or is_model_name(v), "null or " + MODEL_NAME_ALLOWED),
-    "sweep.connect_attempts": integer_at_least(1),
-    "sweep.rerun": one_of(choices.RERUN),
-    "sweep.checkpoints": BOOLEAN,
-    "sweep.heartbeat_seconds": POSITIVE_NUMBER,
-    "sweep.trial": optional_integer_at_least(0),
-}
+def config_problems(cfg: DictConfig) -> list[Problem]:
+    """Every problem of a composed job config: each group against its schema, then
+    the checks that involve two keys."""
+    values = _plain_values(cfg)
+    top_level = {key: value for key, value in values.items() if not isinstance(value, Mapping)}
+    problems = schema_problems(top_level, TopLevelConfig)
+    for group, group_values in values.items():
+        if not isinstance(group_values, Mapping):
+            continue
+        schema = group_schema(group, group_values)
+        if schema is not None:
+            problems += schema_problems(group_values, schema, f"{group}.")
+        elif group == MODEL_GROUP:
+            family = group_values.get("family")
+            problems.append(Problem(f"{group}.family", family, "one of " + ", ".join(MODEL_FAMILIES)))
+        else:
+            problems.append(Problem.said(f"{group} is not a config group: expected one of "
+                                         f"{', '.join([*GROUPS, MODEL_GROUP])}", key=group))
+    return problems + cross_key_problems(values)
 
 
-def _problem(key: str, value: Any, allowed: str) -> str:
-    return f"{key} = {value!r} is not allowed: expected {allowed}"
+def cross_key_problems(values: Mapping[str, Any]) -> list[Problem]:
+    """The checks that involve two keys (one key's own rule is in the schema)."""
+
+    def value(key: str) -> Any:
+        group, _, name = key.partition(".")
+        return (values.get(group) or {}).get(name)
+
+    problems = []
+    # An empty path counts as unset: ${oc.env:...} yields "" for a variable set empty.
+    if value("data.source") == "aclimdb" and not value("data.path"):
+        problems.append(Problem("data.path", value("data.path"), condition="data.source = 'aclimdb'",
+                                allowed="the path of the aclImdb folder or its .tar.gz (or set IMDB_SWEEP_ACLIMDB)"))
+    if value("tracking.register") is not None and value("tracking.log_model") is False:
+        problems.append(Problem("tracking.register", value("tracking.register"), condition="tracking.log_model = false",
+                                allowed="null (registering needs the run's logged model)"))
+    heartbeat, dead_after = value("sweep.heartbeat_seconds"), value("sweep.dead_after_seconds")
+    if is_number(dead_after) and is_number(heartbeat) and dead_after <= heartbeat:
+        problems.append(Problem("sweep.dead_after_seconds", dead_after, "a number > sweep.heartbeat_seconds"))
+    return problems
 
 
 def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError listing every value of `cfg` that is not allowed."""
-
-    def value(key: str) -> Any:
-        return OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
-
-    problems = []
-    for key, rule in RULES.items():
-        try:
-            accepted = rule.accepts(value(key))
-        except TypeError:
-            accepted = False
-        if not accepted:
-            problems.append(_problem(key, value(key), rule.allowed))
-
-    # Checks that involve two keys.
-    # An empty path counts as unset: ${oc.env:...} yields "" for a variable set empty.
-    if value("data.source") == "aclimdb" and not value("data.path"):
-        problems.append(
-            "data.path = None is not allowed with data.source = 'aclimdb': expected the path "
-            "of the aclImdb folder or its .tar.gz (or set IMDB_SWEEP_ACLIMDB)"
-        )
-    if value("tracking.register") is not None and value("tracking.log_model") is False:
-        problems.append("tracking.register = {!r} is not allowed with tracking.log_model = false: "
-                        "registering needs the run's logged model".format(value("tracking.register")))
-    heartbeat, dead_after = value("sweep.heartbeat_seconds"), value("sweep.dead_after_seconds")
-    if not (_is_number(dead_after) and _is_number(heartbeat) and dead_after > heartbeat):
-        problems.append(_problem("sweep.dead_after_seconds", dead_after, "a number > sweep.heartbeat_seconds"))
-
+    problems = config_problems(cfg)
     if problems:
         raise ConfigError(problems)
+
+
+def _plain_values(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain Python values, resolved; Hydra's own node left out (a
+    job's config composed for a sweep has it, and it is not ours to check)."""
+    return {str(key): (cast(Any, OmegaConf.to_container(cfg[key], resolve=True))
+                       if isinstance(cfg[key], DictConfig) else cfg[key])
+            for key in cfg if key != "hydra"}
+
+
+def _nested_schema(field: dataclasses.Field[Any]) -> type | None:
+    """The dataclass a field holds (hydra.sweeper.objective), if any."""
+    if field.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(field.default_factory):
+        return cast(type, field.default_factory)
+    return None
+
+
+def _setting_names(schema: type) -> list[str]:
+    return [field.name for field in dataclasses.fields(schema)]
+
+
+def _is_instantiate_key(name: str) -> bool:
+    """`_target_`, `_recursive_`, ...: Hydra's own keys for instantiate(), not settings."""
+    return name.startswith("_") and name.endswith("_")
+

@@ -58,7 +58,7 @@ _allocator_tuned = False
 
 def keep_freed_memory(enabled: bool = True) -> bool:
     """Make glibc's malloc keep 64 MiB of freed memory at the top of each heap
-    instead of handing it back to the kernel (train.keep_freed_memory); return
+    instead of handing it back to the kernel (runtime.keep_freed_memory); return
     whether the setting is in force.
 
     Every training step frees and allocates again buffers of a few hundred KiB

@@ -5,7 +5,7 @@ Two moments, two functions:
 - `start_process()`, once, from the entry point (`python -m imdb_sweep`):
   SIGTERM ends runs KILLED like Ctrl-C, and the exit skips the interpreter's
   final garbage collection.
-- `apply_training_settings(cfg.train)`, by `train()` before it builds a model:
+- `apply_runtime_settings(cfg.runtime)`, by `train()` before it builds a model:
   the process-wide settings a job's config asks for (TensorFlow's thread pools,
   deterministic ops, glibc's freed-memory pad).
 
@@ -35,10 +35,10 @@ def start_process() -> None:
     install_handlers()
 
 
-def apply_training_settings(train_cfg: Any) -> None:
-    """The process-wide settings `train_cfg` asks for. All are one-way: a process
+def apply_runtime_settings(runtime_cfg: Any) -> None:
+    """The process-wide settings `runtime_cfg` asks for. All are one-way: a process
     that ran one job keeps them for the next (threads must agree, and say so)."""
-    if train_cfg.deterministic:
+    if runtime_cfg.deterministic:
         enable_deterministic_ops()
-    set_tensorflow_threads(train_cfg.threads)
-    keep_freed_memory(train_cfg.keep_freed_memory)
+    set_tensorflow_threads(runtime_cfg.threads)
+    keep_freed_memory(runtime_cfg.keep_freed_memory)

@@ -131,7 +131,7 @@ def _expected_retracing_hidden(record: logging.LogRecord) -> bool:
 
 
 def set_tensorflow_threads(threads: int | None) -> None:
-    """Size TensorFlow's intra- and inter-op thread pools (train.threads); None keeps
+    """Size TensorFlow's intra- and inter-op thread pools (runtime.threads); None keeps
     TensorFlow's default, one thread per core.
 
     Jobs that run side by side (the joblib launcher) should each take their share
@@ -153,14 +153,14 @@ def set_tensorflow_threads(threads: int | None) -> None:
         threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError as error:
         raise RuntimeError(
-            f"train.threads = {threads} cannot be applied: TensorFlow already runs in this "
+            f"runtime.threads = {threads} cannot be applied: TensorFlow already runs in this "
             f"process with {threading.get_intra_op_parallelism_threads() or 'default'} thread(s) "
-            f"({error}). Give every job of one process the same train.threads."
+            f"({error}). Give every job of one process the same runtime.threads."
         ) from error
 
 
 def enable_deterministic_ops() -> None:
-    """train.deterministic: identical numbers for the same seed on a CPU, at a
+    """runtime.deterministic: identical numbers for the same seed on a CPU, at a
     cost in speed. TensorFlow offers no switch back."""
     start_tensorflow()
     import tensorflow as tf

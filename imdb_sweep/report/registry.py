@@ -19,7 +19,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
-from imdb_sweep.config.validation import MODEL_NAME_ALLOWED, is_model_name
+from imdb_sweep.config.schema.tracking import MODEL_NAME_ALLOWED, is_model_name
 from imdb_sweep.report.runs import JobRun, select_parent_run
 from imdb_sweep.report.table import DEFAULT_RANKING_METRIC, TEST_METRIC, ComparisonTable, build_table
 

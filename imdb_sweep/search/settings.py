@@ -23,17 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imdb_sweep import contract
-from imdb_sweep.config.validation import ConfigError
+from imdb_sweep.config.schema.fields import integer, rule_of
+from imdb_sweep.config.schema.sweeper import NO_PRUNER, SAMPLER_PRESETS, SearchSweeperConfig
+from imdb_sweep.config.validation import ConfigError, Problem, schema_problems
 from imdb_sweep.search.objective import OBJECTIVES, ObjectiveMetric, direction_problems
 
 # Samplers that need a package imdb_sweep does not install (Optuna imports it only when sampling).
 SAMPLER_PACKAGES = {"cmaes": "cmaes", "gp": "torch"}
-SAMPLER_PRESETS = "tpe, random, grid, qmc, cmaes, gp"
-NO_PRUNER = "none"
 # instantiate()'s own keys, allowed beside a class's arguments.
 INSTANTIATE_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
-KNOWN_KEYS = ("_target_", "_recursive_", "n_trials", "n_jobs", "sampler", "pruner", "pruners", "objective", "direction",
-              "storage", "study_name", "params", "max_failure_rate", "custom_search_space")
 
 
 @dataclass(frozen=True)
@@ -57,16 +55,9 @@ class SearchSettings:
         """Raise ConfigError listing every value of hydra.sweeper that is not allowed.
         `sampler_preset`: the preset hydra.sweeper.sampler was composed from (see
         `without_preset_leftovers`)."""
-        problems = [f"hydra.sweeper.{key} is not a setting of the search sweeper: expected one of "
-                    f"{', '.join(KNOWN_KEYS[2:])}" for key in config if key not in KNOWN_KEYS]
-        n_trials: Any = config.get("n_trials")  # the user's value, checked here
-        if not (_is_int(n_trials) and n_trials >= 1):
-            problems.append(f"hydra.sweeper.n_trials = {n_trials!r} is not allowed: expected an integer >= 1 "
-                            "(the study's total number of trials, over all its workers)")
-        n_jobs = config.get("n_jobs")
-        if n_jobs is not None and not (_is_int(n_jobs) and n_jobs >= 1):
-            problems.append(f"hydra.sweeper.n_jobs = {n_jobs!r} is not allowed: expected null (the launcher's "
-                            "n_jobs) or an integer >= 1")
+        # Each key's own rule (n_trials, n_jobs, max_failure_rate, objective.metric, unknown
+        # keys) from the schema; then what depends on other keys or on the classes named.
+        problems: list[Problem | str] = [*schema_problems(config, SearchSweeperConfig, "hydra.sweeper.")]
         sampler = without_preset_leftovers(dict(config.get("sampler") or {}), sampler_preset)
         problems += sampler_problems(sampler)
         pruner, pruner_config, pruner_problems = _pruner_choice(config.get("pruner"), config.get("pruners"))
@@ -76,18 +67,15 @@ class SearchSettings:
         direction, more = direction_problems(metric, objective.get("direction"), config.get("direction"))
         problems += more
         max_failure_rate = config.get("max_failure_rate", 1.0)
-        if not (_is_number(max_failure_rate) and 0 <= max_failure_rate <= 1):
-            problems.append(f"hydra.sweeper.max_failure_rate = {max_failure_rate!r} is not allowed: expected a "
-                            "number in [0, 1] (the share of this worker's trials that may fail before it stops)")
         custom = config.get("custom_search_space")
         if custom is not None:
             problems += custom_search_space_problems(custom, sampler)
         if problems:
             raise ConfigError(problems)
         return SearchSettings(
-            n_trials=n_trials, sampler=sampler, pruner=pruner, pruner_config=pruner_config,
+            n_trials=config["n_trials"], sampler=sampler, pruner=pruner, pruner_config=pruner_config,
             objective=OBJECTIVES[metric], direction=direction, storage=config.get("storage"),
-            study_name=config.get("study_name"), n_jobs=n_jobs,
+            study_name=config.get("study_name"), n_jobs=config.get("n_jobs"),
             params={str(key): str(value) for key, value in (config.get("params") or {}).items()},
             max_failure_rate=float(max_failure_rate), custom_search_space=custom,
         )
@@ -182,6 +170,10 @@ def without_preset_leftovers(sampler: dict[str, Any], preset: Mapping[str, Any] 
             or not (key in preset and preset[key] == value)}
 
 
+# Every Optuna sampler with a seed takes null or a non-negative integer.
+SAMPLER_SEED = rule_of(integer(None, minimum=0, optional=True, help="the sampler's seed"))
+
+
 def sampler_problems(sampler: Mapping[str, Any]) -> list[str]:
     import optuna
 
@@ -196,8 +188,8 @@ def sampler_problems(sampler: Mapping[str, Any]) -> list[str]:
                         f"is not installed (pip install {package}); or use hydra/sweeper/sampler=tpe, random, "
                         "grid or qmc")
     seed = sampler.get("seed")
-    if seed is not None and not (_is_int(seed) and seed >= 0):
-        problems.append(f"hydra.sweeper.sampler.seed = {seed!r} is not allowed: expected null or an integer >= 0")
+    if not SAMPLER_SEED.accepts(seed):
+        problems.append(str(Problem("hydra.sweeper.sampler.seed", seed, SAMPLER_SEED.allowed)))
     return problems
 
 
@@ -315,11 +307,3 @@ def _arguments_of(cls: type[Any]) -> set[str] | None:
         return None
     return {parameter.name for parameter in parameters
             if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)}
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -2,10 +2,10 @@
 
 The search sweeper publishes where its study lives with the sweep's state
 (tracking/sweep_state.py) and gives each job its trial number as the override
-`sweep.trial=N`. The job reports the objective's value after every epoch
-(step = epoch, from 1) and asks the study's pruner whether to go on; there is
-nothing to prune after the last epoch. The sweeper tells the study how the
-trial ended from what the job returns.
+`++hydra.sweeper.trial=N` (contract.JOB_TRIAL_KEY). The job reports the
+objective's value after every epoch (step = epoch, from 1) and asks the study's
+pruner whether to go on; there is nothing to prune after the last epoch. The
+sweeper tells the study how the trial ended from what the job returns.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from imdb_sweep.config.identity import distinguishing_overrides
-from imdb_sweep.config.validation import ConfigError
+from imdb_sweep.config.validation import ConfigError, Problem
 from imdb_sweep.job import check_job_inputs
 from imdb_sweep.search.space import SearchSpace
 
@@ -47,47 +47,45 @@ def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[s
     from hydra.core.global_hydra import GlobalHydra
 
     loader = GlobalHydra.instance().config_loader()
-    jobs_by_problem: dict[str, list[str]] = {}  # in order of first appearance
+    # Each problem (by its text) with the jobs that have it, in order of first appearance.
+    jobs_by_problem: dict[str, tuple[Problem, list[str]]] = {}
     for overrides in jobs:
         job_config = loader.load_sweep_config(config, list(overrides))
         label = " ".join(distinguishing_overrides(overrides, swept_keys)) or "(defaults)"
-        try:
-            check_job_inputs(job_config)
-        except ConfigError as error:
-            for problem in error.problems:
-                jobs_by_problem.setdefault(problem, []).append(label)
-        except ValueError as error:
-            jobs_by_problem.setdefault(str(error), []).append(label)
+        for problem in _job_problems(job_config):
+            jobs_by_problem.setdefault(str(problem), (problem, []))[1].append(label)
     problems = []
-    for problem, labels in jobs_by_problem.items():
+    for problem, labels in jobs_by_problem.values():
         if len(jobs) > 1 and len(labels) == len(jobs):
             problems.append(problem)
         else:
-            problems += [f"job {label}: {problem}" for label in labels]
+            problems += [problem.at(f"job {label}") for label in labels]
     if problems:
         raise ConfigError(problems)
 
 
-def search_space_problems(config: DictConfig, space: SearchSpace) -> list[str]:
+def search_space_problems(config: DictConfig, space: SearchSpace) -> list[Problem]:
     """Check every value a search space can produce (every choice, each bound of a
     range or interval) as a job would get it; each problem names its key's search
     expression, the value and what is allowed, each once."""
     from hydra.core.global_hydra import GlobalHydra
 
     loader = GlobalHydra.instance().config_loader()
-    problems: dict[str, None] = {}  # in order, each once (many combinations share a bad value)
+    problems: dict[str, Problem] = {}  # by text, in order, each once (many combinations share a bad value)
     for overrides in space.candidate_jobs():
         job_config = loader.load_sweep_config(config, list(overrides))
-        try:
-            check_job_inputs(job_config)
-        except ConfigError as error:
-            problems.update(dict.fromkeys(error.problems))
-        except ValueError as error:
-            problems[str(error)] = None
-    return [_with_expression(problem, space) for problem in problems]
+        for problem in _job_problems(job_config):
+            problems.setdefault(str(problem), problem)
+    return [problem.at(space.expressions[problem.key]) if problem.key in space.expressions else problem
+            for problem in problems.values()]
 
 
-def _with_expression(problem: str, space: SearchSpace) -> str:
-    """`model.units = 0 is not allowed...` -> `model.units=choice(0,32): model.units = 0 is not allowed...`."""
-    key = problem.split(" = ", 1)[0]
-    return f"{space.expressions[key]}: {problem}" if key in space.expressions else problem
+def _job_problems(job_config: DictConfig) -> list[Problem]:
+    """What check_job_inputs finds wrong with one job's config."""
+    try:
+        check_job_inputs(job_config)
+    except ConfigError as error:
+        return error.problems
+    except ValueError as error:  # the data's own checks (DataError): a sentence of their own
+        return [Problem.said(str(error))]
+    return []

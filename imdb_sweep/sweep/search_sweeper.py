@@ -15,7 +15,7 @@ A worker (one such command) goes through these steps:
 3. ask the study for trials, as many at a time as the launcher runs side by
    side, while fewer than n_trials counted trials exist (over all workers);
    trials of dead workers are failed and their configurations asked again;
-4. launch the trials as jobs (`sweep.trial=N` tells each its trial) and tell
+4. launch the trials as jobs (`++hydra.sweeper.trial=N` tells each its trial) and tell
    the study how each ended: COMPLETE with the objective, PRUNED, or FAIL;
 5. the worker that finds the study done ends the parent run and publishes
    the report; a worker that leaves earlier hands the parent to one still
@@ -43,7 +43,7 @@ from optuna.trial import TrialState
 
 from imdb_sweep import contract
 from imdb_sweep.config.location import config_dir
-from imdb_sweep.config.validation import ConfigError
+from imdb_sweep.config.validation import ConfigError, Problem
 from imdb_sweep.console import say
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.search import trials as trial_records
@@ -109,7 +109,7 @@ class SearchSweeper:
         assert config is not None and hydra_context is not None
         # hydra.sweeper is a mapping: its container a dict (OmegaConf types it as any container).
         sweeper = cast(dict[str, Any], OmegaConf.to_container(config.hydra.sweeper, resolve=True))
-        problems: list[str] = []
+        problems: list[Problem | str] = []
         try:
             settings = SearchSettings.from_sweeper_config(sweeper, sampler_preset(config))
         except ConfigError as error:
@@ -359,7 +359,8 @@ class _Search:
             self.study.enqueue_trial(dict(trial.params), user_attrs={contract.TRIAL_RETRY_OF: retry_of})
 
     def _launch_and_tell(self, launcher: Any, batch: list[optuna.Trial]) -> None:
-        overrides = [[*self.space.overrides(trial.params), f"sweep.trial={trial.number}"] for trial in batch]
+        overrides = [[*self.space.overrides(trial.params), f"++{contract.JOB_TRIAL_KEY}={trial.number}"]
+                     for trial in batch]
         returns = launcher.launch(overrides, initial_job_idx=self.job_index)
         self.job_index += len(returns)
         for trial, job_return in zip(batch, returns):

@@ -12,7 +12,7 @@ import keras
 from imdb_sweep import contract
 from imdb_sweep.data import ImdbData
 from imdb_sweep.process.memory import garbage_collector_frozen
-from imdb_sweep.process.policy import apply_training_settings
+from imdb_sweep.process.policy import apply_runtime_settings
 from imdb_sweep.training.callbacks import (
     EpochCheckpoint,
     EpochTimer,
@@ -91,7 +91,7 @@ def choose_model_epoch(result: TrainingResult, cfg: Any, data: ImdbData) -> Chos
     with garbage_collector_frozen():
         started = time.perf_counter()
         test_loss, test_accuracy = result.model.evaluate(
-            data.x_test, data.y_test, batch_size=cfg.train.evaluation_batch_size, verbose=0
+            data.x_test, data.y_test, batch_size=cfg.runtime.evaluation_batch_size, verbose=0
         )
         seconds = time.perf_counter() - started
     return ChosenModel(result.model_epoch, float(test_loss), float(test_accuracy), seconds)
@@ -104,12 +104,12 @@ def fit_model(model: keras.Model, cfg: Any, data: ImdbData, initial_epoch: int, 
     common = dict(
         initial_epoch=initial_epoch,
         epochs=epochs,
-        validation_batch_size=cfg.train.evaluation_batch_size,
-        verbose=cfg.train.verbose,
+        validation_batch_size=cfg.runtime.evaluation_batch_size,
+        verbose=cfg.runtime.verbose,
     )
     if isinstance(model, FusedStepsSequential):
         (x_fit, y_fit), validation = validation_split(data.x_train, data.y_train, cfg.train.validation_split)
-        groups = BatchGroups(x_fit, y_fit, cfg.train.batch_size, cfg.train.steps_per_execution, cfg.seed)
+        groups = BatchGroups(x_fit, y_fit, cfg.train.batch_size, cfg.runtime.steps_per_execution, cfg.seed)
         # shuffle=False: BatchGroups shuffles every epoch itself.
         return model.fit(groups.dataset(), validation_data=validation, shuffle=False,
                          callbacks=[groups.epoch_callback(), *callbacks], **common)
@@ -137,7 +137,7 @@ def train(
     model (choose_model_epoch); test_loss/test_accuracy measure the model after
     the last epoch (with early stopping, its best epoch's weights), as ever.
     """
-    apply_training_settings(cfg.train)
+    apply_runtime_settings(cfg.runtime)
     keras.utils.set_random_seed(cfg.seed)
     if resume is not None:
         if checkpoints is None:
@@ -183,7 +183,7 @@ def train(
 
         started = time.perf_counter()
         test_loss, test_accuracy = model.evaluate(
-            data.x_test, data.y_test, batch_size=cfg.train.evaluation_batch_size, verbose=0
+            data.x_test, data.y_test, batch_size=cfg.runtime.evaluation_batch_size, verbose=0
         )
         evaluate_seconds = time.perf_counter() - started
 

@@ -1,4 +1,4 @@
-"""Builds and compiles the reference IMDB model from `cfg.model` and `cfg.train`."""
+"""Builds and compiles the reference IMDB model from `cfg.model`, `cfg.train` and `cfg.runtime`."""
 
 from __future__ import annotations
 
@@ -49,30 +49,30 @@ def build_model(model_cfg: Any, num_words: int, maxlen: int, fused_steps: bool =
 
 
 def fused_loop_possible(cfg: Any) -> bool:
-    """`train.fuse_steps` on TensorFlow, the backend the fused loop is written for."""
-    return bool(cfg.train.fuse_steps) and keras.backend.backend() == "tensorflow"
+    """`runtime.fuse_steps` on TensorFlow, the backend the fused loop is written for."""
+    return bool(cfg.runtime.fuse_steps) and keras.backend.backend() == "tensorflow"
 
 
 def resolve_jit_compile(cfg: Any) -> bool | str:
-    """`train.jit_compile`: true/false as given. "auto": on GPUs Keras decides; on
+    """`runtime.jit_compile`: true/false as given. "auto": on GPUs Keras decides; on
     CPUs XLA, except for Keras's Dropout masks (Keras's own loop, or
     train.dropout_masks=keras), whose random kernels are slow under XLA on CPUs,
     and except for deterministic ops outside the fused loop, where Keras decides
     (and turns XLA off)."""
-    setting = cfg.train.jit_compile
+    setting = cfg.runtime.jit_compile
     if setting != "auto":
         return setting
     if start_tensorflow():  # start_tensorflow() lists the GPUs.
         return "auto"
     if cfg.model.dropout > 0 and (cfg.train.dropout_masks == "keras" or not fused_loop_possible(cfg)):
         return False
-    if cfg.train.deterministic and not fused_loop_possible(cfg):
+    if cfg.runtime.deterministic and not fused_loop_possible(cfg):
         return "auto"
     return True
 
 
 def uses_fused_steps(cfg: Any) -> bool:
-    """`train.fuse_steps`, where it pays: on TensorFlow and under XLA. Without XLA,
+    """`runtime.fuse_steps`, where it pays: on TensorFlow and under XLA. Without XLA,
     TensorFlow's own while loop and its CPU kernel for summing sparse gradients
     make the fused step slower than Keras's loop."""
     return fused_loop_possible(cfg) and resolve_jit_compile(cfg) is True
@@ -88,7 +88,7 @@ def compile_model(model: keras.Model, cfg: Any) -> keras.Model:
         # necessarily mean binary accuracy.
         metrics=[keras.metrics.BinaryAccuracy(name=contract.ACCURACY)],
         # A fused model's every call already runs a group of steps_per_execution batches.
-        steps_per_execution=1 if isinstance(model, FusedStepsSequential) else train_cfg.steps_per_execution,
+        steps_per_execution=1 if isinstance(model, FusedStepsSequential) else cfg.runtime.steps_per_execution,
         jit_compile=resolve_jit_compile(cfg),
     )
     return model
@@ -96,7 +96,7 @@ def compile_model(model: keras.Model, cfg: Any) -> keras.Model:
 
 def build_compiled_model(cfg: Any, num_words: int, maxlen: int) -> keras.Model:
     # Process-wide in Keras; set every time so one job's choice never leaks into the next.
-    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.train.mixed_precision else "float32")
+    keras.mixed_precision.set_global_policy("mixed_float16" if cfg.runtime.mixed_precision else "float32")
     model = build_model(cfg.model, num_words, maxlen, fused_steps=uses_fused_steps(cfg),
                         embedding_gradients=cfg.train.embedding_gradients,
                         dropout_masks=cfg.train.dropout_masks, seed=cfg.seed)

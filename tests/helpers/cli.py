@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.helpers.paths import PROJECT_ROOT
 
 # The tiny archive's jobs: short reviews, a small vocabulary, small batches, no model logged.
-TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "train.verbose=0",
+TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "runtime.verbose=0",
         "tracking.log_model=false"]
 
 

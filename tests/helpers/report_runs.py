@@ -66,5 +66,5 @@ def job_params(units: str, seed: int, **extra: object) -> dict[str, object]:
     # machines, other folders); they must not split a configuration.
     return {"model.units": units, "model.activation": "relu", "seed": seed,
             "data.path": f"/data/{seed}.tgz", "tracking.store_dir": f"/runs/{seed}",
-            "train.verbose": seed % 2, "variant": "baseline" if units == "32" else f"units{units}",
+            "runtime.verbose": seed % 2, "variant": "baseline" if units == "32" else f"units{units}",
             **extra}

@@ -86,7 +86,7 @@ def check_keras_internals() -> None:
         raise RuntimeError(
             f"Keras {keras.__version__} changed a private attribute the fused training loop "
             f"uses ({', '.join(PRIVATE_ATTRIBUTES)}): {type(error).__name__}: {error}. "
-            "Update imdb_sweep/training/fused/keras_internals.py, or set train.fuse_steps=false."
+            "Update imdb_sweep/training/fused/keras_internals.py, or set runtime.fuse_steps=false."
         ) from error
     expected_shapes = {"Nadam._u_product": ()}
     misshapen = [name for name, slot in slots

@@ -22,7 +22,7 @@ Dropout layer stays in the stack either way, so inference and the logged model
 (portable_model) are stock Keras.
 
 Evaluation (validation after every epoch, the test split) takes batches of
-`train.evaluation_batch_size` as Keras's own test step does, but runs the
+`runtime.evaluation_batch_size` as Keras's own test step does, but runs the
 layers before the output layer inside the compiled program in slices of
 EVALUATION_SLICE reviews: a batch of 1000 reviews embeds into a 64 MB
 (1000, 500, 32) block that no CPU cache holds, where 250 reviews' 16 MB keeps
@@ -98,7 +98,7 @@ class FusedStepsSequential(keras.Sequential):
     @jit_compile.setter
     def jit_compile(self, value) -> None:
         # Keras refuses XLA whenever TensorFlow's op determinism is on
-        # (train.deterministic): "not all ops are supported by XLA with determinism
+        # (runtime.deterministic): "not all ops are supported by XLA with determinism
         # enabled". On a CPU every op of the fused step compiles and repeats bit for
         # bit (tests/test_fused_determinism.py), and without XLA the fused loop is
         # slower than Keras's, so on a CPU a fused model takes XLA when asked.

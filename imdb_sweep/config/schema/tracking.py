@@ -1,0 +1,33 @@
+"""`tracking`: where a job's MLflow run goes and what it keeps (conf/tracking/)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from imdb_sweep.config.schema.fields import boolean, text
+
+# Registered model names: MLflow forbids '/' and ':'; '@' would break the
+# `models:/<name>@champion` URI and spaces every shell command that names it.
+MODEL_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,255}"
+MODEL_NAME_ALLOWED = "a model name of letters, digits, '.', '_' and '-' (up to 256, starting with a letter or digit)"
+
+
+def is_model_name(value: Any) -> bool:
+    return isinstance(value, str) and re.fullmatch(MODEL_NAME_PATTERN, value) is not None
+
+
+@dataclass
+class TrackingConfig:
+    uri: str | None = text(None, optional=True, allowed="a tracking URI",
+                           help="the tracking server or store (`$MLFLOW_TRACKING_URI` wins)")
+    store_dir: str = text(".", allowed="a folder",
+                          help="the local store's folder when no URI is set: `mlflow.db` there, artifacts in "
+                               "`mlruns/`")
+    experiment: str = text("imdb-sweep", pattern=r"(?s).*\S.*", allowed="a non-empty experiment name",
+                           help="the MLflow experiment")
+    log_model: bool = boolean(True, help="log each job's model as a pyfunc that scores raw review text")
+    register: str | None = text(None, pattern=MODEL_NAME_PATTERN, optional=True, allowed=MODEL_NAME_ALLOWED,
+                                help="register the sweep's best run (by validation) under this model name, "
+                                     "alias `champion`")
