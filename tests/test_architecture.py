@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import ast
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from tests.helpers.paths import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "tools"))
 
 import import_graph  # a script beside the project, not a package
 
@@ -36,14 +37,14 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_no_test_module_imports_another():
     """Shared builders live in tests/helpers/ and fixtures in conftest.py: a test module
     importing another (or conftest) would run, or break on, that module's own tests."""
-    tests_folder = Path(__file__).resolve().parent
+    tests_folder = PROJECT_ROOT / "tests"
     offenders = []
     for path in sorted(tests_folder.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             modules = ([node.module or ""] if isinstance(node, ast.ImportFrom)
                        else [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
             for module in modules:
-                parts = module.split(".")
-                if parts[0] == "tests" and len(parts) > 1 and (parts[1] == "conftest" or parts[1].startswith("test_")):
+                parts = module.split(".")  # tests.unit.data.test_cache, tests.conftest, ...
+                if parts[0] == "tests" and any(part == "conftest" or part.startswith("test_") for part in parts[1:]):
                     offenders.append(f"{path.relative_to(tests_folder)} imports {module}")
     assert offenders == []

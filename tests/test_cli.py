@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
 from tests.helpers.cli import TINY, run_cli
+from tests.helpers.paths import CONF_DIR
 
 
 def local_store(cwd: Path) -> tuple[MlflowClient, list]:
@@ -120,7 +121,7 @@ def test_every_variant_runs_in_one_sweep(tmp_path, cli_env):
     _, runs = local_store(tmp_path)
     jobs = [run for run in runs if run.data.tags.get(contract.ROLE) == "job"]
     assert sorted(run.data.params["variant"] for run in jobs) == sorted(
-        path.stem for path in (Path(__file__).parent.parent / "conf" / "variant").glob("*.yaml"))
+        path.stem for path in (CONF_DIR / "variant").glob("*.yaml"))
     assert all(run.info.status == "FINISHED" for run in jobs)
     assert "[8/8] variant=" in result.stdout
     assert "| variant |" in result.stdout and "Browse the runs" in result.stdout
