@@ -29,7 +29,7 @@ from tests.helpers.searches import (
     sweeper_settings,
 )
 
-SPACES = "tests.optuna_search_spaces"  # the custom_search_space functions
+SPACES = "tests.helpers.optuna_search_spaces"  # the custom_search_space functions
 ONE_EPOCH = [*TINY, "train.epochs=1"]
 
 
