@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
-from tests.helpers.cli import TINY, run_cli
+from tests.helpers.cli import TINY, cli_environment, run_cli
 from tests.helpers.paths import CONF_DIR
 
 
@@ -140,8 +140,7 @@ def test_every_variant_runs_in_one_sweep(tmp_path, cli_env):
 
 @pytest.mark.slow
 def test_grid_sweep_on_the_real_archive_against_a_real_server(real_archive, mlflow_server, tmp_path):
-    env = {"IMDB_SWEEP_ACLIMDB": str(real_archive), "MLFLOW_TRACKING_URI": mlflow_server,
-           "IMDB_SWEEP_CACHE_DIR": str(Path.home() / ".cache" / "imdb_sweep")}
+    env = cli_environment(real_archive, Path.home() / ".cache" / "imdb_sweep", mlflow_server)
     result = run_cli(
         ["-m", "model.units=32,64", "model.activation=relu,tanh", "train.epochs=2",
          "data.train_limit=2000", "data.test_limit=1000", "tracking.experiment=e2e-grid"],

@@ -1,57 +1,21 @@
-"""Jobs side by side: the `parallel` (joblib) launcher preset against the default local store,
-and the per-job TensorFlow thread count. The PostgreSQL-backed server case is in test_postgres.py."""
+"""Jobs side by side: the `parallel` (joblib) launcher preset against the default local store.
+The PostgreSQL-backed server case is in test_postgres.py; the thread count per job in
+tests/unit/process/test_threads.py."""
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from imdb_sweep.config.validation import ConfigError, validate_config
 from tests.helpers.cli import TINY, run_cli
-from tests.helpers.paths import CONF_DIR, PROJECT_ROOT
-
-
-def test_the_parallel_preset_runs_two_joblib_jobs_with_one_thread_each(isolated_env):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["hydra/launcher=parallel"], return_hydra_config=True)
-    assert cfg.hydra.launcher._target_.endswith("joblib_launcher.JoblibLauncher")
-    assert cfg.hydra.launcher.n_jobs == 2
-    assert cfg.hydra.job.env_set.IMDB_SWEEP_THREADS == "1"
-
-
-def test_train_threads_follows_the_launcher_environment_and_is_validated(tiny_config, monkeypatch):
-    assert tiny_config().train.threads is None
-    monkeypatch.setenv("IMDB_SWEEP_THREADS", "3")
-    assert tiny_config().train.threads == 3
-    assert tiny_config("train.threads=2").train.threads == 2
-    with pytest.raises(ConfigError, match=r"train.threads = 0 is not allowed: expected null or an integer >= 1"):
-        validate_config(tiny_config("train.threads=0"))
 
 
 @pytest.mark.slow
-def test_set_tensorflow_threads_sizes_both_pools():
-    code = ("from imdb_sweep.process.quiet_tensorflow import set_tensorflow_threads as s; s(1); s(1); "
-            "import tensorflow as tf; "
-            "t = tf.config.threading; print(t.get_intra_op_parallelism_threads(), "
-            "t.get_inter_op_parallelism_threads()); tf.constant(1) + 1; s(2)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
-    assert result.stdout.split() == ["1", "1"]
-    assert "train.threads = 2 cannot be applied: TensorFlow already runs in this process" in result.stderr
-
-
-@pytest.mark.slow
-def test_a_parallel_sweep_on_the_local_store_nests_every_job_once(tmp_path, tiny_archive):
-    env = {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
-           "MLFLOW_TRACKING_URI": ""}
+def test_a_parallel_sweep_on_the_local_store_nests_every_job_once(tmp_path, cli_env):
     result = run_cli(["-m", "hydra/launcher=parallel", *TINY, "train.epochs=2", "model.units=8,16,24",
-                      "train.verbose=2"], cwd=tmp_path, env=env)
+                      "train.verbose=2"], cwd=tmp_path, env=cli_env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ended FINISHED: 3 finished" in result.stdout
     # Two jobs print side by side: every Keras line names its job, and each job

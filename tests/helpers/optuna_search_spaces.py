@@ -1,4 +1,4 @@
-"""custom_search_space functions for tests/unit/search/test_optuna_sweeper.py, given as
+"""custom_search_space functions for the tests of hydra.sweeper.custom_search_space, given as
 hydra.sweeper.custom_search_space=tests.helpers.optuna_search_spaces.NAME: each is called
 with the sweep's config and the trial, as Hydra's Optuna sweeper calls its own."""
 
