@@ -173,7 +173,7 @@ def test_grid_sweep_on_the_real_archive_against_a_real_server(real_archive, mlfl
 
 def test_the_logged_model_scores_text_and_carries_a_plain_keras_model(tmp_path, cli_env):
     # tracking.log_model=true is the default. The logged model is the text model
-    # (tests/test_serving.py); the Keras model inside it is the fused training model
+    # (tests/e2e/test_serving.py); the Keras model inside it is the fused training model
     # saved as a stock keras.Sequential, loadable with neither imdb_sweep nor custom objects.
     result = run_cli([*TINY, "train.epochs=1", "tracking.log_model=true"], cwd=tmp_path, env=cli_env)
     assert result.returncode == 0, result.stderr
