@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from tests.helpers.archives import write_aclimdb
+from tests.helpers.cli import TINY, cli_environment
 from tests.helpers.paths import CONF_DIR, REAL_ARCHIVE_DEFAULT
 from tests.helpers.processes import start_mlflow_server, stop_process
 
@@ -57,12 +58,8 @@ def tiny_config(compose_config: Callable[..., DictConfig], tiny_archive: Path, i
     """A config that trains in about a second: tiny archive, 1 epoch, store in tmp."""
 
     def _compose(*overrides: str) -> DictConfig:
-        return compose_config(
-            f"data.path={tiny_archive}", "data.maxlen=50", "data.num_words=40",
-            "train.epochs=1", "train.batch_size=8", "runtime.verbose=0",
-            f"tracking.store_dir={isolated_env / 'mlruns'}", "tracking.log_model=false",
-            *overrides,
-        )
+        return compose_config(f"data.path={tiny_archive}", *TINY, "train.epochs=1",
+                              f"tracking.store_dir={isolated_env / 'mlruns'}", *overrides)
 
     return _compose
 
@@ -70,8 +67,7 @@ def tiny_config(compose_config: Callable[..., DictConfig], tiny_archive: Path, i
 @pytest.fixture()
 def cli_env(tiny_archive: Path, tmp_path: Path) -> dict[str, str]:
     """The environment of a `python -m imdb_sweep` run on the tiny archive, its store in cwd."""
-    return {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
-            "MLFLOW_TRACKING_URI": "", "PYTHONUNBUFFERED": "1"}
+    return cli_environment(tiny_archive, tmp_path / "cache")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@
     python tools/import_graph.py --modules  # module-level edges
 
 Every import counts, including those inside functions (the job imports Keras
-late, but it still depends on it). tests/test_architecture.py checks that the
+late, but it still depends on it). tests/unit/test_architecture.py checks that the
 graph has no cycles and that imports only go down LAYERS.
 """
 

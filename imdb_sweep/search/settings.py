@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imdb_sweep import contract
+from imdb_sweep.config import hydra_internals
 from imdb_sweep.config.schema.fields import integer, rule_of
 from imdb_sweep.config.schema.sweeper import NO_PRUNER, SAMPLER_PRESETS, SearchSweeperConfig
 from imdb_sweep.config.validation import ConfigError, Problem, schema_problems
@@ -286,9 +287,7 @@ def custom_search_space_problems(path: Any, sampler: Mapping[str, Any]) -> list[
 def locate(path: str) -> Any:
     """What a dotted path names (Hydra's own lookup for `_target_`; hydra.utils.get_class
     would also log every failure as an error of its own)."""
-    from hydra._internal.utils import _locate
-
-    return _locate(path)
+    return hydra_internals.locate(path)
 
 
 def one_line(error: BaseException) -> str:

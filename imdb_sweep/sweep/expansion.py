@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from imdb_sweep.config.hydra_internals import BASIC_SWEEPER, basic_sweeper_jobs, running_config_loader
 from imdb_sweep.config.identity import distinguishing_overrides
 from imdb_sweep.config.validation import ConfigError, Problem
 from imdb_sweep.job import check_job_inputs
 from imdb_sweep.search.space import SearchSpace
-
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 def is_basic_sweeper(config: DictConfig) -> bool:
@@ -24,14 +23,12 @@ def is_basic_sweeper(config: DictConfig) -> bool:
 def expand_basic_sweep(config: DictConfig) -> tuple[list[list[str]], list[str]]:
     """Each job's overrides, as Hydra's basic sweeper will launch them, and the
     keys the sweep varies."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    loader = GlobalHydra.instance().config_loader()
+    loader = running_config_loader()
     parsed = OverridesParser.create(config_loader=loader).parse_overrides(sweep_arguments(config))
     swept_keys = [override.key_or_group for override in parsed if override.is_sweep_override()]
-    jobs = [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    jobs = basic_sweeper_jobs(parsed)
     return jobs, swept_keys
 
 
@@ -44,9 +41,7 @@ def sweep_arguments(config: DictConfig) -> list[str]:
 def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[str]) -> None:
     """Compose and check every job of the sweep; one error lists every bad job. A
     problem every job shares (no data, a bad fixed key) is said once."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    loader = GlobalHydra.instance().config_loader()
+    loader = running_config_loader()
     # Each problem (by its text) with the jobs that have it, in order of first appearance.
     jobs_by_problem: dict[str, tuple[Problem, list[str]]] = {}
     for overrides in jobs:
@@ -68,9 +63,7 @@ def search_space_problems(config: DictConfig, space: SearchSpace) -> list[Proble
     """Check every value a search space can produce (every choice, each bound of a
     range or interval) as a job would get it; each problem names its key's search
     expression, the value and what is allowed, each once."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    loader = GlobalHydra.instance().config_loader()
+    loader = running_config_loader()
     problems: dict[str, Problem] = {}  # by text, in order, each once (many combinations share a bad value)
     for overrides in space.candidate_jobs():
         job_config = loader.load_sweep_config(config, list(overrides))

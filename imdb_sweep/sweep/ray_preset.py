@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
+from imdb_sweep.config.hydra_internals import ray_launcher_config
 from imdb_sweep.config.location import config_dir
 
 SETTINGS_FILE = config_dir() / "hydra" / "launcher" / "ray_cluster.yaml"
@@ -22,17 +23,16 @@ SETTINGS_FILE = config_dir() / "hydra" / "launcher" / "ray_cluster.yaml"
 def register_ray_launcher_preset() -> bool:
     """Replace the plugin's `hydra/launcher=ray` config by plugin defaults + our
     settings. False (and nothing done) when the `ray` extra is not installed."""
-    try:
-        # Importing it registers the plugin's config now; Hydra's plugin
-        # discovery later finds the module loaded and does not register it again.
-        from hydra_plugins.hydra_ray_launcher._config import RayLauncherConf
-    except ImportError:
+    # Importing it registers the plugin's config now; Hydra's plugin
+    # discovery later finds the module loaded and does not register it again.
+    plugin_config = ray_launcher_config()
+    if plugin_config is None:
         return False
     from hydra.core.config_store import ConfigStore
 
     settings = OmegaConf.load(SETTINGS_FILE)
     assert isinstance(settings, DictConfig), f"{SETTINGS_FILE} holds a mapping"
     settings.pop("defaults", None)
-    node = OmegaConf.merge(OmegaConf.structured(RayLauncherConf), settings)
+    node = OmegaConf.merge(OmegaConf.structured(plugin_config), settings)
     ConfigStore.instance().store(group="hydra/launcher", name="ray", node=node, provider="imdb_sweep")
     return True

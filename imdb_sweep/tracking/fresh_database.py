@@ -31,6 +31,7 @@ from pathlib import Path
 import mlflow
 
 from imdb_sweep import user_cache_dir
+from imdb_sweep.tracking.mlflow_internals import create_tracking_database, latest_schema_revision
 
 _logger = logging.getLogger(__name__)
 
@@ -77,22 +78,17 @@ def is_empty_mlflow_database(database_path: Path) -> bool:
 def expected_schema_revision() -> str:
     """The schema revision this MLflow's migrations end at: what MLflow requires of
     a database it opens (MLflow has no public name for it)."""
-    from mlflow.store.db.utils import _get_latest_schema_revision
-
-    return _get_latest_schema_revision()
+    return latest_schema_revision()
 
 
 def _build_empty_database(template: Path) -> None:
     """MLflow creates a new database in a scratch folder beside `template`, which
     then takes its place (renamed: another process reads either the old file or
     the whole new one)."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
     template.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=template.parent, prefix=".mlflow-empty-") as scratch:
         database = Path(scratch) / "mlflow.db"
-        store = SqlAlchemyStore(f"sqlite:///{database}", (Path(scratch) / "artifacts").as_uri())
-        store.engine.dispose()
+        create_tracking_database(database, Path(scratch) / "artifacts")
         with closing(sqlite3.connect(database)) as connection:
             connection.execute("DELETE FROM experiments")  # the Default experiment, with this scratch location
             connection.commit()

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from imdb_sweep import contract
+from imdb_sweep.tracking.mlflow_internals import dataset_entity
 
 # How a null config value is logged; MLflow keeps every param as text.
 NULL_PARAM = "null"
@@ -71,7 +72,7 @@ def log_dataset(
         dataset = mlflow.data.from_numpy(  # type: ignore[attr-defined]
             x, targets=y, source=location, name=f"imdb-{context}", digest=digest[:36]
         )
-    dataset_input = DatasetInput(dataset._to_mlflow_entity(), [InputTag(MLFLOW_DATASET_CONTEXT, context)])
+    dataset_input = DatasetInput(dataset_entity(dataset), [InputTag(MLFLOW_DATASET_CONTEXT, context)])
     for attempt in range(1, attempts + 1):
         try:
             client.log_inputs(run_id, [dataset_input])

@@ -19,6 +19,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep.tracking.fresh_database import prepare_sqlite_database
+from imdb_sweep.tracking.mlflow_internals import SCHEMA_SETUP_LOGGER
 from imdb_sweep.tracking.uris import (
     ACCEPTED_URI_FORMS,
     STORE_DATABASE,
@@ -32,7 +33,7 @@ from imdb_sweep.tracking.uris import (
 )
 
 # A new SQLite store announces its schema set-up at INFO level on every job.
-for _logger in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+for _logger in (SCHEMA_SETUP_LOGGER, "alembic.runtime.migration"):
     logging.getLogger(_logger).setLevel(logging.WARNING)
 
 

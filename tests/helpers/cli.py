@@ -14,6 +14,13 @@ TINY = ["data.maxlen=50", "data.num_words=40", "train.batch_size=8", "runtime.ve
         "tracking.log_model=false"]
 
 
+def cli_environment(archive: Path, cache_dir: Path, tracking_uri: str = "") -> dict[str, str]:
+    """The environment of a `python -m imdb_sweep` run: its data, an encoding cache of its own, and
+    the tracking URI (empty: the default store in the folder it runs in)."""
+    return {"IMDB_SWEEP_ACLIMDB": str(archive), "IMDB_SWEEP_CACHE_DIR": str(cache_dir),
+            "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONUNBUFFERED": "1"}
+
+
 def run_cli(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
     """Run `python -m imdb_sweep ...` as a user would, in its own process."""
     full_env = {**os.environ, **env}

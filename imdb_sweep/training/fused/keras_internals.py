@@ -2,7 +2,7 @@
 
 Keras offers no public accessor for these; a Keras upgrade may rename them.
 `check_keras_internals()` touches each one on a real model and real optimizers,
-and tests/test_fused_steps.py calls it, so such an upgrade fails one test that
+and tests/unit/training/fused/test_fused_steps.py calls it, so such an upgrade fails one test that
 names the attribute instead of failing somewhere inside an XLA trace.
 """
 

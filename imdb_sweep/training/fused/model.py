@@ -29,7 +29,7 @@ EVALUATION_SLICE reviews: a batch of 1000 reviews embeds into a 64 MB
 the hidden Dense layer's reads close (the gain: benchmarks/README.md).
 Each slice's rows come out as in one pass, and the output layer, the loss and
 the metrics take the whole batch as before: the job's metrics are the same bit
-for bit (benchmarks/README.md, speed.py), and tests/test_fused_steps.py holds
+for bit (benchmarks/README.md, speed.py), and tests/unit/training/fused/test_fused_steps.py holds
 the slices to the float32 arithmetic on any CPU.
 """
 
@@ -100,7 +100,7 @@ class FusedStepsSequential(keras.Sequential):
         # Keras refuses XLA whenever TensorFlow's op determinism is on
         # (runtime.deterministic): "not all ops are supported by XLA with determinism
         # enabled". On a CPU every op of the fused step compiles and repeats bit for
-        # bit (tests/test_fused_determinism.py), and without XLA the fused loop is
+        # bit (tests/unit/training/fused/test_fused_determinism.py), and without XLA the fused loop is
         # slower than Keras's, so on a CPU a fused model takes XLA when asked.
         if value is True and all(layer.supports_jit for layer in self.layers) \
                 and not tf.config.list_physical_devices("GPU"):

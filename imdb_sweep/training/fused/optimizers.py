@@ -20,7 +20,7 @@ update equals the dense one below, fed the two per-word sums. TensorFlow's own
 path gets there with gathers and scatters per occurrence or by densifying the
 slices once per use, which is slower under XLA on a CPU; here the two sums are
 taken once (`WordGradients`) and each update is written out with dense
-tensors: the same numbers up to float rounding (tests/test_fused_steps.py
+tensors: the same numbers up to float rounding (tests/unit/training/fused/test_fused_steps.py
 compares each with stock Keras, weight for weight).
 
 Centered RMSprop is where the per-occurrence rule breaks: its variance estimate

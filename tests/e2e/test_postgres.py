@@ -18,7 +18,7 @@ import sqlalchemy
 from mlflow import MlflowClient
 
 from tests.helpers import compose_file
-from tests.helpers.cli import TINY, run_cli
+from tests.helpers.cli import TINY, cli_environment, run_cli
 from tests.helpers.compose_file import Postgres, postgres_bin, start_compose_server, throwaway_postgres
 from tests.helpers.processes import stop_process
 
@@ -107,8 +107,7 @@ def test_the_psycopg2_form_of_the_uri_still_works(postgres, tmp_path):
 def test_a_parallel_sweep_against_the_compose_server_on_postgres(
     compose_server, postgres, tiny_archive, tmp_path
 ):
-    env = {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
-           "MLFLOW_TRACKING_URI": compose_server}
+    env = cli_environment(tiny_archive, tmp_path / "cache", compose_server)
     result = run_cli(["-m", "hydra/launcher=parallel", *TINY, "train.epochs=2",
                       "model.units=8,16,24", "tracking.experiment=pg-parallel"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-6000:]

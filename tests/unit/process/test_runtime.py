@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.paths import PROJECT_ROOT
 
 # Frees and allocates again forty 100 KiB blocks a hundred times from a worker
 # thread, as TensorFlow's threads do every training step, and prints the page
@@ -41,7 +41,7 @@ ALLOCATE_AND_FREE = textwrap.dedent("""
 
 
 def page_faults(setting: str) -> int:
-    result = subprocess.run([sys.executable, "-c", ALLOCATE_AND_FREE, setting], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-c", ALLOCATE_AND_FREE, setting], cwd=PROJECT_ROOT,
                             capture_output=True, text=True, check=True)
     return int(result.stdout.strip())
 
@@ -65,7 +65,7 @@ def test_tensorflow_starts_without_keras_optional_extras_which_stay_importable()
         import matplotlib.pyplot, sklearn  # and they import as usual afterwards
         print("ok")
     """)
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
 
@@ -102,7 +102,7 @@ def train_tiny_fused_model(cache_dir: Path, tf_xla_flags: str = "") -> tuple[dic
     """(history and test metrics, stderr) of TRAIN_TINY_FUSED_MODEL in a fresh process."""
     env = {**os.environ, "IMDB_SWEEP_CACHE_DIR": str(cache_dir), "TF_CPP_MIN_LOG_LEVEL": "2",
            "TF_XLA_FLAGS": tf_xla_flags}
-    result = subprocess.run([sys.executable, "-c", TRAIN_TINY_FUSED_MODEL], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "-c", TRAIN_TINY_FUSED_MODEL], cwd=PROJECT_ROOT, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr

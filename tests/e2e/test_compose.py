@@ -1,5 +1,5 @@
 """docker-compose.yml and its basic-auth override, checked without Docker (which does not
-run on our machines); tests/test_postgres.py runs the server command they declare."""
+run on our machines); tests/e2e/test_postgres.py runs the server command they declare."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
+from tests.helpers.cli import TINY
 from tests.helpers.paths import PROJECT_ROOT
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher",
@@ -59,15 +60,16 @@ def can_make_network_namespace() -> bool:
 def test_a_grid_sweep_runs_on_a_ray_cluster(tiny_archive, tmp_path):
     store = tmp_path / "store"
     store.mkdir()
+    # Not cli_environment: the scenario gives the tracking URI to the job's command alone, and the
+    # Ray processes it starts must not inherit an empty one.
     env = {**os.environ, "PYTHON": sys.executable, "STORE": str(store),
            "PYTHONPATH": str(PROJECT_ROOT), "IMDB_SWEEP_ACLIMDB": str(tiny_archive),
            "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("IMDB_SWEEP_STATE", None)
     result = subprocess.run(
         ["unshare", "-n", "bash", "-c", SCENARIO, "scenario",
-         "model.units=8,16", "model.activation=relu,tanh", "train.epochs=2",
-         "data.maxlen=50", "data.num_words=40", "train.batch_size=8", "runtime.verbose=0",
-         "tracking.log_model=false", "tracking.experiment=on-ray"],
+         "model.units=8,16", "model.activation=relu,tanh", "train.epochs=2", *TINY,
+         "tracking.experiment=on-ray"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]

@@ -1,5 +1,5 @@
-"""`python -m imdb_sweep.server`, bounded retries, a server that is dead or dies mid-job,
-and the UI page of a sweep in a real browser."""
+"""`python -m imdb_sweep.server` serving what a sweep wrote, a server that is dead or dies
+mid-job, and the UI page of a sweep in a real browser."""
 
 from __future__ import annotations
 
@@ -16,44 +16,12 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from imdb_sweep import contract, server
+from imdb_sweep import contract
 from imdb_sweep.sweep import parent
 from imdb_sweep.tracking import records, runs, store, uris
-from tests.helpers.cli import TINY, run_cli
+from tests.helpers.cli import TINY, cli_environment, run_cli
 from tests.helpers.paths import PROJECT_ROOT
 from tests.helpers.processes import free_port, start_mlflow_server, stop_process, wait_for_http
-
-
-def test_the_server_command_opens_the_default_store_on_localhost(tmp_path):
-    arguments = server.parse_arguments(["--store", str(tmp_path)])
-    assert (arguments.host, arguments.port) == ("127.0.0.1", 5000)
-    command = server.server_command(arguments.store, arguments.host, arguments.port)
-    assert command[1:4] == ["-m", "mlflow", "server"]
-    assert command[command.index("--host") + 1] == "127.0.0.1"
-    # The same URI a sweep writes to when no tracking URI is set.
-    store_cfg = type("Cfg", (), {"uri": None, "store_dir": str(tmp_path)})
-    uri, _ = store.resolve_tracking_uri(store_cfg)
-    assert command[command.index("--backend-store-uri") + 1] == uri == f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert command[command.index("--artifacts-destination") + 1] == str(tmp_path / "mlruns" / "artifacts")
-    assert "--serve-artifacts" in command
-
-
-def test_mlflow_options_pass_through_after_a_double_dash():
-    arguments = server.parse_arguments(["--port", "5001", "--", "--app-name", "basic-auth"])
-    assert arguments.port == 5001 and arguments.extra == ["--app-name", "basic-auth"]
-    with pytest.raises(SystemExit):
-        server.parse_arguments(["--app-name", "basic-auth"])
-    with pytest.raises(SystemExit):
-        server.parse_arguments(["--port", "70000"])
-
-
-def test_http_retries_are_bounded_unless_the_user_chose(monkeypatch):
-    for name in store.HTTP_RETRY_DEFAULTS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "9")
-    store.bound_http_retries()
-    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "9"
-    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == store.HTTP_RETRY_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -119,8 +87,7 @@ def test_a_dead_server_uri_fails_the_sweep_before_training(tmp_path, tiny_archiv
 def test_a_server_dying_mid_job_ends_it_clearly_and_keeps_the_data(tmp_path, tiny_archive):
     store = tmp_path / "server_store"
     process, uri = start_mlflow_server(store)
-    env = {**os.environ, "IMDB_SWEEP_ACLIMDB": str(tiny_archive), "MLFLOW_TRACKING_URI": uri,
-           "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {**os.environ, **cli_environment(tiny_archive, tmp_path / "cache", uri), "PYTHONPATH": str(PROJECT_ROOT)}
     env.pop("IMDB_SWEEP_STATE", None)
     job = subprocess.Popen([sys.executable, "-m", "imdb_sweep", *TINY, "train.epochs=500"],
                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

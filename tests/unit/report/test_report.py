@@ -36,7 +36,7 @@ from imdb_sweep.report.stats import summarize, welch_test
 from imdb_sweep.report.table import short_labels, varying_params
 from imdb_sweep.tracking import records
 from tests.helpers.cli import TINY as SHARED_TINY
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import cli_environment, run_cli
 from tests.helpers.paths import PROJECT_ROOT
 from tests.helpers.report_runs import EXPERIMENT, PNG_SIGNATURE, FakeSweeps, job_params
 
@@ -425,9 +425,8 @@ def test_the_parent_run_records_the_validation_choice(disagreeing_sweep):
 def real_sweep(tiny_archive: Path, tmp_path_factory: pytest.TempPathFactory):
     """One `python -m imdb_sweep -m seed=0,1,2 model.units=8,16` into the default store."""
     cwd = tmp_path_factory.mktemp("report_sweep")
-    env = {"IMDB_SWEEP_ACLIMDB": str(tiny_archive), "IMDB_SWEEP_CACHE_DIR": str(cwd / "cache"),
-           "MLFLOW_TRACKING_URI": ""}
-    result = run_cli(["-m", "seed=0,1,2", "model.units=8,16", *TINY], cwd=cwd, env=env)
+    result = run_cli(["-m", "seed=0,1,2", "model.units=8,16", *TINY], cwd=cwd,
+                     env=cli_environment(tiny_archive, cwd / "cache"))
     assert result.returncode == 0, result.stderr[-3000:]
     return cwd, f"sqlite:///{cwd / 'mlflow.db'}", result
 

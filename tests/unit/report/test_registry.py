@@ -1,6 +1,6 @@
 """Registering a sweep's winner: which run, which version, which alias and tags, which
 names; on runs written straight into a store (the logged models are entries without
-files: registering reads only their ids). Serving a registered model: test_serving.py."""
+files: registering reads only their ids). Serving a registered model: tests/e2e/test_serving.py."""
 
 from __future__ import annotations
 

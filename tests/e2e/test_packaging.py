@@ -18,6 +18,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.helpers.archives import write_aclimdb
+from tests.helpers.cli import TINY
 from tests.helpers.paths import PROJECT_ROOT
 
 # Not copied into the build folder: environments, outputs and earlier builds.
@@ -174,9 +175,8 @@ def test_a_job_runs_from_the_installed_wheel_in_another_folder(installed_python:
     store = tmp_path / "store"
     env = clean_env(IMDB_SWEEP_CACHE_DIR=str(tmp_path / "cache"))
     result = run([str(installed_python), "-m", "imdb_sweep", f"data.path={archive}",
-                  "data.train_limit=32", "data.maxlen=50", "data.num_words=40", "train.epochs=1",
-                  "train.batch_size=8", "runtime.verbose=0", f"tracking.store_dir={store}",
-                  "tracking.log_model=false"], cwd=workdir, env=env)
+                  "data.train_limit=32", *TINY, "train.epochs=1", f"tracking.store_dir={store}"],
+                 cwd=workdir, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
@@ -191,9 +191,8 @@ def test_a_job_runs_from_the_installed_wheel_in_another_folder(installed_python:
     # A search from the installed wheel: Hydra finds our sweeper outside the checkout.
     searched = run([str(installed_python), "-m", "imdb_sweep", "-m", "hydra/sweeper=optuna",
                     "hydra.sweeper.n_trials=2", "model.units=choice(4,8)", f"data.path={archive}",
-                    "data.train_limit=32", "data.maxlen=50", "data.num_words=40", "train.epochs=1",
-                    "train.batch_size=8", "runtime.verbose=0", f"tracking.store_dir={tmp_path / 'search'}",
-                    "tracking.log_model=false"], cwd=workdir, env=env)
+                    "data.train_limit=32", *TINY, "train.epochs=1", f"tracking.store_dir={tmp_path / 'search'}"],
+                   cwd=workdir, env=env)
     assert searched.returncode == 0, searched.stdout[-3000:] + searched.stderr[-3000:]
     assert "Search " in searched.stdout and "ended FINISHED" in searched.stdout
 

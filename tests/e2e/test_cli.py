@@ -11,7 +11,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
-from tests.helpers.cli import TINY, run_cli
+from tests.helpers.cli import TINY, cli_environment, run_cli
+from tests.helpers.paths import CONF_DIR
 
 
 def local_store(cwd: Path) -> tuple[MlflowClient, list]:
@@ -120,7 +121,7 @@ def test_every_variant_runs_in_one_sweep(tmp_path, cli_env):
     _, runs = local_store(tmp_path)
     jobs = [run for run in runs if run.data.tags.get(contract.ROLE) == "job"]
     assert sorted(run.data.params["variant"] for run in jobs) == sorted(
-        path.stem for path in (Path(__file__).parent.parent / "conf" / "variant").glob("*.yaml"))
+        path.stem for path in (CONF_DIR / "variant").glob("*.yaml"))
     assert all(run.info.status == "FINISHED" for run in jobs)
     assert "[8/8] variant=" in result.stdout
     assert "| variant |" in result.stdout and "Browse the runs" in result.stdout
@@ -139,8 +140,7 @@ def test_every_variant_runs_in_one_sweep(tmp_path, cli_env):
 
 @pytest.mark.slow
 def test_grid_sweep_on_the_real_archive_against_a_real_server(real_archive, mlflow_server, tmp_path):
-    env = {"IMDB_SWEEP_ACLIMDB": str(real_archive), "MLFLOW_TRACKING_URI": mlflow_server,
-           "IMDB_SWEEP_CACHE_DIR": str(Path.home() / ".cache" / "imdb_sweep")}
+    env = cli_environment(real_archive, Path.home() / ".cache" / "imdb_sweep", mlflow_server)
     result = run_cli(
         ["-m", "model.units=32,64", "model.activation=relu,tanh", "train.epochs=2",
          "data.train_limit=2000", "data.test_limit=1000", "tracking.experiment=e2e-grid"],
@@ -173,7 +173,7 @@ def test_grid_sweep_on_the_real_archive_against_a_real_server(real_archive, mlfl
 
 def test_the_logged_model_scores_text_and_carries_a_plain_keras_model(tmp_path, cli_env):
     # tracking.log_model=true is the default. The logged model is the text model
-    # (tests/test_serving.py); the Keras model inside it is the fused training model
+    # (tests/e2e/test_serving.py); the Keras model inside it is the fused training model
     # saved as a stock keras.Sequential, loadable with neither imdb_sweep nor custom objects.
     result = run_cli([*TINY, "train.epochs=1", "tracking.log_model=true"], cwd=tmp_path, env=cli_env)
     assert result.returncode == 0, result.stderr

@@ -15,45 +15,18 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep.data.aclimdb import read_aclimdb
 from imdb_sweep.data.arrays import KERAS_SHUFFLE_SEED, keras_order
 from imdb_sweep.job import run_job
-from imdb_sweep.serving.text_model import ReviewInputError, review_texts
 from tests.helpers.archives import NEGATIVE_WORDS, POSITIVE_WORDS, write_aclimdb
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import TINY, cli_environment, run_cli
 from tests.helpers.processes import free_port, wait_for_http
 
 POSITIVE_REVIEW = "A " + " and ".join(POSITIVE_WORDS) + " film. " + " ".join(POSITIVE_WORDS) + "!"
 NEGATIVE_REVIEW = "An " + " and ".join(NEGATIVE_WORDS) + " film. " + " ".join(NEGATIVE_WORDS) + "!"
-
-
-def test_reviews_come_as_a_text_column_records_or_a_mapping():
-    assert review_texts(pd.DataFrame({"text": ["a", "b"], "other": [1, 2]})) == ["a", "b"]
-    assert review_texts([{"text": "a"}, {"text": "b"}]) == ["a", "b"]
-    assert review_texts({"text": ["a", "b"]}) == ["a", "b"]
-    assert review_texts({"text": "a"}) == ["a"]
-    assert review_texts(["a", "b"]) == ["a", "b"]
-    assert review_texts(pd.Series(["a"], name="text")) == ["a"]
-
-
-@pytest.mark.parametrize(("bad", "message"), [
-    (pd.DataFrame({"review": ["x"]}), "the input has no 'text' column \\(columns: review\\)"),
-    (pd.DataFrame({"text": []}), "no reviews to score"),
-    ([], "no reviews to score"),
-    ([1], "'text' of row 0 is 1 \\(int\\), not a string"),
-    (pd.DataFrame({"text": ["fine", 3.5]}), "'text' of row 1 is 3.5 \\(float\\), not a string"),
-    (pd.DataFrame({"text": ["fine", None]}), "'text' of row 1 is missing"),
-    ("just a string", "expected reviews as a table"),
-])
-def test_bad_input_is_a_value_error_that_says_what_is_wrong(bad, message):
-    with pytest.raises(ValueError, match=message) as raised:
-        review_texts(bad)
-    assert isinstance(raised.value, ReviewInputError)
-    assert raised.value.get_http_status_code() == 400  # what MLflow's scoring server answers
 
 
 def keras_ordered_test_reviews(archive: Path) -> tuple[list[str], list[int]]:
@@ -149,11 +122,8 @@ def post(url: str, body: bytes) -> tuple[int, dict]:
 def test_a_sweep_registers_its_winner_and_mlflow_models_serve_scores_raw_text(tmp_path):
     archive = write_aclimdb(tmp_path / "data" / "aclImdb.tar.gz", reviews_per_class=60)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # the default store of the folder the sweep ran in
-    env = {"IMDB_SWEEP_ACLIMDB": str(archive), "IMDB_SWEEP_CACHE_DIR": str(tmp_path / "cache"),
-           "MLFLOW_TRACKING_URI": ""}
-    swept = run_cli(["-m", "model.units=8,16", "train.epochs=8", "data.maxlen=50", "data.num_words=40",
-                     "train.batch_size=8", "runtime.verbose=0", "tracking.register=imdb-tiny"],
-                    cwd=tmp_path, env=env)
+    swept = run_cli(["-m", "model.units=8,16", "train.epochs=8", *TINY, "tracking.log_model=true",
+                     "tracking.register=imdb-tiny"], cwd=tmp_path, env=cli_environment(archive, tmp_path / "cache"))
     assert swept.returncode == 0, swept.stderr[-3000:]
     assert "as version 1 of model 'imdb-tiny', alias champion: models:/imdb-tiny@champion" in swept.stdout
     client = MlflowClient(uri)

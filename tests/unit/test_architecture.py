@@ -1,5 +1,5 @@
 """The package's imports flow one way (tools/import_graph.py): no cycles, only down the layers;
-and no test module imports another."""
+and no test module imports another; tests/unit/ mirrors the package and every test folder is a package."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from tests.helpers.paths import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "tools"))
 
 import import_graph  # a script beside the project, not a package
 from tests.helpers.paths import PROJECT_ROOT
@@ -54,14 +56,36 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_no_test_module_imports_another():
     """Shared builders live in tests/helpers/ and fixtures in conftest.py: a test module
     importing another (or conftest) would run, or break on, that module's own tests."""
-    tests_folder = Path(__file__).resolve().parent
+    tests_folder = PROJECT_ROOT / "tests"
     offenders = []
     for path in sorted(tests_folder.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             modules = ([node.module or ""] if isinstance(node, ast.ImportFrom)
                        else [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
             for module in modules:
-                parts = module.split(".")
-                if parts[0] == "tests" and len(parts) > 1 and (parts[1] == "conftest" or parts[1].startswith("test_")):
+                parts = module.split(".")  # tests.unit.data.test_cache, tests.conftest, ...
+                if parts[0] == "tests" and any(part == "conftest" or part.startswith("test_") for part in parts[1:]):
                     offenders.append(f"{path.relative_to(tests_folder)} imports {module}")
     assert offenders == []
+
+
+def folders_under(folder: Path) -> list[Path]:
+    """Every folder below `folder`, caches aside."""
+    return [path for path in folder.rglob("*") if path.is_dir()
+            and not any(part == "__pycache__" or part.startswith(".") for part in path.relative_to(folder).parts)]
+
+
+def test_unit_test_folders_mirror_the_package():
+    """tests/unit/<folder>/ holds the tests of imdb_sweep/<folder>/; end-to-end scenarios live in tests/e2e/."""
+    unit = PROJECT_ROOT / "tests" / "unit"
+    folders = [path.relative_to(unit).as_posix() for path in folders_under(unit)]
+    assert folders, "tests/unit/ has no package folders"
+    assert [folder for folder in folders if not (PROJECT_ROOT / "imdb_sweep" / folder).is_dir()] == []
+
+
+def test_every_test_folder_is_a_package():
+    """pytest names a test module by its packages (tests.unit.search.test_search, tests.e2e.test_search):
+    a folder without __init__.py would give two same-named modules one name."""
+    tests_folder = PROJECT_ROOT / "tests"
+    assert [folder.relative_to(PROJECT_ROOT).as_posix() for folder in [tests_folder, *folders_under(tests_folder)]
+            if not (folder / "__init__.py").is_file()] == []

@@ -1,5 +1,5 @@
-"""custom_search_space functions for tests/test_optuna_sweeper.py, given as
-hydra.sweeper.custom_search_space=tests.optuna_search_spaces.NAME: each is called
+"""custom_search_space functions for the tests of hydra.sweeper.custom_search_space, given as
+hydra.sweeper.custom_search_space=tests.helpers.optuna_search_spaces.NAME: each is called
 with the sweep's config and the trial, as Hydra's Optuna sweeper calls its own."""
 
 from __future__ import annotations
