@@ -105,6 +105,7 @@ RULES: dict[str, Rule] = {
     "tracking.experiment": Rule(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty experiment name"),
     "tracking.log_model": BOOLEAN,
     "tracking.register": Rule(lambda v: v is None or is_model_name(v), "null or " + MODEL_NAME_ALLOWED),
+    "tracking.promote": one_of(choices.PROMOTE),
     "sweep.connect_attempts": integer_at_least(1),
     "sweep.rerun": one_of(choices.RERUN),
     "sweep.checkpoints": BOOLEAN,

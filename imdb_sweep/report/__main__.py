@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from imdb_sweep.config.choices import PROMOTE
 from imdb_sweep.report.formats import (
     FORMAT_CHOICES,
     SUFFIXES,
@@ -67,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--register", default=None, metavar="MODEL_NAME",
                         help="also register the best run (by --rank-by; finished, unpruned runs only) "
                              "as a new version of this registered model and move its alias 'champion' "
-                             "to it: then `mlflow models serve -m models:/MODEL_NAME@champion`")
+                             "to it when it beats the current champion (see --promote), else alias "
+                             "'challenger': then `mlflow models serve -m models:/MODEL_NAME@champion`")
+    parser.add_argument("--promote", choices=PROMOTE, default=PROMOTE[0],
+                        help="with --register: when_better (default) moves 'champion' only to a version "
+                             "that beats it on --rank-by, significantly (one-sided Welch, 0.05) when both "
+                             "have seeds; always moves it every time")
     parser.add_argument("--store-dir", default=".",
                         help="the local store's folder (mlflow.db and mlruns/), used when MLFLOW_TRACKING_URI "
                              "is unset (default: the current folder, where `python -m imdb_sweep` writes)")
@@ -103,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             load_curves(selection)
         table = build_table(selection, baseline, rank_by=arguments.rank_by)
         if arguments.register is not None:
-            print(register_best_run(table, arguments.register).describe(), file=sys.stderr)
+            print(register_best_run(table, arguments.register, arguments.promote).describe(), file=sys.stderr)
     except (ValueError, TrackingError) as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
