@@ -211,3 +211,24 @@ def test_the_report_says_which_effects_are_resolved_in_json_and_markdown(tmp_pat
     assert "### Factor effects" in markdown and "Resolved: the CI excludes 0 (2 of 4)" in markdown
     difference = np.mean(samples["64"]) - np.mean(samples["32"])
     assert f"| variant | units64 | baseline | test_accuracy | {difference:+.4f} |" in markdown
+
+
+def test_the_parent_run_carries_the_effects_and_the_expected_best_plot(tmp_path: Path):
+    from imdb_sweep.report import publish_sweep_report
+
+    store = FakeSweeps(tmp_path / "store")
+    parent = store.sweep("seeds")
+    for units, values in {"32": [0.84, 0.85, 0.845], "64": [0.80, 0.81, 0.805]}.items():
+        for seed, value in enumerate(values):
+            store.job(parent, job_params(units, seed), value, sweep_id="seeds")
+    markdown = publish_sweep_report(store.uri, store.experiment_id, parent)
+    assert "### Factor effects" in markdown and "### Expected best against trials (best_val_accuracy)" in markdown
+
+    artifacts = {item.path for item in store.client.list_artifacts(parent, "report")}
+    assert {"report/effects.csv", "report/effects.json"} <= artifacts
+    recorded = json.loads(Path(store.client.download_artifacts(parent, "report/effects.json")).read_text())
+    table = build_table(select_runs(store.uri, EXPERIMENT))
+    assert recorded["effects"] == json.loads(render(table, "json"))["effects"]
+    assert recorded["references"] == {"variant": "baseline"}
+    plots = {item.path for item in store.client.list_artifacts(parent, "report/plots")}
+    assert "report/plots/expected_best.png" in plots
