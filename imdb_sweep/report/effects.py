@@ -215,9 +215,9 @@ def _interaction_columns(main: list[_Column], pairs: list[tuple[str, str]]) -> l
 
 
 def fit_effects(values: np.ndarray, columns: list[_Column], reported: list[_Column],
-                metric: str) -> tuple[list[Effect], str | None]:
+                metric: str, confidence: float = CONFIDENCE) -> tuple[list[Effect], str | None]:
     """OLS of `values` on an intercept and `columns`; the effects of the `reported`
-    columns, or none and the reason when the design cannot separate them."""
+    columns (CIs at `confidence`), or none and the reason when the design cannot separate them."""
     from statsmodels.regression.linear_model import OLS
 
     design = np.column_stack([np.ones(len(values)), *[column.indicator for column in columns]])
@@ -231,7 +231,7 @@ def fit_effects(values: np.ndarray, columns: list[_Column], reported: list[_Colu
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             # Runs without any spread (identical results) give a zero standard error.
             warnings.simplefilter("ignore", RuntimeWarning)
-            intervals = np.asarray(fitted.conf_int(alpha=ALPHA))
+            intervals = np.asarray(fitted.conf_int(alpha=1 - confidence))
             p_values = np.asarray(fitted.pvalues)
     effects = []
     for column in reported:
@@ -270,9 +270,12 @@ def adjust_holm(effects: list[Effect]) -> list[Effect]:
 
 
 def estimate_effects(runs: Sequence[JobRun], factors: list[str], references: dict[str, str],
-                     metrics: Iterable[str] = EFFECT_METRICS) -> FactorEffects:
+                     metrics: Iterable[str] = EFFECT_METRICS, confidence: float = CONFIDENCE,
+                     adjust: bool = True) -> FactorEffects:
     """Main effects (and two-way interactions of factorial pairs) of `factors` on `metrics`,
-    each level against `references[key]`, Holm-adjusted over all of them."""
+    each level against `references[key]`, CIs at `confidence`, Holm-adjusted over all of them
+    unless `adjust` is false (statsmodels' Holm runs a full garbage collection each call,
+    a fifth of a second in a process with a large heap: too slow for the seed rule's looks)."""
     effects: list[Effect] = []
     notes: list[str] = []
     factors = [key for key in factors if len(levels_of(runs, key)) > 1]
@@ -284,16 +287,17 @@ def estimate_effects(runs: Sequence[JobRun], factors: list[str], references: dic
             continue
         values = np.array([run.metrics[metric] for run in measured])
         main = _main_columns(measured, references)
-        found, note = fit_effects(values, main, main, metric)
+        found, note = fit_effects(values, main, main, metric, confidence)
         effects += found
         notes += [note] if note else []
         pairs = factorial_pairs(measured, factors)
         if pairs:
             interactions = _interaction_columns(main, pairs)
-            found, note = fit_effects(values, [*main, *interactions], interactions, metric)
+            found, note = fit_effects(values, [*main, *interactions], interactions, metric, confidence)
             effects += found
             notes += [f"interactions of {note}"] if note else []
-    return FactorEffects(adjust_holm(effects), references, pairs, list(dict.fromkeys(notes)))
+    return FactorEffects(adjust_holm(effects) if adjust else effects, references, pairs,
+                         list(dict.fromkeys(notes)))
 
 
 def choose_factors(runs: Sequence[JobRun], config_keys: list[str]) -> tuple[list[str], list[str]]:
@@ -314,7 +318,8 @@ def choose_factors(runs: Sequence[JobRun], config_keys: list[str]) -> tuple[list
 
 
 def factor_effects(runs: Sequence[JobRun], config_keys: list[str], baseline: dict[str, str] | None = None,
-                   defaults: dict[str, Any] | None = None) -> FactorEffects:
+                   defaults: dict[str, Any] | None = None, metrics: Iterable[str] = EFFECT_METRICS,
+                   confidence: float = CONFIDENCE, adjust: bool = True) -> FactorEffects:
     """The report's effects: factors chosen among the swept `config_keys` (no seed),
     references from `baseline`, the default config (`default_values()` unless given),
     or the first level."""
@@ -325,6 +330,6 @@ def factor_effects(runs: Sequence[JobRun], config_keys: list[str], baseline: dic
         return FactorEffects([], {}, notes=notes)
     defaults = default_values() if defaults is None else defaults
     references = {key: choose_reference(key, levels_of(runs, key), baseline, defaults) for key in factors}
-    estimated = estimate_effects(runs, factors, references)
+    estimated = estimate_effects(runs, factors, references, metrics, confidence, adjust)
     return FactorEffects(estimated.effects, estimated.references, estimated.interactions,
                          notes + estimated.notes)
