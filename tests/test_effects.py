@@ -232,3 +232,19 @@ def test_the_parent_run_carries_the_effects_and_the_expected_best_plot(tmp_path:
     assert recorded["references"] == {"variant": "baseline"}
     plots = {item.path for item in store.client.list_artifacts(parent, "report/plots")}
     assert "report/plots/expected_best.png" in plots
+
+
+def test_the_default_config_names_the_reference_inside_a_hydra_app_and_outside():
+    from hydra import initialize_config_dir
+
+    from imdb_sweep.config.location import config_dir
+    from imdb_sweep.report.effects import default_values
+
+    default_values.cache_clear()
+    outside = default_values()
+    default_values.cache_clear()
+    # A sweep publishes its report in the process Hydra runs it in, GlobalHydra initialized.
+    with initialize_config_dir(version_base=None, config_dir=str(config_dir())):
+        inside = default_values()
+    default_values.cache_clear()
+    assert (outside["model.units"], outside["variant"]) == (32, "baseline") and inside == outside

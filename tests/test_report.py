@@ -477,9 +477,13 @@ def test_the_parent_run_carries_the_comparison(real_sweep):
 
     artifacts = {item.path for item in client.list_artifacts(parent.info.run_id, "report")}
     assert artifacts == {"report/comparison.md", "report/comparison.csv", "report/comparison.html",
-                         "report/plots"}
+                         "report/effects.csv", "report/effects.json", "report/plots"}
+    effects = json.loads(Path(client.download_artifacts(parent.info.run_id, "report/effects.json")).read_text())
+    # The default's 32 units did not run: the first level is the reference.
+    assert effects["references"] == {"model.units": "8"}
     plots = {item.path: item.file_size for item in client.list_artifacts(parent.info.run_id, "report/plots")}
-    assert set(plots) == {f"report/plots/{name}" for name in ("val_accuracy.png", "val_loss.png", "test_accuracy.png")}
+    assert set(plots) == {f"report/plots/{name}"
+                          for name in ("val_accuracy.png", "val_loss.png", "test_accuracy.png", "expected_best.png")}
     assert all(size > 1000 for size in plots.values())
     published = Path(client.download_artifacts(parent.info.run_id, "report/comparison.md"))
     # The console shows the same table when the sweep ends.

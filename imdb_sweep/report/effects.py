@@ -43,7 +43,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import combinations
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -170,14 +170,19 @@ def default_values() -> dict[str, Any]:
     try:
         from hydra import compose, initialize_config_dir
         from hydra.core.global_hydra import GlobalHydra
+        from omegaconf import OmegaConf
 
         from imdb_sweep.config.identity import flatten_config
         from imdb_sweep.config.location import config_dir
 
+        # Unresolved: an interpolation that needs the environment (data.path) must not cost
+        # the other keys their defaults.
         if GlobalHydra.instance().is_initialized():  # inside a sweep's own process
-            return flatten_config(compose(config_name="config"))
-        with initialize_config_dir(version_base=None, config_dir=str(config_dir())):
-            return flatten_config(compose(config_name="config"))
+            config = compose(config_name="config")
+        else:
+            with initialize_config_dir(version_base=None, config_dir=str(config_dir())):
+                config = compose(config_name="config")
+        return flatten_config(cast(dict[str, Any], OmegaConf.to_container(config, resolve=False)))
     except Exception:  # noqa: BLE001 - without defaults the first level is the reference
         return {}
 
