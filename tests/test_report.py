@@ -546,7 +546,7 @@ def test_the_html_report_renders_in_chromium(real_sweep, tmp_path):
     ranked = dom.stdout.split('<table id="comparison">', 1)[1].split("</table>", 1)[0]
     assert ranked.count("<tr") == 1 + 2  # header and one row per configuration
     assert "units" in ranked and "95% CI" in ranked
-    assert dom.stdout.count('src="data:image/png;base64,') == 3
+    assert dom.stdout.count('src="data:image/png;base64,') == 4  # the three plots of the table and the expected best
 
     screenshot = tmp_path / "report.png"
     shot = chromium(["--window-size=1280,900", f"--screenshot={screenshot}", page.as_uri()],

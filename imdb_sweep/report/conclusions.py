@@ -39,10 +39,16 @@ def _label(table: ComparisonTable, key: str) -> str:
     return INTERACTION_JOIN.join(table.labels.get(part, part) for part in key.split(INTERACTION_JOIN))
 
 
+def _signed(value: float) -> str:
+    """`+0.0063`, `-0.0040`; a difference that rounds to nothing is `+0.0000`, never `-0.0000`."""
+    text = f"{value:+.4f}"
+    return "+0.0000" if text == "-0.0000" else text
+
+
 def effect_cells(table: ComparisonTable, effect: Effect) -> list[str]:
-    interval = "" if math.isnan(effect.ci_low) else f"[{effect.ci_low:+.4f}, {effect.ci_high:+.4f}]"
+    interval = "" if math.isnan(effect.ci_low) else f"[{_signed(effect.ci_low)}, {_signed(effect.ci_high)}]"
     return [_label(table, effect.key), effect.level, effect.reference, effect.metric,
-            f"{effect.difference:+.4f}", interval, _p_text(effect.p_value), _p_text(effect.p_adjusted),
+            _signed(effect.difference), interval, _p_text(effect.p_value), _p_text(effect.p_adjusted),
             "yes" if effect.resolved else "no"]
 
 
