@@ -62,13 +62,17 @@ BEST_TRIAL_NUMBER = "best_trial_number"  # a search's: the trial number of best_
 # The model registry (report/registry.py)
 # ---------------------------------------------------------------------------
 
-CHAMPION_ALIAS = "champion"  # `models:/<name>@champion` is the latest winner
+CHAMPION_ALIAS = "champion"  # `models:/<name>@champion`: the version that beat every champion before it
+CHALLENGER_ALIAS = "challenger"  # the latest version registered that did not beat the champion
 LOGGED_MODEL_NAME = "model"  # the name each job logs its text model under (tracking/records.py)
 # Tags of a registered version: where it came from (beside RANKED_BY and the metrics' values).
 VERSION_SWEEP_ID = "sweep_id"
 VERSION_RUN_ID = "run_id"
 VERSION_CONFIGURATION = "configuration"
 VERSION_LOGGED_MODEL_ID = "logged_model_id"
+# The ranking metric of each seed of the version's configuration, space-separated (seeds only):
+# what a later version must beat significantly to become champion.
+VERSION_SEED_VALUES = "seed_values"
 
 # ---------------------------------------------------------------------------
 # MLflow metrics of a job run

@@ -193,7 +193,8 @@ def _register_single_run(cfg: DictConfig, context: JobContext, tracking_uri: str
     from imdb_sweep.report.runs import JobRun
 
     run = JobRun.from_mlflow(MlflowClient(tracking_uri).get_run(run_id))
-    say(register_run(tracking_uri, run, name, configuration=context.label()).describe())
+    promote = OmegaConf.select(cfg, "tracking.promote", default="when_better")
+    say(register_run(tracking_uri, run, name, configuration=context.label(), promote=promote).describe())
 
 
 def _answer_from_finished_run(client: MlflowClient, finished: Run, context: JobContext,

@@ -13,5 +13,7 @@ EMBEDDING_GRADIENTS = ("per_occurrence", "summed")
 DROPOUT_MASKS = ("hashed", "keras")
 DATA_SOURCES = ("auto", "keras", "aclimdb")
 RERUN = ("missing", "all")
+# tracking.promote: when a registered version takes the champion alias (report/registry.py).
+PROMOTE = ("when_better", "always")
 JIT_COMPILE = ("auto", True, False)
 VERBOSITY = (0, 1, 2)

@@ -21,7 +21,16 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
-from imdb_sweep.report.formats import FORMATS, canonical_format, render, to_csv, to_html, to_markdown
+from imdb_sweep.report.conclusions import effects_records
+from imdb_sweep.report.formats import (
+    FORMATS,
+    canonical_format,
+    render,
+    to_csv,
+    to_effects_csv,
+    to_html,
+    to_markdown,
+)
 from imdb_sweep.report.runs import LATEST, Selection, load_curves, select_parent_run, select_runs
 from imdb_sweep.report.search import summarize_search
 from imdb_sweep.report.table import (
@@ -53,8 +62,9 @@ def publish_sweep_report(tracking_uri: str, experiment_id: str, parent_run_id: s
                          rank_by: str | None = None) -> str:
     """Attach the comparison to the sweep's parent run and return its Markdown.
 
-    Artifacts under `report/`: comparison.md, .csv, .html (plots embedded) and
-    plots/*.png. The best job is chosen on `rank_by` (default: a search's objective,
+    Artifacts under `report/`: comparison.md, .csv, .html (plots embedded),
+    plots/*.png, and the factor effects as effects.csv and effects.json (effects.py).
+    The best job is chosen on `rank_by` (default: a search's objective,
     else best_val_accuracy), never on the test set, and never among pruned trials:
     tag `best_run_id` names it, tag `ranked_by` the metric that chose it, metrics
     `best_<metric>` (best_val_accuracy, best_test_accuracy, best_model_test_accuracy,
@@ -80,6 +90,11 @@ def publish_sweep_report(tracking_uri: str, experiment_id: str, parent_run_id: s
         (root / "comparison.md").write_text(markdown, encoding="utf-8")
         (root / "comparison.csv").write_text(to_csv(table), encoding="utf-8")
         (root / "comparison.html").write_text(to_html(table, plots), encoding="utf-8")
+        if table.effects.effects:
+            (root / "effects.csv").write_text(to_effects_csv(table), encoding="utf-8")
+            (root / "effects.json").write_text(json.dumps(
+                {"effects": effects_records(table), "references": table.effects.references,
+                 "notes": table.effects.notes}, indent=2) + "\n", encoding="utf-8")
         (root / "plots").mkdir()
         for name, data in plots.items():
             (root / "plots" / name).write_bytes(data)

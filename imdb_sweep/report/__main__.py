@@ -17,7 +17,15 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-from imdb_sweep.report.formats import FORMAT_CHOICES, SUFFIXES, canonical_format, format_help, render
+from imdb_sweep.config.choices import PROMOTE
+from imdb_sweep.report.formats import (
+    FORMAT_CHOICES,
+    SUFFIXES,
+    canonical_format,
+    format_help,
+    render,
+    to_effects_csv,
+)
 from imdb_sweep.report.registry import check_model_name, register_best_run
 from imdb_sweep.report.runs import LATEST, load_curves, select_runs
 from imdb_sweep.report.search import summarize_search
@@ -48,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write the plots as PNG files into DIR")
     parser.add_argument("--baseline", default=None, metavar="KEY=VALUE[,KEY=VALUE]",
                         help="configuration to compare every row with (e.g. variant=baseline or "
-                             "units=32): difference of mean test accuracy and Welch t-test p-value")
+                             "units=32): difference of mean test accuracy and Welch t-test p-value; "
+                             "also the reference level of its keys' factor effects (default: the "
+                             "default config's value)")
     parser.add_argument("--rank-by", default=None, metavar="METRIC",
                         help="metric that ranks the rows and chooses the best (default: a search's "
                              f"objective in its direction, else {DEFAULT_RANKING_METRIC}, validation; "
@@ -58,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--register", default=None, metavar="MODEL_NAME",
                         help="also register the best run (by --rank-by; finished, unpruned runs only) "
                              "as a new version of this registered model and move its alias 'champion' "
-                             "to it: then `mlflow models serve -m models:/MODEL_NAME@champion`")
+                             "to it when it beats the current champion (see --promote), else alias "
+                             "'challenger': then `mlflow models serve -m models:/MODEL_NAME@champion`")
+    parser.add_argument("--promote", choices=PROMOTE, default=PROMOTE[0],
+                        help="with --register: when_better (default) moves 'champion' only to a version "
+                             "that beats it on --rank-by, significantly (one-sided Welch, 0.05) when both "
+                             "have seeds; always moves it every time")
     parser.add_argument("--store-dir", default=".",
                         help="the local store's folder (mlflow.db and mlruns/), used when MLFLOW_TRACKING_URI "
                              "is unset (default: the current folder, where `python -m imdb_sweep` writes)")
@@ -94,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             load_curves(selection)
         table = build_table(selection, baseline, rank_by=arguments.rank_by)
         if arguments.register is not None:
-            print(register_best_run(table, arguments.register).describe(), file=sys.stderr)
+            print(register_best_run(table, arguments.register, arguments.promote).describe(), file=sys.stderr)
     except (ValueError, TrackingError) as error:
         print(f"Error: {error}", file=sys.stderr)
         return 2
@@ -116,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         arguments.output.write_text(text, encoding="utf-8")
         print(f"Wrote {arguments.output} ({output_format}, {len(table.rows)} row(s), "
               f"{table.selection.describe()})", file=sys.stderr)
+        if output_format == "csv" and table.effects.effects:
+            # One CSV holds one table: the factor effects go beside it.
+            effects_path = arguments.output.with_suffix(".effects.csv")
+            effects_path.write_text(to_effects_csv(table), encoding="utf-8")
+            print(f"Wrote {effects_path} (factor effects, {len(table.effects.effects)} row(s))", file=sys.stderr)
     return 0
 
 

@@ -36,6 +36,11 @@ from imdb_sweep.report.apart import (
     pruned_record,
     pruned_runs,
 )
+from imdb_sweep.report.conclusions import (
+    conclusion_sections,
+    effects_records,
+    expected_best_records,
+)
 from imdb_sweep.report.search import recorded_search
 from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row, measured_on_test_set, recorded_value
 from imdb_sweep.tracking.records import param_text
@@ -121,6 +126,20 @@ def to_csv(table: ComparisonTable) -> str:
     return buffer.getvalue()
 
 
+def to_effects_csv(table: ComparisonTable) -> str:
+    """The factor effects as their own CSV (one row per level and metric): the comparison's
+    CSV is one table, so the effects go beside it (`<name>.effects.csv`, report/effects.csv)."""
+    records = effects_records(table)
+    if not records:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({key: "" if value is None else value for key, value in record.items()})
+    return buffer.getvalue()
+
+
 def to_json(table: ComparisonTable) -> str:
     selection = table.selection
     document = {
@@ -136,6 +155,10 @@ def to_json(table: ComparisonTable) -> str:
         "rows": [row_record(table, row) for row in table.rows],
         "pruned": [pruned_record(table, run) for run in pruned_runs(table)],
         "not_finished": [not_finished_record(run) for run in selection.not_finished],
+        "effects": effects_records(table),
+        "effect_references": table.effects.references,
+        "effect_notes": table.effects.notes,
+        "expected_best": expected_best_records(table),
     }
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
@@ -287,6 +310,11 @@ def to_markdown(table: ComparisonTable) -> str:
                 cells[marked] = f"**{cells[marked]}**"
             lines.append("| " + " | ".join(cells) + " |")
         lines += ["", footnote(table)]
+        for section in conclusion_sections(table):
+            lines += ["", f"### {section.title}", "", "| " + " | ".join(section.headers) + " |",
+                      "|" + "---|" * len(section.headers)]
+            lines += ["| " + " | ".join(_markdown_escape(cell) for cell in cells) + " |" for cells in section.rows]
+            lines += ["", section.note]
     else:
         lines.append("No finished runs to rank.")
     if table.selection.pruned:
@@ -337,6 +365,21 @@ def to_latex(table: ComparisonTable) -> str:
         f"\\caption{{{latex_escape(heading(table))}. {latex_escape(footnote(table))}}}",
         "\\end{table}",
     ]
+    for section in conclusion_sections(table):
+        lines += [
+            "\\begin{table}[ht]",
+            "\\centering",
+            "\\small",
+            f"\\begin{{tabular}}{{{'l' * (len(section.headers) - 1)}r}}",
+            "\\toprule",
+            " & ".join(latex_escape(header) for header in section.headers) + " \\\\",
+            "\\midrule",
+            *(" & ".join(latex_escape(cell) for cell in cells) + " \\\\" for cells in section.rows),
+            "\\bottomrule",
+            "\\end{tabular}",
+            f"\\caption{{{latex_escape(section.title)}. {latex_escape(section.note)}}}",
+            "\\end{table}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -462,6 +505,7 @@ def to_html(table: ComparisonTable, plots: dict[str, bytes] | None = None) -> st
         pruned_rows=pruned_rows(table),
         not_finished_title=NOT_FINISHED_TITLE,
         not_finished_rows=not_finished_rows(table),
+        sections=conclusion_sections(table),
         plots={name: base64.b64encode(data).decode("ascii") for name, data in (plots or {}).items()},
     )
 

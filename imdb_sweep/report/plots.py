@@ -18,11 +18,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from imdb_sweep import contract  # noqa: E402
+from imdb_sweep.report.conclusions import expected_best_of  # noqa: E402
 from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row  # noqa: E402
 
 CURVE_TITLES = {contract.VAL_ACCURACY: "Validation accuracy", contract.VAL_LOSS: "Validation loss"}
 # Each plot's artifact is named for what it draws.
 PLOT_FILES = {metric: f"{metric}.png" for metric in (contract.VAL_ACCURACY, contract.VAL_LOSS, TEST_METRIC)}
+EXPECTED_BEST_FILE = "expected_best.png"
 
 
 # Legend entries longer than this, or more of them than this, go below the plot,
@@ -175,6 +177,27 @@ def accuracy_dots_figure(table: ComparisonTable) -> plt.Figure:
     return figure
 
 
+def expected_best_figure(table: ComparisonTable) -> plt.Figure:
+    """The expected best ranking score of n trials against n, band ± 1 std (expected_best.py)."""
+    curve = expected_best_of(table)
+    trials = np.array([point.trials for point in curve])
+    means = np.array([point.mean for point in curve])
+    stds = np.array([point.std for point in curve])
+    figure, axes = plt.subplots(figsize=CURVE_FIGURE_SIZE)
+    axes.plot(trials, means, marker="o", markersize=3, color="tab:blue", label="expected best")
+    axes.fill_between(trials, means - stds, means + stds, color="tab:blue", alpha=0.15, linewidth=0,
+                      label="± 1 std")
+    axes.set_title(_title(table, f"Expected best {table.ranked_by} against trials",
+                          f"{len(curve)} runs drawn with replacement (Dodge et al. 2019)"), fontsize="medium")
+    axes.set_xlabel("trials")
+    axes.set_ylabel(f"expected best {table.ranked_by}")
+    whole_number_ticks(axes.xaxis)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", frameon=False, fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
 def save_png(figure: plt.Figure) -> bytes:
     """The figure as the report embeds it, then closed (pyplot keeps figures until then)."""
     buffer = io.BytesIO()
@@ -187,6 +210,8 @@ def render_plots(table: ComparisonTable) -> dict[str, bytes]:
     """File name -> PNG bytes. The curves need `runs.load_curves` to have run."""
     figures = {PLOT_FILES[metric]: curve_figure(table, metric) for metric in CURVE_TITLES}
     figures[PLOT_FILES[TEST_METRIC]] = accuracy_dots_figure(table)
+    if len(expected_best_of(table)) > 1:
+        figures[EXPECTED_BEST_FILE] = expected_best_figure(table)
     return {name: save_png(figure) for name, figure in figures.items()}
 
 

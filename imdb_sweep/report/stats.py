@@ -63,3 +63,17 @@ def welch_test(values: Sequence[float], baseline: Sequence[float]) -> Comparison
         warnings.simplefilter("ignore", RuntimeWarning)
         result = stats.ttest_ind(sample, reference, equal_var=False)
     return Comparison(difference, float(result.pvalue))
+
+
+def one_sided_welch(values: Sequence[float], reference: Sequence[float], minimize: bool = False) -> float:
+    """p-value of Welch's t-test against "`values` are no better than `reference`": better
+    is a higher mean, or lower with `minimize`. NaN with fewer than 2 values on a side, or
+    without any spread on both."""
+    sample = np.asarray(values, float)
+    baseline = np.asarray(reference, float)
+    if sample.size < 2 or baseline.size < 2:
+        return math.nan
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = stats.ttest_ind(sample, baseline, equal_var=False, alternative="less" if minimize else "greater")
+    return float(result.pvalue)

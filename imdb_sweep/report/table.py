@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from imdb_sweep import contract
 from imdb_sweep.config.identity import affects_training
+from imdb_sweep.report.distinguishing import distinguishing_keys
+from imdb_sweep.report.effects import FactorEffects, factor_effects
 from imdb_sweep.report.runs import JobRun, Selection
 from imdb_sweep.report.search import recorded_search
 from imdb_sweep.report.stats import Comparison, Summary, summarize, welch_test
@@ -105,28 +108,6 @@ def short_labels(keys: list[str]) -> dict[str, str]:
     return labels
 
 
-def distinguishing_keys(rows: list[dict[str, Any]], keys: list[str]) -> list[str]:
-    """The fewest of `keys` whose values still tell `rows` apart, in column order.
-
-    One key alone where one does (the first such, so `variant` before the keys that
-    a variant sets); otherwise keys are added greedily, each time the one that
-    separates the most rows, until the rows are as distinct as with every key.
-    """
-    def distinct(chosen: list[str]) -> int:
-        return len({tuple(row.get(key) for key in chosen) for row in rows})
-
-    wanted = distinct(keys)
-    for key in keys:
-        if distinct([key]) == wanted:
-            return [key]
-    chosen: list[str] = []
-    while distinct(chosen) < wanted:
-        # max() keeps the first of equals: column order breaks ties.
-        chosen.append(max((key for key in keys if key not in chosen),
-                          key=lambda key: distinct([*chosen, key])))
-    return sorted(chosen, key=keys.index)
-
-
 def group_runs(runs: list[JobRun], keys: list[str]) -> list[list[JobRun]]:
     """Runs with equal values for `keys`, in order of first appearance."""
     groups: dict[tuple[Any, ...], list[JobRun]] = {}
@@ -199,6 +180,13 @@ class ComparisonTable:
     def label_title(self) -> str:
         """What the short labels are values of: `variant`, or empty for key=value labels."""
         return self.labels[self.label_keys[0]] if len(self.label_keys) == 1 else ""
+
+    @cached_property
+    def effects(self) -> FactorEffects:
+        """Each swept key's levels against its reference level, with CIs (effects.py)."""
+        runs = self.selection.finished
+        config_keys = [key for key in varying_params(runs) if key != SEED_KEY]
+        return factor_effects(runs, config_keys, self.baseline)
 
     def best_run(self) -> JobRun | None:
         """The single finished run best on `ranked_by` (validation by default, never

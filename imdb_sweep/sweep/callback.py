@@ -36,6 +36,7 @@ class MlflowSweepCallback(Callback):
         self._target: TrackingTarget | None = None
         self._heartbeat: Heartbeat | None = None
         self._register: str | None = None
+        self._promote = "when_better"
 
     def __getstate__(self) -> dict[str, Any]:
         # Launchers such as Ray's pickle Hydra's callbacks along with each job;
@@ -58,6 +59,7 @@ class MlflowSweepCallback(Callback):
             raise SystemExit(1) from error
         self._client = MlflowClient(self._target.uri)
         self._register = OmegaConf.select(config, "tracking.register", default=None)
+        self._promote = OmegaConf.select(config, "tracking.promote", default="when_better")
         for run_id in reap_dead_runs(self._client, self._target.experiment_id,
                                      config.sweep.dead_after_seconds):
             print(f"Marked run {run_id} KILLED: its process is gone", flush=True)
@@ -104,4 +106,4 @@ class MlflowSweepCallback(Callback):
                   "The next sweep or job marks it KILLED once its process is gone.",
                   file=sys.stderr, flush=True)
             return
-        publish_results(state, self._register)
+        publish_results(state, self._register, self._promote)

@@ -126,9 +126,9 @@ def end_parent_run(client: MlflowClient, state: SweepState, expected: int | None
     return status
 
 
-def publish_results(state: SweepState, register: str | None) -> None:
+def publish_results(state: SweepState, register: str | None, promote: str = "when_better") -> None:
     """The comparison table on the parent run (and printed), the winner registered
-    with `tracking.register`, and where to browse it all."""
+    with `tracking.register` (champion as `tracking.promote` says), and where to browse it all."""
     from imdb_sweep.report import publish_sweep_report
 
     try:
@@ -138,12 +138,13 @@ def publish_results(state: SweepState, register: str | None) -> None:
     except Exception as error:  # noqa: BLE001 - a table is no reason to fail the sweep
         print(f"(could not build the comparison table: {error})", file=sys.stderr)
     if register:
-        register_winner(state, register)
+        register_winner(state, register, promote)
     say(browse_hint(state.tracking_uri, state.experiment_id, state.parent_run_id))
 
 
-def register_winner(state: SweepState, model_name: str) -> None:
-    """tracking.register: the best finished run into the model registry, alias champion."""
+def register_winner(state: SweepState, model_name: str, promote: str = "when_better") -> None:
+    """tracking.register: the best finished run into the model registry, alias champion
+    when it beats the current one (or with tracking.promote=always), else challenger."""
     from imdb_sweep.report.registry import register_sweep_winner
 
     if was_interrupted():
@@ -153,7 +154,7 @@ def register_winner(state: SweepState, model_name: str) -> None:
         return
     try:
         say(register_sweep_winner(state.tracking_uri, state.experiment_id, state.parent_run_id,
-                                  model_name).describe())
+                                  model_name, promote=promote).describe())
     except Exception as error:  # noqa: BLE001 - said plainly; the sweep's runs are all recorded
         print(f"Could not register the sweep's best run as '{model_name}': {error}",
               file=sys.stderr, flush=True)

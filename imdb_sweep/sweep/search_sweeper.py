@@ -478,4 +478,5 @@ class _Search:
             print(f"Could not end the search's parent run {state.parent_run_id}: {type(error).__name__}: "
                   f"{str(error).splitlines()[0][:300]}", file=sys.stderr, flush=True)
             return
-        publish_results(state, OmegaConf.select(self.config, "tracking.register", default=None))
+        publish_results(state, OmegaConf.select(self.config, "tracking.register", default=None),
+                        OmegaConf.select(self.config, "tracking.promote", default="when_better"))

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from imdb_sweep.config.schema.fields import boolean, text
+from imdb_sweep.config.choices import PROMOTE
+from imdb_sweep.config.schema.fields import boolean, one_of, text
 
 # Registered model names: MLflow forbids '/' and ':'; '@' would break the
 # `models:/<name>@champion` URI and spaces every shell command that names it.
@@ -31,3 +32,7 @@ class TrackingConfig:
     register: str | None = text(None, pattern=MODEL_NAME_PATTERN, optional=True, allowed=MODEL_NAME_ALLOWED,
                                 help="register the sweep's best run (by validation) under this model name, "
                                      "alias `champion`")
+    promote: str = one_of("when_better", PROMOTE,
+                          help="`when_better`: alias `champion` moves only to a version that beats it on the "
+                               "ranking metric (significantly, one-sided Welch at 0.05, when both have seeds), "
+                               "else alias `challenger`; `always`: every registered version becomes champion")

@@ -5,16 +5,18 @@ files: registering reads only their ids). Serving a registered model: tests/e2e/
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import fmean
 
 import pytest
 from mlflow.tracking import MlflowClient
+from scipy import stats
 
 from imdb_sweep import contract
 from imdb_sweep.config.validation import ConfigError, validate_config
 from imdb_sweep.job import run_job
 from imdb_sweep.report import build_table, select_runs
 from imdb_sweep.report.__main__ import main as report_main
-from imdb_sweep.report.registry import register_best_run, register_sweep_winner
+from imdb_sweep.report.registry import champion_decision, register_best_run, register_sweep_winner
 from tests.helpers.report_runs import EXPERIMENT, FakeSweeps, job_params
 
 MODEL = "imdb-sentiment"
@@ -79,7 +81,8 @@ def test_the_best_finished_unpruned_run_on_validation_becomes_the_champion(store
     # The served model's numbers: its epoch and test accuracy, not the last epoch's.
     assert registration.describe() == (
         f"Registered run {runs['winner']} (variant=units64, units=64; best_val_accuracy=0.880000, model_epoch=2, "
-        f"model_test_accuracy=0.845000) as version 1 of model '{MODEL}', alias champion: models:/{MODEL}@champion")
+        f"model_test_accuracy=0.845000) as version 1 of model '{MODEL}', alias champion: models:/{MODEL}@champion "
+        "(the first champion)")
 
 
 def test_a_run_logged_before_the_model_numbers_registers_with_its_test_accuracy(store):
@@ -166,3 +169,93 @@ def test_a_single_run_with_register_registers_itself(tiny_config):
     assert champion.tags["model_test_accuracy"] == f"{run.data.metrics['model_test_accuracy']:.6f}"
     run_job(cfg)  # answered by the FINISHED run: the same version stays the champion
     assert len(client.search_model_versions("name = 'single'")) == 1
+
+
+def seeded_sweep(store: SweepsWithModels, sweep_id: str, units: str, validation: list[float]) -> str:
+    """A sweep of one configuration over seeds, with these validation accuracies."""
+    parent = store.sweep(sweep_id)
+    for seed, value in enumerate(validation):
+        store.job(parent, job_params(units, seed), 0.8, sweep_id=sweep_id, validation_accuracy=value)
+    return parent
+
+
+def aliases(store: SweepsWithModels) -> dict[str, str]:
+    registered = MlflowClient(store.uri).get_registered_model(MODEL)
+    return {alias: str(version) for alias, version in registered.aliases.items()}
+
+
+def test_a_worse_single_run_becomes_the_challenger_and_says_why(store):
+    first = store.sweep("s1")
+    store.job(first, job_params("64", 0), 0.84, sweep_id="s1", validation_accuracy=0.88)
+    register_sweep_winner(store.uri, store.experiment_id, first, MODEL)
+    second = store.sweep("s2")
+    store.job(second, job_params("16", 0), 0.86, sweep_id="s2", validation_accuracy=0.87)
+
+    registration = register_sweep_winner(store.uri, store.experiment_id, second, MODEL)
+    assert (registration.version, registration.alias) == ("2", "challenger")
+    assert aliases(store) == {"champion": "1", "challenger": "2"}
+    assert registration.describe().endswith(
+        f"alias challenger: models:/{MODEL}@challenger (best_val_accuracy 0.8700 does not beat "
+        "champion version 1's best_val_accuracy 0.8800)")
+    assert "\n" not in registration.describe()
+
+    always = register_sweep_winner(store.uri, store.experiment_id, second, MODEL, promote="always")
+    assert (always.version, always.alias, always.reason) == ("2", "champion", "tracking.promote=always")
+    assert aliases(store)["champion"] == "2"
+
+
+def test_with_seeds_on_both_sides_the_champion_moves_only_on_a_significant_win(store):
+    champion_values = [0.860, 0.866, 0.863, 0.858]
+    register_sweep_winner(store.uri, store.experiment_id, seeded_sweep(store, "s1", "32", champion_values), MODEL)
+    assert MlflowClient(store.uri).get_model_version(MODEL, "1").tags["seed_values"] == (
+        "0.860000 0.866000 0.863000 0.858000")
+
+    # Its best seed (0.870) beats every champion seed, but the mean is no clear win.
+    lucky = [0.870, 0.855, 0.861, 0.864]
+    registration = register_sweep_winner(store.uri, store.experiment_id, seeded_sweep(store, "s2", "64", lucky),
+                                         MODEL)
+    p_value = stats.ttest_ind(lucky, champion_values, equal_var=False, alternative="greater").pvalue
+    assert registration.alias == "challenger" and p_value > 0.05
+    assert registration.reason == (
+        f"mean best_val_accuracy {fmean(lucky):.4f} over 4 seeds does not significantly beat champion version 1's "
+        f"mean best_val_accuracy {fmean(champion_values):.4f} over 4 seeds (one-sided Welch p={p_value:.3g}, "
+        "needs < 0.05)")
+
+    clear = [0.872, 0.875, 0.869, 0.874]
+    registration = register_sweep_winner(store.uri, store.experiment_id, seeded_sweep(store, "s3", "16", clear),
+                                         MODEL)
+    p_value = stats.ttest_ind(clear, champion_values, equal_var=False, alternative="greater").pvalue
+    assert registration.alias == "champion" and p_value < 0.05
+    assert registration.reason == (f"mean best_val_accuracy {fmean(clear):.4f} over 4 seeds beats champion version "
+                                   f"1's mean best_val_accuracy {fmean(champion_values):.4f} over 4 seeds "
+                                   f"(one-sided Welch p={p_value:.3g})")
+    assert aliases(store) == {"champion": "3", "challenger": "2"}
+
+
+def test_the_decision_follows_the_metrics_direction():
+    assert champion_decision([0.30], [0.35], "4", "best_val_loss", minimize=True).promote
+    assert not champion_decision([0.35], [0.30], "4", "best_val_loss", minimize=True).promote
+    assert not champion_decision([0.88], [0.88], "4", "best_val_accuracy").promote  # a tie keeps the champion
+    first = champion_decision([0.88], [], "4", "best_val_accuracy")
+    assert first.promote and first.reason == "champion version 4 has no best_val_accuracy to compare with"
+
+
+def test_the_report_cli_promotes_as_told(store, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
+    first = store.sweep("s1")
+    store.job(first, job_params("64", 0), 0.84, sweep_id="s1", validation_accuracy=0.88)
+    assert report_main(["--sweep", "s1", "--register", MODEL]) == 0
+    second = store.sweep("s2")
+    store.job(second, job_params("16", 0), 0.86, sweep_id="s2", validation_accuracy=0.85)
+    capsys.readouterr()
+    assert report_main(["--sweep", "s2", "--register", MODEL, "--format", "csv"]) == 0
+    assert "alias challenger" in capsys.readouterr().err
+    assert report_main(["--sweep", "s2", "--register", MODEL, "--promote", "always", "--format", "csv"]) == 0
+    assert "alias champion" in capsys.readouterr().err and aliases(store)["champion"] == "2"
+
+
+def test_a_bad_promote_setting_fails_before_anything_trains(compose_config):
+    validate_config(compose_config("tracking.promote=always"))
+    with pytest.raises(ConfigError, match="tracking.promote = 'sometimes' is not allowed: expected one of "
+                                          "when_better, always"):
+        validate_config(compose_config("tracking.promote=sometimes"))

@@ -184,7 +184,8 @@ def test_single_runs_per_configuration_show_plain_values(store):
     markdown = render(table, "markdown")
     assert ("| variant | units | best_val_accuracy | test_accuracy | model_test_accuracy | model_epoch | test_loss |"
             in markdown)
-    assert "**0.8500**" in markdown and "±" not in markdown and "95% CI" not in markdown
+    comparison = markdown.split("\n### ")[0]  # the factor effects below it have CI columns
+    assert "**0.8500**" in comparison and "±" not in comparison and "95% CI" not in comparison
 
 
 def test_the_logged_models_epoch_and_test_accuracy_are_shown_and_blank_for_older_runs(store):
@@ -270,8 +271,10 @@ def test_every_format_parses(seeded_sweep):
     assert "\\begin{tabular}" in latex and "\\textbf{" in latex and "units64" in latex
 
     page = render(table, "html", render_plots(table))
-    assert page.count("<tr") == 1 + 3 + 1 + 2  # header, ranked rows, not-finished header and rows
-    assert page.count('src="data:image/png;base64,') == 3
+    comparison = page.split('<table id="comparison">')[1].split("</table>")[0]
+    assert comparison.count("<tr") == 1 + 3  # header, ranked rows
+    assert page.split('<table id="not-finished">')[1].split("</table>")[0].count("<tr") == 1 + 2
+    assert page.count('src="data:image/png;base64,') == 4
 
 
 def test_plots_are_readable_pngs(seeded_sweep):
@@ -279,7 +282,7 @@ def test_plots_are_readable_pngs(seeded_sweep):
     selection = select_runs(store.uri, EXPERIMENT)
     load_curves(selection)
     pngs = render_plots(build_table(selection))
-    assert set(pngs) == {"val_accuracy.png", "val_loss.png", "test_accuracy.png"}
+    assert set(pngs) == {"val_accuracy.png", "val_loss.png", "test_accuracy.png", "expected_best.png"}
     for name, data in pngs.items():
         assert data.startswith(PNG_SIGNATURE), name
         image = matplotlib.image.imread(io.BytesIO(data), format="png")
@@ -294,7 +297,9 @@ def test_cli_writes_files_and_explains_bad_input(seeded_sweep, tmp_path, monkeyp
     assert report_main(["--format", "csv", "--output", str(output), "--plots", str(tmp_path / "plots")]) == 0
     assert len(pd.read_csv(output)) == 3
     assert sorted(path.name for path in (tmp_path / "plots").iterdir()) == [
-        "test_accuracy.png", "val_accuracy.png", "val_loss.png"]
+        "expected_best.png", "test_accuracy.png", "val_accuracy.png", "val_loss.png"]
+    effects = pd.read_csv(output.with_suffix(".effects.csv"))  # one CSV is one table: effects beside it
+    assert set(effects["key"]) == {"variant"} and set(effects["reference"]) == {"baseline"}
     assert report_main(["--output", str(tmp_path / "table.json")]) == 0  # format from the suffix
     assert json.loads((tmp_path / "table.json").read_text())["sweep_id"] == "new-sweep"
 
@@ -471,9 +476,13 @@ def test_the_parent_run_carries_the_comparison(real_sweep):
 
     artifacts = {item.path for item in client.list_artifacts(parent.info.run_id, "report")}
     assert artifacts == {"report/comparison.md", "report/comparison.csv", "report/comparison.html",
-                         "report/plots"}
+                         "report/effects.csv", "report/effects.json", "report/plots"}
+    effects = json.loads(Path(client.download_artifacts(parent.info.run_id, "report/effects.json")).read_text())
+    # The default's 32 units did not run: the first level is the reference.
+    assert effects["references"] == {"model.units": "8"}
     plots = {item.path: item.file_size for item in client.list_artifacts(parent.info.run_id, "report/plots")}
-    assert set(plots) == {f"report/plots/{name}" for name in ("val_accuracy.png", "val_loss.png", "test_accuracy.png")}
+    assert set(plots) == {f"report/plots/{name}"
+                          for name in ("val_accuracy.png", "val_loss.png", "test_accuracy.png", "expected_best.png")}
     assert all(size > 1000 for size in plots.values())
     published = Path(client.download_artifacts(parent.info.run_id, "report/comparison.md"))
     # The console shows the same table when the sweep ends.
@@ -536,7 +545,7 @@ def test_the_html_report_renders_in_chromium(real_sweep, tmp_path):
     ranked = dom.stdout.split('<table id="comparison">', 1)[1].split("</table>", 1)[0]
     assert ranked.count("<tr") == 1 + 2  # header and one row per configuration
     assert "units" in ranked and "95% CI" in ranked
-    assert dom.stdout.count('src="data:image/png;base64,') == 3
+    assert dom.stdout.count('src="data:image/png;base64,') == 4  # the three plots of the table and the expected best
 
     screenshot = tmp_path / "report.png"
     shot = chromium(["--window-size=1280,900", f"--screenshot={screenshot}", page.as_uri()],

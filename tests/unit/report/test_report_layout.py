@@ -228,7 +228,7 @@ def test_the_html_report_of_eight_variants_fits_a_laptop_screen(variant_table, t
         # The table (every result column, model_epoch and model_test_accuracy too) fits
         # without its own scroll bar; the plots fit the window.
         assert facts["table_width"] <= facts["box_width"], f"the table is cut at {width} px: {facts}"
-        assert len(facts["images"]) == 3 and max(facts["images"]) <= width, facts
+        assert len(facts["images"]) == 4 and max(facts["images"]) <= width, facts
 
     screenshot = tmp_path / "report_1366.png"
     shot = chromium(["--window-size=1366,768", f"--screenshot={screenshot}", page.as_uri()],

@@ -273,14 +273,16 @@ def test_publishing_a_search_names_the_best_complete_trial_and_attaches_its_plot
     assert recorded.metrics["best_test_accuracy"] == pytest.approx(0.86)
 
     plots = {item.path: item.file_size for item in store.client.list_artifacts(parent, "report/plots")}
-    expected = {"val_accuracy.png", "val_loss.png", "test_accuracy.png", *SEARCH_PLOT_FILES.values()}
+    expected = {"val_accuracy.png", "val_loss.png", "test_accuracy.png", "expected_best.png",
+                *SEARCH_PLOT_FILES.values()}
     assert set(plots) == {f"report/plots/{name}" for name in expected}
     assert all(size > 10_000 for size in plots.values())
     importance_file = Path(store.client.download_artifacts(parent, "report/search_importance.json"))
     importance = json.loads(importance_file.read_text())
     assert set(importance["importance"]) == set(SPACE) and importance["complete_trials"] == 5
     page = Path(store.client.download_artifacts(parent, "report/comparison.html")).read_text()
-    assert page.count('src="data:image/png;base64,') == 3 + 4
+    # The table's plots (the expected best among them), then the search's.
+    assert page.count('src="data:image/png;base64,') == 4 + 4
 
 
 def test_registering_a_search_takes_its_objective_and_direction(searches):

@@ -1,0 +1,109 @@
+"""The report's conclusions as plain tables of text that every human format renders the
+same way (formats.py: Markdown, HTML, LaTeX): the factor effects (effects.py) and the
+expected best score against trials (expected_best.py). CSV and JSON take the records."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from imdb_sweep.report.effects import INTERACTION_JOIN, Effect, FactorEffects
+from imdb_sweep.report.expected_best import ExpectedBest, expected_best_curve, shown_trials
+from imdb_sweep.report.table import ComparisonTable
+
+EFFECTS_TITLE = "Factor effects"
+EXPECTED_BEST_TITLE = "Expected best against trials"
+EFFECT_HEADERS = ("key", "level", "reference", "metric", "difference", "95% CI", "p", "p (Holm)", "resolved")
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled table with a note under it; `name` identifies it (an HTML id, a file name)."""
+
+    name: str
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    note: str
+
+
+def _p_text(value: float) -> str:
+    if math.isnan(value):
+        return ""
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _label(table: ComparisonTable, key: str) -> str:
+    """`units`, or `units x activation` for an interaction: the table's short headers."""
+    return INTERACTION_JOIN.join(table.labels.get(part, part) for part in key.split(INTERACTION_JOIN))
+
+
+def _signed(value: float) -> str:
+    """`+0.0063`, `-0.0040`; a difference that rounds to nothing is `+0.0000`, never `-0.0000`."""
+    text = f"{value:+.4f}"
+    return "+0.0000" if text == "-0.0000" else text
+
+
+def effect_cells(table: ComparisonTable, effect: Effect) -> list[str]:
+    interval = "" if math.isnan(effect.ci_low) else f"[{_signed(effect.ci_low)}, {_signed(effect.ci_high)}]"
+    return [_label(table, effect.key), effect.level, effect.reference, effect.metric,
+            _signed(effect.difference), interval, _p_text(effect.p_value), _p_text(effect.p_adjusted),
+            "yes" if effect.resolved else "no"]
+
+
+def effects_note(found: FactorEffects) -> str:
+    resolved = len(found.resolved())
+    notes = [
+        f"Each level against its key's reference level: difference of the mean, averaged over the other "
+        f"keys (least squares, one indicator per level; two-way interactions where every combination ran, "
+        f"as a difference of differences). 95% CI and p from the t distribution; p (Holm): adjusted over "
+        f"the {found.tests} tests of this report. Resolved: the CI excludes 0 ({resolved} of "
+        f"{len(found.effects)}); an unresolved effect may be noise: run more seeds.",
+    ]
+    return " ".join(notes + found.notes)
+
+
+def effects_section(table: ComparisonTable) -> Section | None:
+    found = table.effects
+    if not found.effects:
+        return None
+    return Section("effects", EFFECTS_TITLE, list(EFFECT_HEADERS),
+                   [effect_cells(table, effect) for effect in found.effects], effects_note(found))
+
+
+def expected_best_values(table: ComparisonTable) -> list[float]:
+    """One score per finished run (pruned trials stopped early, so their score is no draw)."""
+    return [run.metrics[table.ranked_by] for run in table.selection.finished
+            if not math.isnan(run.metrics.get(table.ranked_by, math.nan))]
+
+
+def expected_best_of(table: ComparisonTable) -> list[ExpectedBest]:
+    """The curve of the table's ranking metric (validation by default), n = 1 .. runs."""
+    return expected_best_curve(expected_best_values(table), minimize=table.minimize)
+
+
+def expected_best_section(table: ComparisonTable) -> Section | None:
+    curve = expected_best_of(table)
+    if len(curve) < 2:
+        return None
+    shown = set(shown_trials(len(curve)))
+    rows = [[str(point.trials), f"{point.mean:.4f}", f"{point.std:.4f}"] for point in curve if point.trials in shown]
+    note = (f"Expected best {table.ranked_by} of n trials drawn with replacement from the {len(curve)} finished "
+            "runs, and its standard deviation (Dodge et al., Show Your Work, EMNLP 2019): where it flattens, "
+            "more trials of this space stop paying.")
+    return Section("expected-best", f"{EXPECTED_BEST_TITLE} ({table.ranked_by})",
+                   ["trials", f"expected best {table.ranked_by}", "std"], rows, note)
+
+
+def conclusion_sections(table: ComparisonTable) -> list[Section]:
+    """The sections a report shows under its table (those with something to say)."""
+    return [section for section in (effects_section(table), expected_best_section(table)) if section is not None]
+
+
+def effects_records(table: ComparisonTable) -> list[dict[str, Any]]:
+    return [effect.record() for effect in table.effects.effects]
+
+
+def expected_best_records(table: ComparisonTable) -> list[dict[str, Any]]:
+    return [{"trials": point.trials, "mean": point.mean, "std": point.std} for point in expected_best_of(table)]
