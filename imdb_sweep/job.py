@@ -36,9 +36,9 @@ from imdb_sweep.config.identity import (
     run_name_from_overrides,
     short_value,
 )
-from imdb_sweep.config.validation import validate_config
 from imdb_sweep.console import labelled_output, say
-from imdb_sweep.data import ImdbData, PreviousLoad, check_data_source
+from imdb_sweep.data import ImdbData, PreviousLoad
+from imdb_sweep.job_inputs import check_job_inputs
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.tracking.records import (
     backfill_epochs,
@@ -121,12 +121,6 @@ class JobContext:
 def _short_override(override: str) -> str:
     key, _, value = override.partition("=")
     return f"{key}={short_value(value)}"
-
-
-def check_job_inputs(cfg: DictConfig) -> None:
-    """Every config value and the data path, before anything else happens."""
-    validate_config(cfg)
-    check_data_source(cfg.data)
 
 
 # The previous job's data, kept for the next job of the same process (PreviousLoad).

@@ -21,11 +21,12 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 # Lowest first: a part may import the parts before it, never the ones after.
 # `imdb_sweep` is the package's own __init__ (its version and environment defaults);
 # `contract` the names processes share, which every part may read.
-# Data flows config -> data -> training -> tracking; serving (the logged text
+# Data flows config -> data -> training -> tracking; job_inputs checks a job's config
+# and data for the job and for the sweeps that launch it; serving (the logged text
 # model) stands on data alone, as it must load without the rest; the report
 # only reads MLflow; job, sweep and the entry points orchestrate.
-LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "serving", "training", "tracking",
-          "report", "search", "job", "sweep", "server", "__main__")
+LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "job_inputs", "serving", "training",
+          "tracking", "report", "search", "job", "sweep", "server", "__main__")
 
 
 def module_name(path: Path) -> str:

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from imdb_sweep.config.identity import distinguishing_overrides
 from imdb_sweep.config.validation import ConfigError
-from imdb_sweep.job import check_job_inputs
+from imdb_sweep.job_inputs import check_job_inputs
 from imdb_sweep.search.space import SearchSpace
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
