@@ -59,7 +59,7 @@ BEST_CONFIGURATION = "best_configuration"  # when seeds repeat: the best configu
 BEST_TRIAL_NUMBER = "best_trial_number"  # a search's: the trial number of best_run_id
 
 # ---------------------------------------------------------------------------
-# The model registry (report/registry.py)
+# The model registry (registry.py)
 # ---------------------------------------------------------------------------
 
 CHAMPION_ALIAS = "champion"  # `models:/<name>@champion` is the latest winner

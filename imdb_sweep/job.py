@@ -185,7 +185,7 @@ def _register_single_run(cfg: DictConfig, context: JobContext, tracking_uri: str
     name = cfg.tracking.register
     if not name or context.sweep is not None:
         return
-    from imdb_sweep.report.registry import register_run
+    from imdb_sweep.registry import register_run
     from imdb_sweep.report.runs import JobRun
 
     run = JobRun.from_mlflow(MlflowClient(tracking_uri).get_run(run_id))

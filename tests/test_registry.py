@@ -12,9 +12,9 @@ from mlflow.tracking import MlflowClient
 from imdb_sweep import contract
 from imdb_sweep.config.validation import ConfigError, validate_config
 from imdb_sweep.job import run_job
+from imdb_sweep.registry import register_best_run, register_sweep_winner
 from imdb_sweep.report import build_table, select_runs
 from imdb_sweep.report.__main__ import main as report_main
-from imdb_sweep.report.registry import register_best_run, register_sweep_winner
 from tests.helpers.report_runs import EXPERIMENT, FakeSweeps, job_params
 
 MODEL = "imdb-sentiment"

@@ -17,9 +17,9 @@ from mlflow.entities import Metric, Param
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution, distribution_to_json
 
 from imdb_sweep import contract
+from imdb_sweep.registry import register_sweep_winner
 from imdb_sweep.report import build_table, load_curves, publish_sweep_report, render, select_runs
 from imdb_sweep.report.__main__ import main as report_main
-from imdb_sweep.report.registry import register_sweep_winner
 from imdb_sweep.report.search import (
     Trial,
     best_so_far,

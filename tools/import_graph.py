@@ -24,9 +24,11 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 # Data flows config -> data -> training -> tracking; job_inputs checks a job's config
 # and data for the job and for the sweeps that launch it; serving (the logged text
 # model) stands on data alone, as it must load without the rest; the report
-# only reads MLflow; job, sweep and the entry points orchestrate.
+# only reads MLflow; the registry registers the run the report ranks first;
+# job, sweep and the entry points orchestrate. An entry point (a `__main__`
+# module, wherever it lives) is in the top layer: it only wires parts together.
 LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "job_inputs", "serving", "training",
-          "tracking", "report", "search", "job", "sweep", "server", "__main__")
+          "tracking", "report", "registry", "search", "job", "sweep", "server", "__main__")
 
 
 def module_name(path: Path) -> str:
@@ -52,8 +54,11 @@ def module_imports() -> dict[str, set[str]]:
 
 
 def part_of(module: str) -> str:
-    """`imdb_sweep.training.fused.model` -> `training`; `imdb_sweep` -> `imdb_sweep`."""
+    """`imdb_sweep.training.fused.model` -> `training`; `imdb_sweep` -> `imdb_sweep`;
+    `imdb_sweep.report.__main__` -> `__main__`."""
     parts = module.split(".")
+    if parts[-1] == "__main__":
+        return "__main__"
     return parts[1] if len(parts) > 1 else parts[0]
 
 

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from imdb_sweep.registry import check_model_name, register_best_run
 from imdb_sweep.report.formats import FORMAT_CHOICES, SUFFIXES, canonical_format, format_help, render
-from imdb_sweep.report.registry import check_model_name, register_best_run
 from imdb_sweep.report.runs import LATEST, load_curves, select_runs
 from imdb_sweep.report.search import summarize_search
 from imdb_sweep.report.table import DEFAULT_RANKING_METRIC, build_table, parse_baseline

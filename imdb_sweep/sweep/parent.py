@@ -144,7 +144,7 @@ def publish_results(state: SweepState, register: str | None) -> None:
 
 def register_winner(state: SweepState, model_name: str) -> None:
     """tracking.register: the best finished run into the model registry, alias champion."""
-    from imdb_sweep.report.registry import register_sweep_winner
+    from imdb_sweep.registry import register_sweep_winner
 
     if was_interrupted():
         print(f"Not registering a winner as '{model_name}': the sweep was interrupted "
