@@ -51,7 +51,7 @@ SEARCH_EXHAUSTED = "imdb_sweep.search.exhausted"
 # The parent's artifact holding the search space: {key: Optuna distribution JSON}.
 SEARCH_SPACE_ARTIFACT = "search/space.json"
 
-# On a sweep's parent run, set by its report (report/__init__.py publish_sweep_report);
+# On a sweep's parent run, set when its report is published (sweep/publishing.py);
 # a search's optimization_results.yaml names its best trial and run the same way.
 BEST_RUN_ID = "best_run_id"
 RANKED_BY = "ranked_by"  # the metric that chose best_run_id (also a registered version's tag)

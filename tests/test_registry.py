@@ -130,7 +130,7 @@ def test_the_report_registers_on_demand_and_explains_what_it_cannot(store, monke
 
 
 def test_the_parent_run_and_the_registry_agree_on_the_best_run(store):
-    from imdb_sweep.report import publish_sweep_report
+    from imdb_sweep.sweep.publishing import publish_sweep_report
 
     parent, runs = sweep_with_traps(store)
     publish_sweep_report(store.uri, store.experiment_id, parent)

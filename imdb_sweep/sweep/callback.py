@@ -23,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep.config.identity import distinguishing_overrides
 from imdb_sweep.sweep.expansion import expand_basic_sweep, is_basic_sweeper, sweep_arguments, validate_sweep
-from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, grid_title, new_sweep_id, publish_results
+from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, grid_title, new_sweep_id
+from imdb_sweep.sweep.publishing import publish_results
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.tracking.store import TrackingError, TrackingTarget, connect
 from imdb_sweep.tracking.sweep_state import SweepState

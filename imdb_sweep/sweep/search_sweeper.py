@@ -57,7 +57,8 @@ from imdb_sweep.search.settings import (
 from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import default_storage, describe, open_storage
 from imdb_sweep.sweep.expansion import search_space_problems
-from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, new_sweep_id, publish_results, search_title
+from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, new_sweep_id, search_title
+from imdb_sweep.sweep.publishing import publish_results
 from imdb_sweep.tracking.liveness import Heartbeat, process_tags, reap_dead_runs
 from imdb_sweep.tracking.store import TrackingError, TrackingTarget, connect
 from imdb_sweep.tracking.sweep_state import SweepState
