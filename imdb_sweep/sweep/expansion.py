@@ -12,7 +12,6 @@ from omegaconf import DictConfig
 from imdb_sweep.config.identity import distinguishing_overrides
 from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.job_inputs import check_job_inputs
-from imdb_sweep.search.space import SearchSpace
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -41,23 +40,29 @@ def sweep_arguments(config: DictConfig) -> list[str]:
     return arguments + list(config.hydra.overrides.task)
 
 
+def job_problems(config: DictConfig, overrides: list[str]) -> list[str]:
+    """What is wrong with the job `overrides` make of the sweep's `config`, as the job
+    itself would find it (check_job_inputs): every bad value, or the data's problem."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    job_config = GlobalHydra.instance().config_loader().load_sweep_config(config, list(overrides))
+    try:
+        check_job_inputs(job_config)
+    except ConfigError as error:
+        return list(error.problems)
+    except ValueError as error:
+        return [str(error)]
+    return []
+
+
 def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[str]) -> None:
     """Compose and check every job of the sweep; one error lists every bad job. A
     problem every job shares (no data, a bad fixed key) is said once."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    loader = GlobalHydra.instance().config_loader()
     jobs_by_problem: dict[str, list[str]] = {}  # in order of first appearance
     for overrides in jobs:
-        job_config = loader.load_sweep_config(config, list(overrides))
         label = " ".join(distinguishing_overrides(overrides, swept_keys)) or "(defaults)"
-        try:
-            check_job_inputs(job_config)
-        except ConfigError as error:
-            for problem in error.problems:
-                jobs_by_problem.setdefault(problem, []).append(label)
-        except ValueError as error:
-            jobs_by_problem.setdefault(str(error), []).append(label)
+        for problem in job_problems(config, overrides):
+            jobs_by_problem.setdefault(problem, []).append(label)
     problems = []
     for problem, labels in jobs_by_problem.items():
         if len(jobs) > 1 and len(labels) == len(jobs):
@@ -66,28 +71,3 @@ def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[s
             problems += [f"job {label}: {problem}" for label in labels]
     if problems:
         raise ConfigError(problems)
-
-
-def search_space_problems(config: DictConfig, space: SearchSpace) -> list[str]:
-    """Check every value a search space can produce (every choice, each bound of a
-    range or interval) as a job would get it; each problem names its key's search
-    expression, the value and what is allowed, each once."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    loader = GlobalHydra.instance().config_loader()
-    problems: dict[str, None] = {}  # in order, each once (many combinations share a bad value)
-    for overrides in space.candidate_jobs():
-        job_config = loader.load_sweep_config(config, list(overrides))
-        try:
-            check_job_inputs(job_config)
-        except ConfigError as error:
-            problems.update(dict.fromkeys(error.problems))
-        except ValueError as error:
-            problems[str(error)] = None
-    return [_with_expression(problem, space) for problem in problems]
-
-
-def _with_expression(problem: str, space: SearchSpace) -> str:
-    """`model.units = 0 is not allowed...` -> `model.units=choice(0,32): model.units = 0 is not allowed...`."""
-    key = problem.split(" = ", 1)[0]
-    return f"{space.expressions[key]}: {problem}" if key in space.expressions else problem

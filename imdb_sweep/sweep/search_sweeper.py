@@ -56,7 +56,7 @@ from imdb_sweep.search.settings import (
 )
 from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import default_storage, describe, open_storage
-from imdb_sweep.sweep.expansion import search_space_problems
+from imdb_sweep.sweep.expansion import job_problems
 from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, new_sweep_id, search_title
 from imdb_sweep.sweep.publishing import publish_results
 from imdb_sweep.tracking.liveness import Heartbeat, process_tags, reap_dead_runs
@@ -143,6 +143,22 @@ def sampler_preset(config: DictConfig) -> dict[str, Any] | None:
     path = config_dir() / "hydra" / "sweeper" / "sampler" / f"{name}.yaml"
     # A preset file is a mapping: its container a dict.
     return cast(dict[str, Any], OmegaConf.to_container(OmegaConf.load(path))) if name and path.is_file() else None
+
+
+def search_space_problems(config: DictConfig, space: SearchSpace) -> list[str]:
+    """Check every value a search space can produce (every choice, each bound of a
+    range or interval) as a job would get it; each problem names its key's search
+    expression, the value and what is allowed, each once."""
+    problems: dict[str, None] = {}  # in order, each once (many combinations share a bad value)
+    for overrides in space.candidate_jobs():
+        problems.update(dict.fromkeys(job_problems(config, overrides)))
+    return [_with_expression(problem, space) for problem in problems]
+
+
+def _with_expression(problem: str, space: SearchSpace) -> str:
+    """`model.units = 0 is not allowed...` -> `model.units=choice(0,32): model.units = 0 is not allowed...`."""
+    key = problem.split(" = ", 1)[0]
+    return f"{space.expressions[key]}: {problem}" if key in space.expressions else problem
 
 
 def _grid_budget(settings: SearchSettings, space: SearchSpace) -> SearchSettings:
