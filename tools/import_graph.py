@@ -25,10 +25,11 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 # and data for the job and for the sweeps that launch it; serving (the logged text
 # model) stands on data alone, as it must load without the rest; the report
 # only reads MLflow; the registry registers the run the report ranks first;
-# job, sweep and the entry points orchestrate. An entry point (a `__main__`
-# module, wherever it lives) is in the top layer: it only wires parts together.
+# a sweep's parent run (sweep) is what a search builds on; the job answers a
+# search's trial. An entry point (a `__main__` module, wherever it lives) is in
+# the top layer: it only wires parts together.
 LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "job_inputs", "serving", "training",
-          "tracking", "report", "registry", "search", "job", "sweep", "server", "__main__")
+          "tracking", "report", "registry", "sweep", "search", "job", "server", "__main__")
 
 
 def module_name(path: Path) -> str:

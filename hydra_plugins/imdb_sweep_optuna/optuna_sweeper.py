@@ -1,5 +1,5 @@
 """The plugin class Hydra instantiates for hydra/sweeper=optuna; the search itself
-is imdb_sweep/sweep/search_sweeper.py, imported only when a search starts (a
+is imdb_sweep/search/sweeper.py, imported only when a search starts (a
 plain job never pays for importing Optuna)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class OptunaSweeper(Sweeper):
         self._search: Any = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from imdb_sweep.sweep.search_sweeper import SearchSweeper
+        from imdb_sweep.search.sweeper import SearchSweeper
 
         self._search = SearchSweeper(**self._sweeper_config)
         self._search.setup(hydra_context=hydra_context, task_function=task_function, config=config)

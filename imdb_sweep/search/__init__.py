@@ -7,5 +7,5 @@
     trials.py       the budget over all workers, worker identity, trials of dead workers
     trial_link.py   a job's side: its trial, reported every epoch (reporter.py, the Keras callback)
 
-The sweeper that drives a search is imdb_sweep/sweep/search_sweeper.py.
+    sweeper.py      the sweeper Hydra runs (hydra_plugins/imdb_sweep_optuna is its plugin class)
 """

@@ -25,7 +25,7 @@ def sweeper_settings(*overrides: str) -> SearchSettings:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from imdb_sweep.sweep.search_sweeper import sampler_preset
+    from imdb_sweep.search.sweeper import sampler_preset
 
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         config = compose("config", overrides=["hydra/sweeper=optuna", *overrides], return_hydra_config=True)
