@@ -4,7 +4,7 @@ import sys
 
 from imdb_sweep.config.location import config_dir
 from imdb_sweep.process.memory import garbage_collection_paused
-from imdb_sweep.process.policy import start_process
+from imdb_sweep.process.process_wide import start_process
 
 with garbage_collection_paused():  # Hydra and MLflow: a second of imports
     import hydra
