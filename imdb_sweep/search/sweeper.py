@@ -1,7 +1,7 @@
 """The search sweeper: Hydra multirun jobs proposed by Optuna, one study shared by
 every worker that runs the same command.
 
-    python -m imdb_sweep -m hydra/sweeper=optuna hydra.sweeper.n_trials=30 \\
+    python -m imdb_sweep -m hydra/sweeper=imdb_optuna hydra.sweeper.n_trials=30 \\
         hydra.sweeper.pruner=asha 'model.units=choice(16,32,64,128)' 'model.dropout=interval(0.0,0.6)'
 
 A worker (one such command) goes through these steps:
@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from imdb_sweep.config.location import config_dir
 from imdb_sweep.config.validation import ConfigError
 from imdb_sweep.console import say
-from imdb_sweep.search.settings import SearchSettings, is_grid_sampler, params_as_overrides
+from imdb_sweep.search.settings import SAMPLER_GROUP, SearchSettings, is_grid_sampler, params_as_overrides
 from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import default_storage, open_storage
 from imdb_sweep.search.study import SearchPlan, create_or_join_study, parent_run_state
@@ -110,11 +110,11 @@ def check_search(config: DictConfig, hydra_context: HydraContext, arguments: lis
 
 
 def sampler_preset(config: DictConfig) -> dict[str, Any] | None:
-    """The preset hydra.sweeper.sampler was composed from (hydra/sweeper/sampler=NAME,
+    """The preset hydra.sweeper.sampler was composed from (hydra/sweeper/imdb_sampler=NAME,
     tpe by default), as conf/ holds it."""
     choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
-    name = choices.get("hydra/sweeper/sampler")
-    path = config_dir() / "hydra" / "sweeper" / "sampler" / f"{name}.yaml"
+    name = choices.get(SAMPLER_GROUP)
+    path = config_dir() / SAMPLER_GROUP / f"{name}.yaml"
     # A preset file is a mapping: its container a dict.
     return cast(dict[str, Any], OmegaConf.to_container(OmegaConf.load(path))) if name and path.is_file() else None
 
