@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from imdb_sweep import contract
-from imdb_sweep.console import say
+from imdb_sweep.console import print_flushed
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.study import SearchPlan, follow_worker
@@ -54,10 +54,10 @@ def leave_search(plan: SearchPlan, client: MlflowClient, study: optuna.Study, st
     other = another_live_worker(study)
     if other is not None:
         follow_worker(client, state.parent_run_id, other)
-        say(f"Leaving search {state.sweep_id}: trials still run in other workers, which end it")
+        print_flushed(f"Leaving search {state.sweep_id}: trials still run in other workers, which end it")
     else:
         end_search(plan, client, study, state, RunStatus.FAILED if stopped is not None else RunStatus.KILLED)
-        say(f"Search {state.sweep_id} stopped before its {n_trials} trials: run the same "
+        print_flushed(f"Search {state.sweep_id} stopped before its {n_trials} trials: run the same "
             "command again to continue it", stream=sys.stderr)
 
 
@@ -71,7 +71,7 @@ def write_results(plan: SearchPlan, study: optuna.Study) -> None:
     path = Path(plan.config.hydra.sweep.dir) / RESULTS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(results), path)
-    say(f"Best trial {results[contract.BEST_TRIAL_NUMBER]}: {objective}="
+    print_flushed(f"Best trial {results[contract.BEST_TRIAL_NUMBER]}: {objective}="
         f"{results['best_value']:.4f} with {results['best_params']} (in {path})")
 
 
@@ -99,7 +99,7 @@ def end_search(plan: SearchPlan, client: MlflowClient, study: optuna.Study, stat
         client.log_metric(state.parent_run_id, "search_space_size", size)
     if trial_records.exhausted(study):
         client.set_tag(state.parent_run_id, contract.SEARCH_EXHAUSTED, "true")
-        say(f"Search {state.sweep_id}: every configuration of its space has been tried")
+        print_flushed(f"Search {state.sweep_id}: every configuration of its space has been tried")
     if status is None:
         status = RunStatus.FINISHED if counts["failed"] == 0 else RunStatus.FAILED
     try:

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from optuna.study import StudyDirection
 
 from imdb_sweep import contract
-from imdb_sweep.console import say
+from imdb_sweep.console import print_flushed
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.settings import SearchSettings, build_sampler
 from imdb_sweep.search.space import SearchSpace
@@ -68,7 +68,7 @@ def create_or_join_study(plan: SearchPlan) -> tuple[optuna.Study, bool]:
 def fail_lost_trials(plan: SearchPlan, study: optuna.Study) -> None:
     """Trials whose worker died are failed, each said, and their configurations asked again."""
     for number, reason in trial_records.fail_lost_trials(study, plan.config.sweep.dead_after_seconds):
-        say(f"Trial {number} failed: {reason}; its configuration will be tried again")
+        print_flushed(f"Trial {number} failed: {reason}; its configuration will be tried again")
 
 
 def parent_run_state(plan: SearchPlan, client: MlflowClient, study: optuna.Study, created: bool) -> SweepState:
@@ -78,7 +78,7 @@ def parent_run_state(plan: SearchPlan, client: MlflowClient, study: optuna.Study
     if created:
         sweep_id = new_sweep_id()
         parent_run_id = create_search_parent_run(plan, client, study, sweep_id)
-        say(f"Search {sweep_id}: study '{plan.study_name}' in {describe(plan.storage_url)}, "
+        print_flushed(f"Search {sweep_id}: study '{plan.study_name}' in {describe(plan.storage_url)}, "
             f"{settings.n_trials} trial(s), sampler {settings.sampler_name}, "
             f"pruner {settings.describe_pruner()}, {settings.direction} "
             f"{settings.objective.name}; parent run {parent_run_id} "
@@ -87,7 +87,7 @@ def parent_run_state(plan: SearchPlan, client: MlflowClient, study: optuna.Study
         parent_run_id, sweep_id = wait_for_parent_run(plan)
         reopen_parent_run(client, study, parent_run_id)
         counts = trial_records.trial_summary(study)
-        say(f"Joining search {sweep_id} (study '{plan.study_name}'): {counts['complete']} complete, "
+        print_flushed(f"Joining search {sweep_id} (study '{plan.study_name}'): {counts['complete']} complete, "
             f"{counts['pruned']} pruned, {counts['failed']} failed, {counts['running']} running "
             f"of {settings.n_trials} trial(s); parent run {parent_run_id}")
     return SweepState(

@@ -31,7 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep.config.location import config_dir
 from imdb_sweep.config.validation import ConfigError
-from imdb_sweep.console import say
+from imdb_sweep.console import print_flushed
 from imdb_sweep.search.settings import SAMPLER_GROUP, SearchSettings, is_grid_sampler, params_as_overrides
 from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import default_storage, open_storage
@@ -70,7 +70,7 @@ class SearchSweeper:
             raise SystemExit(1) from error
         client = MlflowClient(plan.target.uri)
         for run_id in reap_dead_runs(client, plan.target.experiment_id, self.config.sweep.dead_after_seconds):
-            say(f"Marked run {run_id} KILLED: its process is gone")
+            print_flushed(f"Marked run {run_id} KILLED: its process is gone")
         study, created = create_or_join_study(plan)
         state = parent_run_state(plan, client, study, created)
         SearchWorker(plan, client, study, state).run(self.launcher)
@@ -99,7 +99,7 @@ def check_search(config: DictConfig, hydra_context: HydraContext, arguments: lis
     if settings.is_grid:
         settings = _grid_budget(settings, space)
     for note in space.notes:
-        say(f"Warning: {note}", stream=sys.stderr)
+        print_flushed(f"Warning: {note}", stream=sys.stderr)
     storage_url = settings.storage or default_storage(config.tracking.store_dir)
     storage = open_storage(storage_url)
     target = connect(config.tracking, config.sweep.connect_attempts)
@@ -142,5 +142,6 @@ def _grid_budget(settings: SearchSettings, space: SearchSpace) -> SearchSettings
     size = space.size()
     if size is None or settings.n_trials <= size:  # None: not a grid (the grid's checks said why)
         return settings
-    say(f"The grid holds {size} configuration(s): {size} trial(s), not hydra.sweeper.n_trials={settings.n_trials}")
+    print_flushed(f"The grid holds {size} configuration(s): {size} trial(s), "
+                  f"not hydra.sweeper.n_trials={settings.n_trials}")
     return dataclasses.replace(settings, n_trials=size)

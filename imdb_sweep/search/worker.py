@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from imdb_sweep import contract
-from imdb_sweep.console import say
+from imdb_sweep.console import print_flushed
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.leaving import SearchStopped, leave_search
 from imdb_sweep.search.settings import one_line
@@ -154,7 +154,7 @@ class SearchWorker:
             return
         value = metrics.get(objective)
         if value is None or value != value:  # missing or NaN
-            say(f"Trial {trial.number} failed: its job returned no {objective}", stream=sys.stderr)
+            print_flushed(f"Trial {trial.number} failed: its job returned no {objective}", stream=sys.stderr)
             self.trials_failed += 1
             trial_records.tell(self.study, trial, state=TrialState.FAIL)
             return

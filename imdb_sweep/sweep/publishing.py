@@ -15,7 +15,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
-from imdb_sweep.console import say
+from imdb_sweep.console import print_flushed
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.tracking.sweep_state import SweepState
 from imdb_sweep.tracking.uris import browse_hint
@@ -110,7 +110,7 @@ def publish_results(state: SweepState, register: str | None) -> None:
         print(f"(could not build the comparison table: {error})", file=sys.stderr)
     if register:
         register_winner(state, register)
-    say(browse_hint(state.tracking_uri, state.experiment_id, state.parent_run_id))
+    print_flushed(browse_hint(state.tracking_uri, state.experiment_id, state.parent_run_id))
 
 
 def register_winner(state: SweepState, model_name: str) -> None:
@@ -123,7 +123,7 @@ def register_winner(state: SweepState, model_name: str) -> None:
               "registers its best finished run)", file=sys.stderr, flush=True)
         return
     try:
-        say(register_sweep_winner(state.tracking_uri, state.experiment_id, state.parent_run_id,
+        print_flushed(register_sweep_winner(state.tracking_uri, state.experiment_id, state.parent_run_id,
                                   model_name).describe())
     except Exception as error:  # noqa: BLE001 - said plainly; the sweep's runs are all recorded
         print(f"Could not register the sweep's best run as '{model_name}': {error}",
