@@ -247,7 +247,8 @@ def test_upstreams_hydra_sweeper_block_means_the_same_to_our_sweeper(tmp_path):
     assert (settings.direction, settings.study_name, settings.storage, settings.n_trials, settings.n_jobs) == \
         ("maximize", "upstream_study", storage, 3, 2)
     assert settings.params == {"model.units": "choice(4, 8)", "model.dropout": "interval(0.0, 0.5)"}
-    assert settings.sampler == {"_target_": "optuna.samplers.TPESampler", "seed": 123}
+    # Over the tpe preset (the same class): the preset's other arguments stay.
+    assert (settings.sampler["_target_"], settings.sampler["seed"]) == ("optuna.samplers.TPESampler", 123)
     assert settings.study_name_for(settings.params_as_overrides()) == "upstream_study"
 
 
