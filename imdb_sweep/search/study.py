@@ -107,7 +107,8 @@ def create_search_parent_run(plan: SearchPlan, client: MlflowClient, study: optu
     its id stored in the study for the workers that join."""
     settings = plan.settings
     parent = create_parent_run(client, plan.target, sweep_id, " ".join(plan.study_arguments),
-                               search_title(plan.space.keys, settings.study_name), extra_tags=search_tags(plan))
+                               search_title(plan.space.keys, settings.study_name),
+                               extra_tags=search_record(plan).to_tags())
     parent_run_id = parent.info.run_id
     client.log_param(parent_run_id, "n_trials", settings.n_trials)
     client.log_dict(parent_run_id, plan.space.to_json(), contract.SEARCH_SPACE_ARTIFACT)
@@ -116,11 +117,12 @@ def create_search_parent_run(plan: SearchPlan, client: MlflowClient, study: optu
     return parent_run_id
 
 
-def search_tags(plan: SearchPlan) -> dict[str, str]:
+def search_record(plan: SearchPlan) -> contract.SearchRecord:
+    """What the parent run records of the search, for the report."""
     settings = plan.settings
-    return {contract.SEARCH_OBJECTIVE: settings.objective.name, contract.SEARCH_DIRECTION: settings.direction,
-            contract.SEARCH_SAMPLER: settings.sampler_name, contract.SEARCH_PRUNER: settings.describe_pruner(),
-            contract.SEARCH_STUDY: plan.study_name, contract.SEARCH_STORAGE: describe(plan.storage_url)}
+    return contract.SearchRecord(objective=settings.objective.name, direction=settings.direction,
+                                 sampler=settings.sampler_name, pruner=settings.describe_pruner(),
+                                 study_name=plan.study_name, storage=describe(plan.storage_url))
 
 
 def wait_for_parent_run(plan: SearchPlan) -> tuple[str, str]:
