@@ -106,14 +106,14 @@ def main() -> None:
 
     plans = [("grid", ["sweep.rerun=all", *space("grid")])] if "grid" in args.kinds else []
     for seed in args.seeds:
-        search = ["hydra/sweeper=optuna", f"hydra.sweeper.n_trials={args.trials}",
+        search = ["hydra/sweeper=imdb_optuna", f"hydra.sweeper.n_trials={args.trials}",
                   f"hydra.sweeper.sampler.seed={seed}", *space("search")]
         if "random" in args.kinds:
-            plans.append((f"random seed {seed}", ["hydra/sweeper/sampler=random", "hydra.sweeper.pruner=none",
+            plans.append((f"random seed {seed}", ["hydra/sweeper/imdb_sampler=random", "hydra.sweeper.pruner=none",
                                                    *search]))
         if "tpe+asha" in args.kinds:
             asha = f"hydra.sweeper.pruners.asha.min_resource={args.asha_min_resource}"
-            plans.append((f"tpe+asha seed {seed}", ["hydra/sweeper/sampler=tpe", "hydra.sweeper.pruner=asha",
+            plans.append((f"tpe+asha seed {seed}", ["hydra/sweeper/imdb_sampler=tpe", "hydra.sweeper.pruner=asha",
                                                      asha, *search]))
     if "grid" not in args.kinds and args.grid_from is None:
         sys.exit("without the grid in --kinds, --grid-from names the results file that has its row")

@@ -4,7 +4,7 @@
 
 Runs the search of benchmarks/search.py's space (TPE with ASHA pruning,
 `--trials` trials, full data) twice into fresh local stores: once as one
-`python -m imdb_sweep -m hydra/sweeper=optuna ...` worker, once as two such
+`python -m imdb_sweep -m hydra/sweeper=imdb_optuna ...` worker, once as two such
 workers started together on the same study (the same command twice: the
 second joins). With two workers each takes one TensorFlow thread
 (`runtime.threads=1`, as `hydra/launcher=parallel` sets it), so that together
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="overrides for every job (after --)")
     args = parser.parse_args()
     require_archive()
-    arguments = ["hydra/sweeper=optuna", "hydra.sweeper.pruner=asha", f"hydra.sweeper.n_trials={args.trials}",
+    arguments = ["hydra/sweeper=imdb_optuna", "hydra.sweeper.pruner=asha", f"hydra.sweeper.n_trials={args.trials}",
                  f"hydra.sweeper.sampler.seed={args.seed}", f"train.epochs={args.epochs}", "runtime.verbose=0",
                  *space("search"), *args.extra]
     results = []

@@ -4,7 +4,7 @@ import sys
 
 from imdb_sweep.config.location import config_dir
 from imdb_sweep.process.memory import garbage_collection_paused
-from imdb_sweep.process.policy import start_process
+from imdb_sweep.process.process_wide import start_process
 
 with garbage_collection_paused():  # Hydra and MLflow: a second of imports
     import hydra
@@ -15,7 +15,7 @@ with garbage_collection_paused():  # Hydra and MLflow: a second of imports
     from imdb_sweep.config.schema import register_schemas
     from imdb_sweep.config.validation import ConfigError
     from imdb_sweep.data.source import DataError
-    from imdb_sweep.job import JobContext, run_job, say_failed
+    from imdb_sweep.job import JobContext, print_job_failed, run_job
     from imdb_sweep.sweep.ray_preset import register_ray_launcher_preset
     from imdb_sweep.tracking.store import TrackingError
 
@@ -40,7 +40,7 @@ def main(cfg: DictConfig) -> dict[str, float]:
         if context.sweep is not None:
             # Bad input found by the job itself (a custom_search_space's value, data gone
             # since the sweep's checks): said as a training error is; the sweep records the job failed.
-            say_failed(context, error)
+            print_job_failed(context, error)
             raise
         # A single job's bad input (or unreachable store): the message says it all;
         # Hydra would wrap it in a traceback.

@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from typing import TextIO
 
 
-def say(message: str, stream: TextIO | None = None) -> None:
+def print_flushed(message: str, stream: TextIO | None = None) -> None:
+    """Print `message` as a line on stdout (or `stream`) at once: a job's lines keep their
+    order with those of Keras, Hydra and other processes on the same console."""
     print(message, file=stream or sys.stdout, flush=True)
 
 

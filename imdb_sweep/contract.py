@@ -9,9 +9,13 @@ one leaves existing stores and studies unreadable, so a new name gets a new
 value and an old one keeps its own.
 
 Bottom layer: nothing here imports anything of the package.
+A search's settings on its parent run travel as one typed record, SearchRecord.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 # ---------------------------------------------------------------------------
 # MLflow tags on our runs
@@ -51,7 +55,7 @@ SEARCH_EXHAUSTED = "imdb_sweep.search.exhausted"
 # The parent's artifact holding the search space: {key: Optuna distribution JSON}.
 SEARCH_SPACE_ARTIFACT = "search/space.json"
 
-# On a sweep's parent run, set by its report (report/__init__.py publish_sweep_report);
+# On a sweep's parent run, set when its report is published (sweep/publishing.py);
 # a search's optimization_results.yaml names its best trial and run the same way.
 BEST_RUN_ID = "best_run_id"
 RANKED_BY = "ranked_by"  # the metric that chose best_run_id (also a registered version's tag)
@@ -59,7 +63,7 @@ BEST_CONFIGURATION = "best_configuration"  # when seeds repeat: the best configu
 BEST_TRIAL_NUMBER = "best_trial_number"  # a search's: the trial number of best_run_id
 
 # ---------------------------------------------------------------------------
-# The model registry (report/registry.py)
+# The model registry (registry.py)
 # ---------------------------------------------------------------------------
 
 CHAMPION_ALIAS = "champion"  # `models:/<name>@champion`: the version that beat every champion before it
@@ -201,3 +205,55 @@ def job_index(number: int) -> int:
 def reused_tag(number: int | str) -> str:
     """The parent's tag naming the run that job `number` reused."""
     return f"{REUSED_PREFIX}{number}"
+
+
+# ---------------------------------------------------------------------------
+# A search's record on its parent run
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    """What a search optimizes and how, as its sweeper writes it on the parent run
+    (search/study.py) and the report reads it back (report/search.py): one shape for
+    both, through `to_tags` and `from_tags`. The jobs reach the study through the
+    sweep's state instead (search/trial_link.py SearchInfo: the storage's URL with
+    its password, the pruner's config), which never goes to MLflow."""
+
+    objective: str  # one of OBJECTIVE_METRICS
+    direction: str  # one of DIRECTIONS
+    sampler: str | None = None  # tpe, random, ...; None on a parent that did not record it
+    pruner: str | None = None  # `asha(min_resource=1, reduction_factor=3)`, `none`
+    study_name: str | None = None
+    storage: str | None = None  # as shown: a database URL without its password
+
+    @property
+    def minimize(self) -> bool:
+        return self.direction == MINIMIZE
+
+    def describe(self) -> str:
+        """`best_val_accuracy (maximize), sampler tpe, pruner asha`."""
+        parts = [f"{self.objective} ({self.direction})"]
+        parts += [f"{name} {value}" for name, value in (("sampler", self.sampler), ("pruner", self.pruner))
+                  if value]
+        return ", ".join(parts)
+
+    def to_tags(self) -> dict[str, str]:
+        values = {SEARCH_OBJECTIVE: self.objective, SEARCH_DIRECTION: self.direction, SEARCH_SAMPLER: self.sampler,
+                  SEARCH_PRUNER: self.pruner, SEARCH_STUDY: self.study_name, SEARCH_STORAGE: self.storage}
+        return {tag: value for tag, value in values.items() if value is not None}
+
+    @staticmethod
+    def from_tags(tags: Mapping[str, str], run_id: str) -> SearchRecord | None:
+        """The record on the parent run `run_id`, None when it is a grid's (no objective);
+        ValueError when its direction is none of DIRECTIONS (an older parent without
+        one maximized)."""
+        objective = tags.get(SEARCH_OBJECTIVE)
+        if not objective:
+            return None
+        direction = tags.get(SEARCH_DIRECTION, MAXIMIZE).strip().lower()
+        if direction not in DIRECTIONS:
+            raise ValueError(f"the parent run {run_id} has tag {SEARCH_DIRECTION}={direction!r}: expected one of "
+                             f"{', '.join(DIRECTIONS)}")
+        return SearchRecord(objective, direction, tags.get(SEARCH_SAMPLER), tags.get(SEARCH_PRUNER),
+                            tags.get(SEARCH_STUDY), tags.get(SEARCH_STORAGE))

@@ -36,9 +36,9 @@ from imdb_sweep.config.identity import (
     run_name_from_overrides,
     short_value,
 )
-from imdb_sweep.config.validation import validate_config
-from imdb_sweep.console import labelled_output, say
-from imdb_sweep.data import ImdbData, PreviousLoad, check_data_source
+from imdb_sweep.console import labelled_output, print_flushed
+from imdb_sweep.data import ImdbData, PreviousLoad
+from imdb_sweep.job_inputs import check_job_inputs
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.tracking.records import (
     backfill_epochs,
@@ -121,12 +121,6 @@ def _short_override(override: str) -> str:
     return f"{key}={short_value(value)}"
 
 
-def check_job_inputs(cfg: DictConfig) -> None:
-    """Every config value and the data path, before anything else happens."""
-    validate_config(cfg)
-    check_data_source(cfg.data)
-
-
 # The previous job's data, kept for the next job of the same process (PreviousLoad).
 _previous_load = PreviousLoad()
 
@@ -140,9 +134,9 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
                      sweep_uri=context.sweep.tracking_uri if context.sweep else None)
     client = MlflowClient(target.uri)
     for run_id in reap_dead_runs(client, target.experiment_id, cfg.sweep.dead_after_seconds):
-        say(f"Marked run {run_id} KILLED: its process is gone")
+        print_flushed(f"Marked run {run_id} KILLED: its process is gone")
 
-    say(context.label())
+    print_flushed(context.label())
     link = context.trial_link()
     data_started = time.perf_counter()
     data = _previous_load.load(cfg.data)
@@ -163,24 +157,24 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
         if checkpoints is not None:
             checkpoints.remove()  # the run is FINISHED: nothing left to resume
     except Exception as error:
-        say_failed(context, error)
+        print_job_failed(context, error)
         raise
     finally:
         if checkpoints is not None:
             checkpoints.release()
     pruned_at_epoch = metrics.get(contract.RETURNED_PRUNED_AT_EPOCH)
     pruned = f"pruned after epoch {int(pruned_at_epoch)}: " if pruned_at_epoch is not None else "done: "
-    say(f"{context.label()} {pruned}{contract.BEST_VAL_ACCURACY}={metrics[contract.BEST_VAL_ACCURACY]:.4f} "
+    print_flushed(f"{context.label()} {pruned}{contract.BEST_VAL_ACCURACY}={metrics[contract.BEST_VAL_ACCURACY]:.4f} "
         f"(epoch {int(metrics[contract.BEST_EPOCH])}) {contract.TEST_ACCURACY}={metrics[contract.TEST_ACCURACY]:.4f} "
         f"run {run_id}")
     _register_single_run(cfg, context, target.uri, run_id)
     return metrics
 
 
-def say_failed(context: JobContext, error: BaseException) -> None:
+def print_job_failed(context: JobContext, error: BaseException) -> None:
     """A job's failure, said at once: in a multirun Hydra reports failures only after the
     last job, and a search only tells its study that the trial failed."""
-    say(f"{context.label()} FAILED: {type(error).__name__}: {error}", stream=sys.stderr)
+    print_flushed(f"{context.label()} FAILED: {type(error).__name__}: {error}", stream=sys.stderr)
 
 
 def _register_single_run(cfg: DictConfig, context: JobContext, tracking_uri: str, run_id: str) -> None:
@@ -189,12 +183,12 @@ def _register_single_run(cfg: DictConfig, context: JobContext, tracking_uri: str
     name = cfg.tracking.register
     if not name or context.sweep is not None:
         return
-    from imdb_sweep.report.registry import register_run
+    from imdb_sweep.registry import register_run
     from imdb_sweep.report.runs import JobRun
 
     run = JobRun.from_mlflow(MlflowClient(tracking_uri).get_run(run_id))
     promote = OmegaConf.select(cfg, "tracking.promote", default="when_better")
-    say(register_run(tracking_uri, run, name, configuration=context.label(), promote=promote).describe())
+    print_flushed(register_run(tracking_uri, run, name, configuration=context.label(), promote=promote).describe())
 
 
 def _answer_from_finished_run(client: MlflowClient, finished: Run, context: JobContext,
@@ -208,7 +202,7 @@ def _answer_from_finished_run(client: MlflowClient, finished: Run, context: JobC
         history = client.get_metric_history(run_id, link.info.objective_metric.epoch_key)
         link.report_epochs([point.value for point in sorted(history, key=lambda point: point.step)])
         link.record_run(run_id)
-    say(f"{context.label()} skipped: FINISHED run {run_id} has this exact configuration "
+    print_flushed(f"{context.label()} skipped: FINISHED run {run_id} has this exact configuration "
         "(sweep.rerun=all trains it again)")
     return dict(finished.data.metrics)
 
@@ -222,7 +216,8 @@ def _checkpoints_and_resume(cfg: DictConfig, client: MlflowClient, job_hash: str
     root = cfg.sweep.checkpoint_dir or store_files_folder(cfg.tracking.store_dir) / "checkpoints"
     checkpoints = CheckpointStore(Path(root).expanduser(), job_hash)
     if not checkpoints.claim():
-        say(f"Another job is training this configuration ({job_hash}) right now: this one keeps no checkpoints")
+        print_flushed(f"Another job is training this configuration ({job_hash}) right now: "
+                      "this one keeps no checkpoints")
         return None, None
     if cfg.sweep.rerun == "all":
         checkpoints.remove()
@@ -335,5 +330,5 @@ def _reopen_resumed_run(client: MlflowClient, run_id: str, resume: CheckpointSta
     if contract.ERROR in client.get_run(run_id).data.tags:
         client.delete_tag(run_id, contract.ERROR)
     restored = backfill_epochs(client, run_id, resume.history, resume.epoch_seconds)
-    say(f"{context.label()} resuming run {run_id} after epoch {resume.epochs_done}"
+    print_flushed(f"{context.label()} resuming run {run_id} after epoch {resume.epochs_done}"
         + (f" ({restored} epoch point(s) restored from the checkpoint)" if restored else ""))

@@ -21,11 +21,15 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 # Lowest first: a part may import the parts before it, never the ones after.
 # `imdb_sweep` is the package's own __init__ (its version and environment defaults);
 # `contract` the names processes share, which every part may read.
-# Data flows config -> data -> training -> tracking; serving (the logged text
+# Data flows config -> data -> training -> tracking; job_inputs checks a job's config
+# and data for the job and for the sweeps that launch it; serving (the logged text
 # model) stands on data alone, as it must load without the rest; the report
-# only reads MLflow; job, sweep and the entry points orchestrate.
-LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "serving", "training", "tracking",
-          "report", "search", "job", "sweep", "server", "__main__")
+# only reads MLflow; the registry registers the run the report ranks first;
+# a sweep's parent run (sweep) is what a search builds on; the job answers a
+# search's trial. An entry point (a `__main__` module, wherever it lives) is in
+# the top layer: it only wires parts together.
+LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "job_inputs", "serving", "training",
+          "tracking", "report", "registry", "sweep", "search", "job", "server", "__main__")
 
 
 def module_name(path: Path) -> str:
@@ -51,8 +55,11 @@ def module_imports() -> dict[str, set[str]]:
 
 
 def part_of(module: str) -> str:
-    """`imdb_sweep.training.fused.model` -> `training`; `imdb_sweep` -> `imdb_sweep`."""
+    """`imdb_sweep.training.fused.model` -> `training`; `imdb_sweep` -> `imdb_sweep`;
+    `imdb_sweep.report.__main__` -> `__main__`."""
     parts = module.split(".")
+    if parts[-1] == "__main__":
+        return "__main__"
     return parts[1] if len(parts) > 1 else parts[0]
 
 

@@ -3,7 +3,7 @@
     python benchmarks/investigations/exit_cost.py [--rounds 5]
 
 `python -m imdb_sweep` registers `gc.freeze` as its last exit handler
-(imdb_sweep.process.policy.start_process), so the
+(imdb_sweep.process.process_wide.start_process), so the
 interpreter's final garbage collection skips TensorFlow's object graph. This
 times, alternating, a process that imports what a job imports (imdb_sweep.training.fit
 and MLflow) and exits normally, the same with the freeze, and the same ending in

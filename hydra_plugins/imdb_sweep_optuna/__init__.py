@@ -1,4 +1,4 @@
-"""imdb_sweep's Optuna search sweeper as a Hydra plugin (hydra/sweeper=optuna).
+"""imdb_sweep's Optuna search sweeper as a Hydra plugin (hydra/sweeper=imdb_optuna).
 
 Hydra builds a sweeper only from a class under the `hydra_plugins` namespace
 package; there must be no hydra_plugins/__init__.py (it would hide the joblib

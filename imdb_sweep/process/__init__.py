@@ -1,2 +1,2 @@
 """Process-wide settings: each is one-way for the process, so each is applied in
-one named place (policy.py) and nowhere else."""
+one named place (process_wide.py) and nowhere else."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from imdb_sweep.config.choices import PROMOTE
+from imdb_sweep.registry import check_model_name, register_best_run
 from imdb_sweep.report.formats import (
     FORMAT_CHOICES,
     SUFFIXES,
@@ -26,7 +27,6 @@ from imdb_sweep.report.formats import (
     render,
     to_effects_csv,
 )
-from imdb_sweep.report.registry import check_model_name, register_best_run
 from imdb_sweep.report.runs import LATEST, load_curves, select_runs
 from imdb_sweep.report.search import summarize_search
 from imdb_sweep.report.table import DEFAULT_RANKING_METRIC, build_table, parse_baseline

@@ -26,7 +26,14 @@ from markupsafe import Markup
 
 from imdb_sweep import contract
 from imdb_sweep.config.identity import short_value
-from imdb_sweep.report.apart import (
+from imdb_sweep.report.conclusions import (
+    conclusion_sections,
+    effects_records,
+    expected_best_records,
+)
+from imdb_sweep.report.search import recorded_search
+from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row, measured_on_test_set, recorded_value
+from imdb_sweep.report.unranked import (
     NOT_FINISHED_TITLE,
     PRUNED_TITLE,
     not_finished_record,
@@ -36,13 +43,6 @@ from imdb_sweep.report.apart import (
     pruned_record,
     pruned_runs,
 )
-from imdb_sweep.report.conclusions import (
-    conclusion_sections,
-    effects_records,
-    expected_best_records,
-)
-from imdb_sweep.report.search import recorded_search
-from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row, measured_on_test_set, recorded_value
 from imdb_sweep.tracking.records import param_text
 from imdb_sweep.tracking.uris import is_server, run_address
 

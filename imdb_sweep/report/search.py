@@ -34,41 +34,9 @@ IMPORTANCE_MIN_KEYS = 2
 IMPORTANCE_SEED = 0  # the forest is random: a fixed seed gives the same figure each time
 
 
-@dataclass(frozen=True)
-class RecordedSearch:
-    """What the search optimized and how, as its parent run's tags recorded it
-    (contract.SEARCH_*); the search's own settings are search/settings.py's."""
-
-    objective: str
-    direction: str  # one of contract.DIRECTIONS
-    sampler: str | None = None
-    pruner: str | None = None
-    study_name: str | None = None
-
-    @property
-    def minimize(self) -> bool:
-        return self.direction == contract.MINIMIZE
-
-    def describe(self) -> str:
-        """`best_val_accuracy (maximize), sampler tpe, pruner asha`."""
-        parts = [f"{self.objective} ({self.direction})"]
-        parts += [f"{name} {value}" for name, value in (("sampler", self.sampler), ("pruner", self.pruner))
-                  if value]
-        return ", ".join(parts)
-
-
-def recorded_search(selection: Selection) -> RecordedSearch | None:
-    """The search's settings, or None when the selection is a grid sweep (or --all)."""
-    parent_tags = selection.parent_tags
-    objective = parent_tags.get(contract.SEARCH_OBJECTIVE)
-    if not objective:
-        return None
-    direction = parent_tags.get(contract.SEARCH_DIRECTION, contract.MAXIMIZE).strip().lower()
-    if direction not in contract.DIRECTIONS:
-        raise ValueError(f"the parent run {selection.parent_run_id} has tag {contract.SEARCH_DIRECTION}="
-                         f"{direction!r}: expected one of {', '.join(contract.DIRECTIONS)}")
-    return RecordedSearch(objective, direction, parent_tags.get(contract.SEARCH_SAMPLER),
-                          parent_tags.get(contract.SEARCH_PRUNER), parent_tags.get(contract.SEARCH_STUDY))
+def recorded_search(selection: Selection) -> contract.SearchRecord | None:
+    """The search's record on its parent run, or None when the selection is a grid sweep (or --all)."""
+    return contract.SearchRecord.from_tags(selection.parent_tags, selection.parent_run_id or "")
 
 
 # ---------------------------------------------------------------------------
@@ -112,7 +80,7 @@ def epochs_run(selection: Selection, run: JobRun) -> int:
     return 0
 
 
-def search_trials(selection: Selection, settings: RecordedSearch) -> list[Trial]:
+def search_trials(selection: Selection, settings: contract.SearchRecord) -> list[Trial]:
     """Every trial of the search, by trial number (unnumbered ones last, by start time)."""
     reused = reused_trial_numbers(selection)
     trials = []
@@ -210,7 +178,7 @@ class Importance:
     skipped: list[str] = field(default_factory=list)  # trials left out, and why
 
 
-def parameter_importance(trials: list[Trial], space: dict[str, Any], settings: RecordedSearch) -> Importance:
+def parameter_importance(trials: list[Trial], space: dict[str, Any], settings: contract.SearchRecord) -> Importance:
     """Rebuild an in-memory Optuna study from the complete trials (params from the runs'
     MLflow params, as the space holds them; value = the objective) and ask fANOVA."""
     import optuna
@@ -249,7 +217,7 @@ def parameter_importance(trials: list[Trial], space: dict[str, Any], settings: R
 class SearchSummary:
     """What a search's report shows beyond the table: read once, drawn and logged from here."""
 
-    settings: RecordedSearch
+    settings: contract.SearchRecord
     trials: list[Trial]
     space: dict[str, Any]
     importance: Importance

@@ -13,6 +13,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from imdb_sweep import contract
 from imdb_sweep.report.plots import (  # sets Agg first
     CURVE_FIGURE_SIZE,
     _title,
@@ -22,7 +23,6 @@ from imdb_sweep.report.plots import (  # sets Agg first
 )
 from imdb_sweep.report.search import (
     Importance,
-    RecordedSearch,
     SearchSummary,
     Trial,
     best_so_far,
@@ -42,7 +42,7 @@ def _say(axes: plt.Axes, message: str) -> None:
     axes.set_yticks([])
 
 
-def _better(settings: RecordedSearch) -> str:
+def _better(settings: contract.SearchRecord) -> str:
     return "lower is better" if settings.minimize else "higher is better"
 
 
@@ -51,7 +51,7 @@ def _counts(trials: list[Trial]) -> str:
     return ", ".join(f"{states.count(state)} {state}" for state in ("complete", "pruned", "failed"))
 
 
-def progress_figure(table: ComparisonTable, settings: RecordedSearch, trials: list[Trial],
+def progress_figure(table: ComparisonTable, settings: contract.SearchRecord, trials: list[Trial],
                     by: str) -> plt.Figure:
     """The best objective so far against trial number (`by="trials"`) or against the
     epochs spent so far (`by="epochs"`, pruned trials counting the epochs they ran).
@@ -96,7 +96,7 @@ def progress_figure(table: ComparisonTable, settings: RecordedSearch, trials: li
     return figure
 
 
-def importance_figure(table: ComparisonTable, settings: RecordedSearch, importance: Importance) -> plt.Figure:
+def importance_figure(table: ComparisonTable, settings: contract.SearchRecord, importance: Importance) -> plt.Figure:
     """Each searched key's share of the objective's variance (fANOVA), largest at the top."""
     count = len(importance.values)
     figure, axes = plt.subplots(figsize=(8.0, 1.6 + 0.38 * max(count, 3)))
@@ -154,7 +154,7 @@ def _axis_ticks(distribution: Any) -> list[tuple[float, str]]:
     return [(_axis_position(value, distribution), f"{value:.3g}") for value in (low, middle, high)]
 
 
-def parallel_figure(table: ComparisonTable, settings: RecordedSearch, trials: list[Trial],
+def parallel_figure(table: ComparisonTable, settings: contract.SearchRecord, trials: list[Trial],
                     space: dict[str, Any]) -> plt.Figure:
     """One vertical axis per searched key and one for the objective; one line per complete
     trial, coloured by its objective (yellow is best either direction), the best one thick."""

@@ -1,8 +1,8 @@
 """`hydra.sweeper.*` of a search, checked, and the Optuna parts built from it.
 
-conf/hydra/sweeper/optuna.yaml documents every key. The sampler and the pruners
+conf/hydra/sweeper/imdb_optuna.yaml documents every key. The sampler and the pruners
 are `_target_` configs, as in Hydra's own Optuna sweeper: a preset
-(`hydra/sweeper/sampler=random`, `hydra.sweeper.pruner=asha`) or any Optuna class
+(`hydra/sweeper/imdb_sampler=random`, `hydra.sweeper.pruner=asha`) or any Optuna class
 (`hydra.sweeper.sampler._target_=optuna.samplers.NSGAIISampler`); every sampler
 and pruner is built here, by `instantiate_optuna`.
 
@@ -31,6 +31,9 @@ from imdb_sweep.search.objective import OBJECTIVES, ObjectiveMetric, direction_p
 
 # Samplers that need a package imdb_sweep does not install (Optuna imports it only when sampling).
 SAMPLER_PACKAGES = {"cmaes": "cmaes", "gp": "torch"}
+# The config group of the sampler presets (conf/hydra/sweeper/imdb_sampler/): named apart from
+# hydra-optuna-sweeper's hydra/sweeper/sampler, so both can be installed.
+SAMPLER_GROUP = "hydra/sweeper/imdb_sampler"
 # instantiate()'s own keys, allowed beside a class's arguments.
 INSTANTIATE_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
 
@@ -179,14 +182,14 @@ def sampler_problems(sampler: Mapping[str, Any]) -> list[str]:
     import optuna
 
     problems = _optuna_class_problems("hydra.sweeper.sampler", sampler, optuna.samplers.BaseSampler,
-                                      f"hydra/sweeper/sampler={SAMPLER_PRESETS.replace(', ', '|')} selects a preset",
+                                      f"{SAMPLER_GROUP}={SAMPLER_PRESETS.replace(', ', '|')} selects a preset",
                                       filled_in=("search_space",))
     if problems:
         return problems
     package = SAMPLER_PACKAGES.get(class_label(sampler["_target_"], "Sampler"))
     if package is not None and importlib.util.find_spec(package) is None:
         problems.append(f"hydra.sweeper.sampler._target_ = {sampler['_target_']} needs the {package} package, which "
-                        f"is not installed (pip install {package}); or use hydra/sweeper/sampler=tpe, random, "
+                        f"is not installed (pip install {package}); or use {SAMPLER_GROUP}=tpe, random, "
                         "grid or qmc")
     seed = sampler.get("seed")
     if not SAMPLER_SEED.accepts(seed):
@@ -280,7 +283,7 @@ def custom_search_space_problems(path: Any, sampler: Mapping[str, Any]) -> list[
                 "(config, trial) -> None, e.g. my_space.configure (a module in the folder you run from)"]
     if is_grid_sampler(sampler):
         return [f"{key} = {path!r} cannot be used with the grid sampler, whose grid holds only the keys of "
-                "the search space: use another sampler (hydra/sweeper/sampler=tpe or random)"]
+                f"the search space: use another sampler ({SAMPLER_GROUP}=tpe or random)"]
     return []
 
 

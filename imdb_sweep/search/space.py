@@ -116,7 +116,7 @@ class SearchSpace:
     def grid_problems(self) -> list[str]:
         """Each key the grid sampler cannot hold: it needs a finite set of values."""
         return [f"{self.expressions[key]}: the grid sampler needs a finite set of values; use choice(...) or "
-                "range(...) for this key, or another sampler (hydra/sweeper/sampler=tpe or random)"
+                "range(...) for this key, or another sampler (hydra/sweeper/imdb_sampler=tpe or random)"
                 for key, distribution in self.distributions.items() if discrete_values(distribution) is None]
 
     def size(self) -> int | None:

@@ -1,5 +1,5 @@
 """The Hydra callback that owns a grid sweep's parent MLflow run (a search's
-sweeper owns its own: search_sweeper.py).
+sweeper owns its own: imdb_sweep/search/).
 
 on_multirun_start: expand the sweep, check every job's config and data path
 (expansion.py), reach the tracking store, create the parent run and publish its
@@ -23,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep.config.identity import distinguishing_overrides
 from imdb_sweep.sweep.expansion import expand_basic_sweep, is_basic_sweeper, sweep_arguments, validate_sweep
-from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, grid_title, new_sweep_id, publish_results
+from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, grid_title, new_sweep_id
+from imdb_sweep.sweep.publishing import publish_results
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.tracking.store import TrackingError, TrackingTarget, connect
 from imdb_sweep.tracking.sweep_state import SweepState
@@ -46,7 +47,7 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not is_basic_sweeper(config):
-            return  # A search sweeper (search_sweeper.py) owns its parent run: it knows its trials.
+            return  # A search sweeper (imdb_sweep/search/sweeper.py) owns its parent run: it knows its trials.
         # Hydra turns exceptions raised by callbacks into warnings and carries on
         # launching jobs; a sweep that cannot be tracked or holds a bad job must
         # stop here instead, so we exit with the message ourselves.

@@ -12,8 +12,7 @@ from omegaconf import DictConfig
 from imdb_sweep.config.hydra_internals import BASIC_SWEEPER, basic_sweeper_jobs, running_config_loader
 from imdb_sweep.config.identity import distinguishing_overrides
 from imdb_sweep.config.validation import ConfigError, Problem
-from imdb_sweep.job import check_job_inputs
-from imdb_sweep.search.space import SearchSpace
+from imdb_sweep.job_inputs import check_job_inputs
 
 
 def is_basic_sweeper(config: DictConfig) -> bool:
@@ -38,16 +37,27 @@ def sweep_arguments(config: DictConfig) -> list[str]:
     return arguments + list(config.hydra.overrides.task)
 
 
+def job_problems(config: DictConfig, overrides: list[str]) -> list[Problem]:
+    """What is wrong with the job `overrides` make of the sweep's `config`, as the job
+    itself would find it (check_job_inputs): every bad value, or the data's problem."""
+    job_config = running_config_loader().load_sweep_config(config, list(overrides))
+    try:
+        check_job_inputs(job_config)
+    except ConfigError as error:
+        return error.problems
+    except ValueError as error:  # the data's own checks (DataError): a sentence of their own
+        return [Problem.said(str(error))]
+    return []
+
+
 def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[str]) -> None:
     """Compose and check every job of the sweep; one error lists every bad job. A
     problem every job shares (no data, a bad fixed key) is said once."""
-    loader = running_config_loader()
     # Each problem (by its text) with the jobs that have it, in order of first appearance.
     jobs_by_problem: dict[str, tuple[Problem, list[str]]] = {}
     for overrides in jobs:
-        job_config = loader.load_sweep_config(config, list(overrides))
         label = " ".join(distinguishing_overrides(overrides, swept_keys)) or "(defaults)"
-        for problem in _job_problems(job_config):
+        for problem in job_problems(config, overrides):
             jobs_by_problem.setdefault(str(problem), (problem, []))[1].append(label)
     problems = []
     for problem, labels in jobs_by_problem.values():
@@ -57,28 +67,3 @@ def validate_sweep(config: DictConfig, jobs: list[list[str]], swept_keys: list[s
             problems += [problem.at(f"job {label}") for label in labels]
     if problems:
         raise ConfigError(problems)
-
-
-def search_space_problems(config: DictConfig, space: SearchSpace) -> list[Problem]:
-    """Check every value a search space can produce (every choice, each bound of a
-    range or interval) as a job would get it; each problem names its key's search
-    expression, the value and what is allowed, each once."""
-    loader = running_config_loader()
-    problems: dict[str, Problem] = {}  # by text, in order, each once (many combinations share a bad value)
-    for overrides in space.candidate_jobs():
-        job_config = loader.load_sweep_config(config, list(overrides))
-        for problem in _job_problems(job_config):
-            problems.setdefault(str(problem), problem)
-    return [problem.at(space.expressions[problem.key]) if problem.key in space.expressions else problem
-            for problem in problems.values()]
-
-
-def _job_problems(job_config: DictConfig) -> list[Problem]:
-    """What check_job_inputs finds wrong with one job's config."""
-    try:
-        check_job_inputs(job_config)
-    except ConfigError as error:
-        return error.problems
-    except ValueError as error:  # the data's own checks (DataError): a sentence of their own
-        return [Problem.said(str(error))]
-    return []

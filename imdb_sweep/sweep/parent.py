@@ -1,7 +1,6 @@
 """A sweep's parent MLflow run: opened with the sweep, ended with counts of its
-jobs, the comparison table and, with `tracking.register`, the winner
-registered. The grid's callback (callback.py) and the search sweeper
-(search_sweeper.py) both use it.
+jobs (the comparison table and the winner follow: publishing.py). The grid's
+callback (callback.py) and the search sweeper (imdb_sweep/search/) both use it.
 """
 
 from __future__ import annotations
@@ -16,12 +15,10 @@ from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
 from imdb_sweep.config.identity import short_key, short_value
-from imdb_sweep.console import say
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.tracking.runs import run_tags
 from imdb_sweep.tracking.store import TrackingTarget
 from imdb_sweep.tracking.sweep_state import SweepState
-from imdb_sweep.tracking.uris import browse_hint
 
 STATUSES = ("FINISHED", "FAILED", "KILLED", "RUNNING")
 # MLflow's SQL stores keep a run name in 250 characters; the sweep id (22) goes last.
@@ -124,37 +121,3 @@ def end_parent_run(client: MlflowClient, state: SweepState, expected: int | None
             print(f"  {child.info.status} {child.data.tags.get(contract.OVERRIDES) or child.info.run_name}: "
                   f"{error[0] if error else 'no error recorded'}", file=sys.stderr, flush=True)
     return status
-
-
-def publish_results(state: SweepState, register: str | None, promote: str = "when_better") -> None:
-    """The comparison table on the parent run (and printed), the winner registered
-    with `tracking.register` (champion as `tracking.promote` says), and where to browse it all."""
-    from imdb_sweep.report import publish_sweep_report
-
-    try:
-        # Attaches table, plots, best_run_id, ranked_by, best_val_accuracy and
-        # best_test_accuracy to the parent run.
-        print(publish_sweep_report(state.tracking_uri, state.experiment_id, state.parent_run_id), flush=True)
-    except Exception as error:  # noqa: BLE001 - a table is no reason to fail the sweep
-        print(f"(could not build the comparison table: {error})", file=sys.stderr)
-    if register:
-        register_winner(state, register, promote)
-    say(browse_hint(state.tracking_uri, state.experiment_id, state.parent_run_id))
-
-
-def register_winner(state: SweepState, model_name: str, promote: str = "when_better") -> None:
-    """tracking.register: the best finished run into the model registry, alias champion
-    when it beats the current one (or with tracking.promote=always), else challenger."""
-    from imdb_sweep.report.registry import register_sweep_winner
-
-    if was_interrupted():
-        print(f"Not registering a winner as '{model_name}': the sweep was interrupted "
-              f"(python -m imdb_sweep.report --sweep {state.sweep_id} --register {model_name} "
-              "registers its best finished run)", file=sys.stderr, flush=True)
-        return
-    try:
-        say(register_sweep_winner(state.tracking_uri, state.experiment_id, state.parent_run_id,
-                                  model_name, promote=promote).describe())
-    except Exception as error:  # noqa: BLE001 - said plainly; the sweep's runs are all recorded
-        print(f"Could not register the sweep's best run as '{model_name}': {error}",
-              file=sys.stderr, flush=True)

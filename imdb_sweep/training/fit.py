@@ -12,7 +12,7 @@ import keras
 from imdb_sweep import contract
 from imdb_sweep.data import ImdbData
 from imdb_sweep.process.memory import garbage_collector_frozen
-from imdb_sweep.process.policy import apply_runtime_settings
+from imdb_sweep.process.process_wide import apply_runtime_settings
 from imdb_sweep.training.callbacks import (
     EpochCheckpoint,
     EpochTimer,

@@ -189,7 +189,7 @@ def test_a_job_runs_from_the_installed_wheel_in_another_folder(installed_python:
     assert Path(run_info.data.tags["mlflow.source.name"]).is_relative_to(venv), run_info.data.tags
 
     # A search from the installed wheel: Hydra finds our sweeper outside the checkout.
-    searched = run([str(installed_python), "-m", "imdb_sweep", "-m", "hydra/sweeper=optuna",
+    searched = run([str(installed_python), "-m", "imdb_sweep", "-m", "hydra/sweeper=imdb_optuna",
                     "hydra.sweeper.n_trials=2", "model.units=choice(4,8)", f"data.path={archive}",
                     "data.train_limit=32", *TINY, "train.epochs=1", f"tracking.store_dir={tmp_path / 'search'}"],
                    cwd=workdir, env=env)
@@ -222,7 +222,7 @@ def test_an_editable_install_reads_the_checkouts_conf(tmp_path: Path):
     assert Path(where["package"]).resolve().is_relative_to(PROJECT_ROOT), where
     assert Path(where["config_dir"]) == PROJECT_ROOT / "conf"
     sweepers = discovered_sweepers(Path(sys.executable), tmp_path)
-    assert Path(sweepers["OptunaSweeper"]).resolve().is_relative_to(PROJECT_ROOT), sweepers
+    assert Path(sweepers["ImdbOptunaSweeper"]).resolve().is_relative_to(PROJECT_ROOT), sweepers
 
 
 @pytest.mark.slow
@@ -230,7 +230,7 @@ def test_an_editable_install_reads_the_checkouts_conf(tmp_path: Path):
 def test_hydras_plugin_scan_finds_the_sweeper_in_a_fresh_process(install: str, request, tmp_path: Path):
     python = request.getfixturevalue(install)
     sweepers = discovered_sweepers(python, tmp_path)
-    assert "OptunaSweeper" in sweepers, sweepers
+    assert "ImdbOptunaSweeper" in sweepers, sweepers
     # From the install itself: the venv's copy, or the editable install's source folder.
     expected_root = python.parent.parent if install == "installed_python" else request.getfixturevalue("source_copy")
-    assert Path(sweepers["OptunaSweeper"]).is_relative_to(expected_root), sweepers
+    assert Path(sweepers["ImdbOptunaSweeper"]).is_relative_to(expected_root), sweepers

@@ -50,13 +50,13 @@ def test_a_search_jobs_model_holds_the_epoch_its_objective_stands_for(tmp_path, 
      "model.hidden_layers=range(0,3): model.hidden_layers = 0 is not allowed: expected an integer >= 1"),
     (["hydra.sweeper.n_trials=0", "model.units=choice(16,32)"], "hydra.sweeper.n_trials = 0 is not allowed"),
     (["hydra.sweeper.pruner=fast", "model.units=choice(16,32)"], "hydra.sweeper.pruner = 'fast' is not allowed"),
-    (["hydra/sweeper/sampler=annealing", "model.units=choice(16,32)"],
-     "Could not find 'hydra/sweeper/sampler/annealing'"),
+    (["hydra/sweeper/imdb_sampler=annealing", "model.units=choice(16,32)"],
+     "Could not find 'hydra/sweeper/imdb_sampler/annealing'"),
     (["hydra.sweeper.objective.metric=test_accuracy", "model.units=choice(16,32)"],
      "the test set is reported, never optimized"),
     (["hydra.sweeper.storage=postgresql://optuna:secret@127.0.0.1:1/optuna", "model.units=choice(16,32)"],
      "hydra.sweeper.storage = 'postgresql://optuna:***@127.0.0.1:1/optuna' cannot be used: cannot open it"),
-    (["hydra/sweeper/sampler=grid", "model.dropout=interval(0.0,0.5)"], "the grid sampler needs a finite set"),
+    (["hydra/sweeper/imdb_sampler=grid", "model.dropout=interval(0.0,0.5)"], "the grid sampler needs a finite set"),
 ], ids=["choice", "interval", "range", "n_trials", "pruner", "sampler", "objective", "storage", "grid"])
 def test_bad_search_input_fails_before_any_run_or_study(tmp_path, cli_env, arguments, message):
     assert_refused_before_any_run_or_study(tmp_path, cli_env, arguments, message)

@@ -1,4 +1,4 @@
-"""Searches (hydra/sweeper=optuna) for tests: the settings a command composes, and what a
+"""Searches (hydra/sweeper=imdb_optuna) for tests: the settings a command composes, and what a
 search left in its store and study."""
 
 from __future__ import annotations
@@ -16,19 +16,19 @@ from imdb_sweep.search.storage import open_storage
 from tests.helpers.cli import TINY, run_cli
 from tests.helpers.paths import PROJECT_ROOT
 
-SEARCH = ["-m", "hydra/sweeper=optuna"]
+SEARCH = ["-m", "hydra/sweeper=imdb_optuna"]
 
 
 def sweeper_settings(*overrides: str) -> SearchSettings:
-    """hydra.sweeper.* of `hydra/sweeper=optuna` composed from the real conf/ with
+    """hydra.sweeper.* of `hydra/sweeper=imdb_optuna` composed from the real conf/ with
     `overrides`, checked as a search checks it."""
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from imdb_sweep.sweep.search_sweeper import sampler_preset
+    from imdb_sweep.search.sweeper import sampler_preset
 
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
-        config = compose("config", overrides=["hydra/sweeper=optuna", *overrides], return_hydra_config=True)
+        config = compose("config", overrides=["hydra/sweeper=imdb_optuna", *overrides], return_hydra_config=True)
     return SearchSettings.from_sweeper_config(OmegaConf.to_container(config.hydra.sweeper, resolve=True),
                                               sampler_preset(config))
 

@@ -1,5 +1,6 @@
 """The package's imports flow one way (tools/import_graph.py): no cycles, only down the layers;
-and no test module imports another; tests/unit/ mirrors the package and every test folder is a package."""
+report/ only reads MLflow; no test module imports another; tests/unit/ mirrors the package and
+every test folder is a package."""
 
 from __future__ import annotations
 
@@ -89,3 +90,28 @@ def test_every_test_folder_is_a_package():
     tests_folder = PROJECT_ROOT / "tests"
     assert [folder.relative_to(PROJECT_ROOT).as_posix() for folder in [tests_folder, *folders_under(tests_folder)]
             if not (folder / "__init__.py").is_file()] == []
+# MlflowClient's and mlflow's calls that write to a tracking store or the model registry.
+MLFLOW_WRITES = {
+    "create_run", "start_run", "end_run", "set_terminated", "update_run", "delete_run", "set_tag", "set_tags",
+    "log_metric", "log_metrics", "log_param", "log_params", "log_batch", "log_artifact", "log_artifacts",
+    "log_dict", "log_text", "log_figure", "log_input", "log_inputs", "create_experiment",
+    "create_registered_model", "create_model_version", "set_registered_model_alias", "set_model_version_tag",
+}
+
+
+def writes_to_mlflow(path: Path) -> list[str]:
+    """`path:line name` for each call in `path` of a method named as an MLflow write."""
+    return [f"{path.name}:{node.lineno} {node.func.attr}" for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MLFLOW_WRITES]
+
+
+def test_the_report_only_reads_mlflow():
+    """Publishing a report on a parent run is sweep/publishing.py, registering the winner registry.py."""
+    report = import_graph.PACKAGE_ROOT / "report"
+    assert [write for path in sorted(report.rglob("*.py")) for write in writes_to_mlflow(path)] == []
+
+
+def test_the_write_finder_finds_a_write(tmp_path):
+    module = tmp_path / "module.py"
+    module.write_text("client.get_run(run_id)\nclient.set_tag(run_id, 'key', 'value')\n")
+    assert writes_to_mlflow(module) == ["module.py:2 set_tag"]

@@ -101,3 +101,23 @@ def test_directions_agree_with_the_names_of_losses_and_times():
         if metric in contract.METRIC_DIRECTIONS or metric.endswith(("loss", "seconds")):
             expected = "minimize" if metric.endswith(("loss", "seconds")) else "maximize"
             assert contract.direction_of(metric) == expected, metric
+
+
+def test_a_search_record_reads_back_from_its_tags_as_written():
+    record = contract.SearchRecord(objective=contract.BEST_VAL_LOSS, direction=contract.MINIMIZE, sampler="tpe",
+                                   pruner="asha(min_resource=1)", study_name="wide",
+                                   storage="postgresql://optuna:***@db/optuna")
+    assert contract.SearchRecord.from_tags(record.to_tags(), "run") == record
+    assert record.minimize
+
+
+def test_a_search_record_from_an_older_parent_or_a_grid():
+    # A parent that recorded its objective only: maximized, the rest unknown.
+    older = contract.SearchRecord.from_tags({contract.SEARCH_OBJECTIVE: contract.BEST_VAL_ACCURACY}, "run")
+    assert older == contract.SearchRecord(contract.BEST_VAL_ACCURACY, contract.MAXIMIZE)
+    assert older.to_tags() == {contract.SEARCH_OBJECTIVE: contract.BEST_VAL_ACCURACY,
+                               contract.SEARCH_DIRECTION: contract.MAXIMIZE}
+    assert contract.SearchRecord.from_tags({contract.SWEEP_ID: "grid"}, "run") is None
+    with pytest.raises(ValueError, match="the parent run run has tag imdb_sweep.search.direction='up'"):
+        contract.SearchRecord.from_tags({contract.SEARCH_OBJECTIVE: contract.BEST_VAL_ACCURACY,
+                                         contract.SEARCH_DIRECTION: "up"}, "run")

@@ -40,8 +40,8 @@ class SearchSweeperConfig:
     direction: Any = checked_apart(None, allowed=DIRECTION_ALLOWED,
                                    help="Hydra's Optuna sweeper's name for `objective.direction` (one objective)")
     sampler: Any = checked_apart(
-        None, allowed=f"an Optuna sampler as a _target_ config (hydra/sweeper/sampler={SAMPLER_PRESETS})",
-        help="the sampler: a preset (`hydra/sweeper/sampler=NAME`, tpe by default) or any Optuna sampler by "
+        None, allowed=f"an Optuna sampler as a _target_ config (hydra/sweeper/imdb_sampler={SAMPLER_PRESETS})",
+        help="the sampler: a preset (`hydra/sweeper/imdb_sampler=NAME`, tpe by default) or any Optuna sampler by "
              "`_target_`, with its own arguments")
     pruner: Any = checked_apart(
         NO_PRUNER, allowed=f"{NO_PRUNER}, a name under hydra.sweeper.pruners, or an Optuna pruner as a _target_ config",

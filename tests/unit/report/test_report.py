@@ -24,7 +24,6 @@ from imdb_sweep.report import (
     build_table,
     load_curves,
     parse_baseline,
-    publish_sweep_report,
     render,
     select_runs,
 )
@@ -34,6 +33,7 @@ from imdb_sweep.report.plots import render_plots
 from imdb_sweep.report.runs import JobRun
 from imdb_sweep.report.stats import summarize, welch_test
 from imdb_sweep.report.table import short_labels, varying_params
+from imdb_sweep.sweep.publishing import publish_sweep_report
 from imdb_sweep.tracking import records
 from tests.helpers.cli import TINY as SHARED_TINY
 from tests.helpers.cli import cli_environment, run_cli

@@ -17,9 +17,9 @@ from mlflow.entities import Metric, Param
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution, distribution_to_json
 
 from imdb_sweep import contract
-from imdb_sweep.report import build_table, load_curves, publish_sweep_report, render, select_runs
+from imdb_sweep.registry import register_sweep_winner
+from imdb_sweep.report import build_table, load_curves, render, select_runs
 from imdb_sweep.report.__main__ import main as report_main
-from imdb_sweep.report.registry import register_sweep_winner
 from imdb_sweep.report.search import (
     Trial,
     best_so_far,
@@ -31,6 +31,7 @@ from imdb_sweep.report.search import (
     summarize_search,
 )
 from imdb_sweep.report.search_plots import SEARCH_PLOT_FILES, parallel_figure, render_report_plots
+from imdb_sweep.sweep.publishing import publish_sweep_report
 from tests.helpers.report_runs import EXPERIMENT, PNG_SIGNATURE, FakeSweeps
 
 SPACE = {"model.units": CategoricalDistribution([16, 32, 64, 128]),

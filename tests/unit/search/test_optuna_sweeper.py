@@ -1,4 +1,4 @@
-"""Our search sweeper (hydra/sweeper=optuna) against Hydra's own Optuna sweeper's tests
+"""Our search sweeper (hydra/sweeper=imdb_optuna) against Hydra's own Optuna sweeper's tests
 (facebookresearch/hydra, plugins/hydra_optuna_sweeper/tests/test_optuna_sweeper_plugin.py),
 adapted: the override grammar's distributions, direction, a sampler given by _target_, and
 the upstream settings we refuse. Where our meaning differs from upstream's, a test asserts
@@ -110,7 +110,7 @@ def test_hydra_sweeper_direction_is_the_objectives_direction(overrides, directio
     (["hydra.sweeper.custom_search_space=no_such_module.configure"],
      "hydra.sweeper.custom_search_space = 'no_such_module.configure' cannot be used"),
     ([f"hydra.sweeper.custom_search_space={SPACES}"], "it is a module, not a function"),
-    (["hydra/sweeper/sampler=grid", f"hydra.sweeper.custom_search_space={SPACES}.embedding_no_wider_than_units"],
+    (["hydra/sweeper/imdb_sampler=grid", f"hydra.sweeper.custom_search_space={SPACES}.embedding_no_wider_than_units"],
      "cannot be used with the grid sampler"),
     # Upstream's deprecated name of params, and a misspelt key: neither is ignored.
     (["+hydra.sweeper.search_space={units: {type: int, low: 8, high: 32}}"],

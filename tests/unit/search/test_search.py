@@ -1,4 +1,4 @@
-"""Searches (hydra/sweeper=optuna): the space, the settings, the shared budget, pruning
+"""Searches (hydra/sweeper=imdb_optuna): the space, the settings, the shared budget, pruning
 inside a job. Searches on the command line: tests/e2e/test_search.py."""
 
 from __future__ import annotations
@@ -205,6 +205,6 @@ def test_a_sampler_whose_package_is_missing_is_refused_up_front(sampler):
 
     if importlib.util.find_spec(SAMPLER_PACKAGES[sampler]) is None:
         with pytest.raises(ConfigError, match=f"needs the {SAMPLER_PACKAGES[sampler]} package"):
-            sweeper_settings(f"hydra/sweeper/sampler={sampler}")
+            sweeper_settings(f"hydra/sweeper/imdb_sampler={sampler}")
     else:
-        assert sweeper_settings(f"hydra/sweeper/sampler={sampler}").sampler_name == sampler
+        assert sweeper_settings(f"hydra/sweeper/imdb_sampler={sampler}").sampler_name == sampler

@@ -14,9 +14,9 @@ from scipy import stats
 from imdb_sweep import contract
 from imdb_sweep.config.validation import ConfigError, validate_config
 from imdb_sweep.job import run_job
+from imdb_sweep.registry import champion_decision, register_best_run, register_sweep_winner
 from imdb_sweep.report import build_table, select_runs
 from imdb_sweep.report.__main__ import main as report_main
-from imdb_sweep.report.registry import champion_decision, register_best_run, register_sweep_winner
 from tests.helpers.report_runs import EXPERIMENT, FakeSweeps, job_params
 
 MODEL = "imdb-sentiment"
@@ -133,7 +133,7 @@ def test_the_report_registers_on_demand_and_explains_what_it_cannot(store, monke
 
 
 def test_the_parent_run_and_the_registry_agree_on_the_best_run(store):
-    from imdb_sweep.report import publish_sweep_report
+    from imdb_sweep.sweep.publishing import publish_sweep_report
 
     parent, runs = sweep_with_traps(store)
     publish_sweep_report(store.uri, store.experiment_id, parent)

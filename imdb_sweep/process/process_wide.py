@@ -1,4 +1,4 @@
-"""The process policy of imdb_sweep, in one place.
+"""The process-wide settings of imdb_sweep, in one place.
 
 Two moments, two functions:
 

@@ -1,0 +1,181 @@
+"""One worker's part in a search: ask the study for trials, launch them as jobs, tell
+the study how each ended; until the study has its trials, or this worker stops.
+
+Trials are asked as many at a time as the launcher runs side by side, while fewer
+than n_trials counted trials exist (over all workers); trials of dead workers are
+failed and their configurations asked again. Each job learns its trial from
+`++hydra.sweeper.trial=N` among its overrides. A trial this worker leaves unfinished (Ctrl-C, an error) is
+failed and asked again, as if the worker had died.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+
+from imdb_sweep import contract
+from imdb_sweep.console import print_flushed
+from imdb_sweep.search import trials as trial_records
+from imdb_sweep.search.leaving import SearchStopped, leave_search
+from imdb_sweep.search.settings import one_line
+from imdb_sweep.search.study import SearchPlan, fail_lost_trials
+from imdb_sweep.tracking.liveness import Heartbeat
+from imdb_sweep.tracking.sweep_state import SweepState
+
+
+class SearchWorker:
+    """Asks, launches and tells trials of a study this worker has joined."""
+
+    def __init__(self, plan: SearchPlan, client: MlflowClient, study: optuna.Study, state: SweepState):
+        self.plan = plan
+        self.settings = plan.settings
+        self.client = client
+        self.study = study
+        self.state = state
+        self.job_index = 0
+        self.trials_run = 0  # by this worker, in this command: what max_failure_rate is a share of
+        self.trials_failed = 0
+
+    def run(self, launcher: Any) -> None:
+        """Work until the search is done or this worker stops, then leave the search
+        (leaving.py); exit 1 when it stopped early."""
+        self.state.publish(Path(self.plan.config.hydra.sweep.dir))
+        heartbeat_seconds = self.plan.config.sweep.heartbeat_seconds
+        parent_heartbeat = Heartbeat(self.client, self.state.parent_run_id, heartbeat_seconds)
+        trial_heartbeat = trial_records.TrialHeartbeat(heartbeat_seconds)
+        parent_heartbeat.start()
+        trial_heartbeat.start()
+        mine: list[optuna.Trial] = []
+        stopped: SearchStopped | None = None
+        try:
+            while True:
+                mine = self._ask_batch()
+                if not mine:
+                    break
+                trial_heartbeat.watch(mine)
+                self._launch_and_tell(launcher, mine)
+                mine = []
+                self._check_failure_rate()
+        except SearchStopped as stop:
+            stopped = stop
+        finally:
+            trial_heartbeat.stop()
+            parent_heartbeat.stop()
+            self._fail_and_requeue(mine)
+            SweepState.withdraw()
+            leave_search(self.plan, self.client, self.study, self.state, stopped)
+        if stopped is not None:
+            raise SystemExit(1)
+
+    # -- asking -------------------------------------------------------------------
+
+    def _batch_size(self) -> int:
+        if self.settings.n_jobs is not None:
+            return self.settings.n_jobs
+        return int(OmegaConf.select(self.plan.config, "hydra.launcher.n_jobs", default=1) or 1)
+
+    def _ask_batch(self) -> list[optuna.Trial]:
+        """The next trials to launch, at most a batch and within the study's budget;
+        none once the study has its trials or its space is exhausted."""
+        study, n_trials = self.study, self.settings.n_trials
+        fail_lost_trials(self.plan, study)
+        if trial_records.exhausted(study):
+            return []
+        wanted = min(self._batch_size(), trial_records.budget_left(study, n_trials))
+        batch: list[optuna.Trial] = []
+        for _ in range(max(wanted, 0)):
+            trial = study.ask(fixed_distributions=self.plan.space.distributions)
+            trial_records.claim(trial)
+            # Another worker may have asked at the same moment: the trial numbers,
+            # given out by the storage, decide who is within the budget.
+            if not trial_records.within_budget(study, trial.number, n_trials):
+                trial.set_user_attr(contract.TRIAL_SURPLUS, True)
+                trial_records.tell(study, trial, state=TrialState.FAIL)
+                self._requeue_surplus_retry(trial)
+                break
+            try:
+                self._suggest_custom_keys(trial)
+            except SearchStopped:
+                self._fail_and_requeue(batch)
+                raise
+            batch.append(trial)
+        return batch
+
+    def _suggest_custom_keys(self, trial: optuna.Trial) -> None:
+        """hydra.sweeper.custom_search_space: the user's function suggests more keys on
+        the trial (their values become overrides, space.overrides). If it raises, the
+        trial fails and the search stops: every later trial would meet the same error."""
+        function = self.plan.custom_search_space
+        if function is None:
+            return
+        try:
+            function(self.plan.config, trial)
+            self.plan.space.overrides(trial.params)
+        except Exception as error:  # the user's code: said, and the trial failed
+            trial_records.tell(self.study, trial, state=TrialState.FAIL)
+            raise SearchStopped(f"hydra.sweeper.custom_search_space={self.settings.custom_search_space} failed on "
+                                f"trial {trial.number}: {type(error).__name__}: {one_line(error)}") from error
+
+    def _requeue_surplus_retry(self, trial: optuna.Trial) -> None:
+        """A retry of a lost trial that came out surplus must not be lost itself."""
+        retry_of = trial.user_attrs.get(contract.TRIAL_RETRY_OF)
+        if retry_of is not None:
+            self.study.enqueue_trial(dict(trial.params), user_attrs={contract.TRIAL_RETRY_OF: retry_of})
+
+    # -- launching and telling ------------------------------------------------------
+
+    def _launch_and_tell(self, launcher: Any, batch: list[optuna.Trial]) -> None:
+        overrides = [[*self.plan.space.overrides(trial.params), f"++{contract.JOB_TRIAL_KEY}={trial.number}"]
+                     for trial in batch]
+        returns = launcher.launch(overrides, initial_job_idx=self.job_index)
+        self.job_index += len(returns)
+        for trial, job_return in zip(batch, returns):
+            self._tell(trial, job_return)
+
+    def _tell(self, trial: optuna.Trial, job_return: Any) -> None:
+        """COMPLETE with the objective the job returned, PRUNED, or FAIL."""
+        from hydra.core.utils import JobStatus
+
+        objective = self.settings.objective.name
+        self.trials_run += 1
+        if job_return.status != JobStatus.COMPLETED:
+            # The job said why itself (job.py); the study only needs the outcome.
+            self.trials_failed += 1
+            trial_records.tell(self.study, trial, state=TrialState.FAIL)
+            return
+        metrics = job_return.return_value or {}
+        if contract.RETURNED_PRUNED_AT_EPOCH in metrics:
+            trial_records.tell(self.study, trial, state=TrialState.PRUNED)
+            return
+        value = metrics.get(objective)
+        if value is None or value != value:  # missing or NaN
+            print_flushed(f"Trial {trial.number} failed: its job returned no {objective}", stream=sys.stderr)
+            self.trials_failed += 1
+            trial_records.tell(self.study, trial, state=TrialState.FAIL)
+            return
+        trial_records.tell(self.study, trial, float(value))
+
+    def _check_failure_rate(self) -> None:
+        """hydra.sweeper.max_failure_rate, over the trials this worker has run so far
+        (a rerun, once the cause is fixed, starts counting afresh)."""
+        rate = self.settings.max_failure_rate
+        if self.trials_run and self.trials_failed / self.trials_run > rate:
+            raise SearchStopped(f"{self.trials_failed} of the {self.trials_run} trial(s) this worker ran failed, "
+                                f"more than hydra.sweeper.max_failure_rate={rate} allows")
+
+    def _fail_and_requeue(self, unfinished: list[optuna.Trial]) -> None:
+        """Trials this worker leaves unfinished (Ctrl-C, an error) are failed as lost
+        and asked again, exactly as if the worker had died."""
+        for trial in unfinished:
+            frozen = trial_records.find_trial(self.study, trial.number)
+            if frozen.state != TrialState.RUNNING:
+                continue
+            trial.set_user_attr(contract.TRIAL_LOST_WORKER, "its worker was interrupted")
+            trial_records.tell(self.study, trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            self.study.enqueue_trial(dict(frozen.params), user_attrs={contract.TRIAL_RETRY_OF: trial.number})
