@@ -47,6 +47,15 @@ def running_config_loader() -> Any:
     return GlobalHydra.instance().config_loader()
 
 
+def hydra_is_running() -> bool:
+    """Whether Hydra is initialized in this process (inside a sweep's own process, where
+    `compose` must reuse it), read from Hydra's process-wide `GlobalHydra` (as of Hydra
+    1.3.8). When it moves: ask the Hydra instance `hydra.main` keeps, as above."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    return bool(GlobalHydra.instance().is_initialized())
+
+
 def locate(path: str) -> Any:
     """What a dotted path names: Hydra's own lookup for `_target_` (`_locate`, as of
     Hydra 1.3.8), which imports the module part of the path. `hydra.utils.get_class` and

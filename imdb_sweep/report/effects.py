@@ -169,15 +169,15 @@ def default_values() -> dict[str, Any]:
     of each key. Empty when it cannot be composed; references then fall back."""
     try:
         from hydra import compose, initialize_config_dir
-        from hydra.core.global_hydra import GlobalHydra
         from omegaconf import OmegaConf
 
+        from imdb_sweep.config.hydra_internals import hydra_is_running
         from imdb_sweep.config.identity import flatten_config
         from imdb_sweep.config.location import config_dir
 
         # Unresolved: an interpolation that needs the environment (data.path) must not cost
         # the other keys their defaults.
-        if GlobalHydra.instance().is_initialized():  # inside a sweep's own process
+        if hydra_is_running():  # inside a sweep's own process
             config = compose(config_name="config")
         else:
             with initialize_config_dir(version_base=None, config_dir=str(config_dir())):

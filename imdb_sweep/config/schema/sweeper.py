@@ -1,4 +1,4 @@
-"""`hydra.sweeper` of a search (hydra/sweeper=optuna, conf/hydra/sweeper/optuna.yaml).
+"""`hydra.sweeper` of a search (hydra/sweeper=imdb_optuna, conf/hydra/sweeper/imdb_optuna.yaml).
 
 Hydra's instantiate keys (`_target_`, `_recursive_`) are Hydra's, not settings, and
 are left out. The sampler and the pruners are `_target_` configs of any Optuna

@@ -30,7 +30,7 @@ def group_options() -> list[tuple[Path, type]]:
     options = [(path, schema) for group, schema in GROUPS.items() for path in sorted((CONF_DIR / group).glob("*.yaml"))]
     for path in sorted((CONF_DIR / "model").glob("*.yaml")):
         options.append((path, MODEL_FAMILIES[OmegaConf.load(path)["family"]]))
-    return options + [(CONF_DIR / "hydra" / "sweeper" / "optuna.yaml", SearchSweeperConfig)]
+    return options + [(CONF_DIR / "hydra" / "sweeper" / "imdb_optuna.yaml", SearchSweeperConfig)]
 
 
 def own_keys(path: Path) -> dict:
