@@ -36,9 +36,10 @@ from imdb_sweep.config.identity import (
     run_name_from_overrides,
     short_value,
 )
-from imdb_sweep.config.validation import validate_config
+from imdb_sweep.config.validation import ConfigError, validate_config
 from imdb_sweep.console import labelled_output, say
 from imdb_sweep.data import ImdbData, PreviousLoad, check_data_source
+from imdb_sweep.models import family_of
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
 from imdb_sweep.tracking.records import (
     backfill_epochs,
@@ -124,9 +125,15 @@ def _short_override(override: str) -> str:
 
 
 def check_job_inputs(cfg: DictConfig) -> None:
-    """Every config value and the data path, before anything else happens."""
+    """Every config value, the data path and a custom model's builder, before anything else happens."""
     validate_config(cfg)
     check_data_source(cfg.data)
+    if family_of(cfg.model) == "custom":
+        from imdb_sweep.models.custom import builder_problems
+
+        problems = builder_problems(cfg.model, num_words=cfg.data.num_words, maxlen=cfg.data.maxlen)
+        if problems:
+            raise ConfigError(problems)
 
 
 # The previous job's data, kept for the next job of the same process (PreviousLoad).

@@ -22,10 +22,12 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 # `imdb_sweep` is the package's own __init__ (its version and environment defaults);
 # `contract` the names processes share, which every part may read.
 # Data flows config -> data -> training -> tracking; serving (the logged text
-# model) stands on data alone, as it must load without the rest; the report
+# model) stands on data alone, as it must load without the rest; models (the
+# families' builders, below training, which compiles and fits them) carries the
+# layers a logged model may need, imported by name; the report
 # only reads MLflow; job, sweep and the entry points orchestrate.
-LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "serving", "training", "tracking",
-          "report", "search", "job", "sweep", "server", "__main__")
+LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "serving", "models", "training",
+          "tracking", "report", "search", "job", "sweep", "server", "__main__")
 
 
 def module_name(path: Path) -> str:

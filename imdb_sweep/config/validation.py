@@ -8,6 +8,7 @@ with the full list instead of one mistake at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep.config import choices
+from imdb_sweep.config.schema.families import OPEN_FAMILIES
+from imdb_sweep.config.schema.fields import ACCEPTS, ALLOWED
+from imdb_sweep.config.schema.models import MODEL_FAMILIES
 
 
 class ConfigError(ValueError):
@@ -117,6 +121,32 @@ def _problem(key: str, value: Any, allowed: str) -> str:
     return f"{key} = {value!r} is not allowed: expected {allowed}"
 
 
+def model_family_problems(family: Any, model: Any) -> list[str]:
+    """The model group checked against its family's schema (MODEL_FAMILIES); the
+    dense family's keys are checked by RULES."""
+    if family not in MODEL_FAMILIES:
+        return [_problem("model.family", family, "one of " + ", ".join(MODEL_FAMILIES))]
+    if family == "dense":
+        return []
+    schema = {field.name: field for field in dataclasses.fields(MODEL_FAMILIES[family]) if field.name != "family"}
+    problems = []
+    for name, schema_field in schema.items():
+        given = model.get(name)
+        try:
+            accepted = schema_field.metadata[ACCEPTS](given)
+        except TypeError:
+            accepted = False
+        if not accepted:
+            problems.append(_problem(f"model.{name}", given, schema_field.metadata[ALLOWED]))
+    if family not in OPEN_FAMILIES:
+        for name in model:
+            if name != "family" and name not in schema:
+                problems.append(_problem(f"model.{name}", model.get(name),
+                                         f"no such key with model.family = {family!r} (its keys: "
+                                         + ", ".join(schema) + ")"))
+    return problems
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Raise ConfigError listing every value of `cfg` that is not allowed."""
 
@@ -124,13 +154,19 @@ def validate_config(cfg: DictConfig) -> None:
         return OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
 
     problems = []
+    family = value("model.family") or choices.DEFAULT_FAMILY
     for key, rule in RULES.items():
+        # The model.* rules are the dense family's; the other families have their schemas.
+        if key.startswith("model.") and family != "dense":
+            continue
         try:
             accepted = rule.accepts(value(key))
         except TypeError:
             accepted = False
         if not accepted:
             problems.append(_problem(key, value(key), rule.allowed))
+
+    problems += model_family_problems(family, value("model") or {})
 
     # Checks that involve two keys.
     # An empty path counts as unset: ${oc.env:...} yields "" for a variable set empty.

@@ -1,0 +1,231 @@
+"""Model families (model=conv1d|rnn|bag_of_ngrams|transformer): each family's schema and
+its conf/model file agree, bad values are refused up front naming the key, each model
+takes padded word ids to one probability, the padding is masked where it must be, and
+each family trains through the real job and records model.family."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+
+from imdb_sweep.config.schema.models import MODEL_FAMILIES
+from imdb_sweep.config.validation import ConfigError, validate_config
+from imdb_sweep.data.aclimdb import read_aclimdb
+from imdb_sweep.job import run_job
+from imdb_sweep.models.layers import NgramVector
+from imdb_sweep.training.model import build_compiled_model, uses_fused_steps
+from tests.helpers.cli import TINY, run_cli
+
+# Small enough that each family trains an epoch of the tiny archive in about a second.
+SMALL = {
+    "conv1d": ["model.embedding_dim=8", "model.filters=8", "model.units=8"],
+    "rnn": ["model.embedding_dim=8", "model.units=8"],
+    "bag_of_ngrams": ["model.bigram_buckets=64", "model.units=8"],
+    "transformer": ["model.embedding_dim=8", "model.feed_forward_units=8"],
+}
+FAMILIES = sorted(SMALL)
+
+
+@pytest.mark.parametrize("family", sorted(MODEL_FAMILIES))
+def test_each_family_file_holds_its_schemas_keys_and_defaults(compose_config, family):
+    model = OmegaConf.to_container(compose_config(f"model={family}").model)
+    schema = MODEL_FAMILIES[family]
+    if family == "dense":  # its keys are still checked by validation.RULES (issue 20 moves them)
+        assert model["family"] == "dense"
+        return
+    defaults = {field.name: field.default for field in dataclasses.fields(schema)}
+    assert model == defaults
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_builds_a_model_from_word_ids_to_one_probability(compose_config, family):
+    cfg = compose_config(f"model={family}", "data.num_words=100", "data.maxlen=20", *SMALL[family])
+    validate_config(cfg)
+    model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
+    assert not uses_fused_steps(cfg)  # the fused loop is the dense model's
+    assert model.input_shape == (None, 20) and "int" in str(model.inputs[0].dtype)
+    assert model.output_shape == (None, 1)
+    ids = np.random.default_rng(0).integers(0, 100, size=(3, 20)).astype("int32")
+    probabilities = np.asarray(model(ids))
+    assert probabilities.shape == (3, 1) and ((probabilities > 0) & (probabilities < 1)).all()
+
+
+def test_bad_values_of_each_family_are_all_reported_naming_key_value_and_what_is_allowed(compose_config):
+    problems = {}
+    for overrides in (["model=conv1d", "model.kernel_size=0", "model.activation=nope"],
+                      ["model=rnn", "model.cell=lstmx", "model.dropout=1.0"],
+                      ["model=bag_of_ngrams", "model.ngrams=3", "model.mode=tfidf"],
+                      ["model=transformer", "model.heads=0"],
+                      ["model=custom"],
+                      ["model.family=resnet"]):
+        with pytest.raises(ConfigError) as raised:
+            validate_config(compose_config(*overrides))
+        problems[overrides[0]] = raised.value.problems
+    assert problems["model=conv1d"] == [
+        "model.kernel_size = 0 is not allowed: expected an integer >= 1",
+        "model.activation = 'nope' is not allowed: expected one of relu, tanh, sigmoid, elu, selu, gelu, swish, "
+        "softplus, linear"]
+    assert problems["model=rnn"] == ["model.cell = 'lstmx' is not allowed: expected one of lstm, gru",
+                                     "model.dropout = 1.0 is not allowed: expected a number >= 0 and < 1"]
+    assert problems["model=bag_of_ngrams"] == [
+        "model.ngrams = 3 is not allowed: expected an integer >= 1 and <= 2",
+        "model.mode = 'tfidf' is not allowed: expected one of multi_hot, tf_idf"]
+    assert problems["model=transformer"] == ["model.heads = 0 is not allowed: expected an integer >= 1"]
+    assert len(problems["model=custom"]) == 1 and problems["model=custom"][0].startswith(
+        "model.builder = None is not allowed: expected a string matching")
+    assert problems["model.family=resnet"][0] == (
+        "model.family = 'resnet' is not allowed: expected one of dense, conv1d, rnn, bag_of_ngrams, "
+        "transformer, custom")
+
+
+def test_a_key_of_another_family_is_refused_naming_the_familys_keys(compose_config):
+    with pytest.raises(ConfigError) as raised:
+        validate_config(compose_config("model=conv1d", "+model.hidden_layers=2"))
+    assert raised.value.problems == [
+        "model.hidden_layers = 2 is not allowed: expected no such key with model.family = 'conv1d' (its keys: "
+        "embedding_dim, blocks, filters, kernel_size, pool_size, units, activation, dropout)"]
+
+
+def test_the_dense_rules_hold_for_dense_alone(compose_config):
+    with pytest.raises(ConfigError) as raised:
+        validate_config(compose_config("model.units=0"))
+    assert raised.value.problems == ["model.units = 0 is not allowed: expected an integer >= 1"]
+    validate_config(compose_config("model=rnn", "model.units=4"))  # rnn's units, not dense's rule set
+
+
+@pytest.mark.parametrize("family", ["rnn", "transformer"])
+def test_the_padding_is_masked(compose_config, family):
+    """What the padding id's embedding holds never reaches the output."""
+    cfg = compose_config(f"model={family}", "data.num_words=50", "data.maxlen=12", *SMALL[family],
+                         "model.dropout=0.0")
+    model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
+    ids = np.array([[0] * 5 + [1, 7, 8, 9, 10, 11, 12], [0] * 9 + [1, 20, 21]], dtype="int32")
+    before = np.asarray(model(ids))
+    embedding = next(variable for variable in model.weights if "token_embedding" in variable.path
+                     or variable.path == "embedding/embeddings")
+    table = np.asarray(embedding)
+    table[0] = np.random.default_rng(0).normal(size=table.shape[1]) * 10
+    embedding.assign(table)
+    after = np.asarray(model(ids))
+    # The same float32 computation on the same inputs: bit for bit, as the padding is skipped.
+    np.testing.assert_array_equal(after, before)
+
+
+def test_the_ngram_vector_counts_unigrams_and_bigrams_but_never_the_padding():
+    layer = NgramVector(num_words=10, bigram_buckets=1000, ngrams=2, mode="multi_hot")
+    ids = np.array([[0, 0, 3, 4, 3, 4], [0, 0, 0, 0, 5, 5]], dtype="int32")
+    vector = np.asarray(layer(ids))
+    assert vector.shape == (2, 1010)
+    slots = np.asarray(layer.slots(ids))
+    bigram_3_4 = slots[0, 6 + 2]  # the pair (3, 4) at positions 2, 3
+    assert bigram_3_4 >= 10 and slots[0, 6 + 4] == bigram_3_4  # (3, 4) again at 4, 5
+    assert set(slots[0, 6:6 + 2]) == {0}  # pairs that touch the padding go to the padding slot
+    assert np.flatnonzero(vector[0]).tolist() == sorted({3, 4, int(bigram_3_4), int(slots[0, 6 + 3])})
+    assert np.flatnonzero(vector[1]).tolist() == sorted({5, int(slots[1, 6 + 4])})
+    assert set(np.unique(vector)) == {0.0, 1.0}
+
+
+def test_tf_idf_weights_come_from_the_training_rows_and_are_saved_with_the_model(tmp_path):
+    ids = np.array([[0, 3, 4], [3, 5, 5], [0, 0, 6]], dtype="int32")
+    layer = NgramVector(num_words=8, bigram_buckets=16, ngrams=1, mode="tf_idf")
+    layer.adapt_to_word_ids(ids)
+    # Reviews holding each id (5 twice in one review counts once); the padding's (id 0) is never used.
+    documents_with = np.array([2, 0, 0, 2, 1, 1, 1, 0])
+    expected_idf = np.log1p(3 / (1 + documents_with))
+    np.testing.assert_allclose(np.asarray(layer.idf), expected_idf, rtol=np.finfo(np.float32).eps)
+    vector = np.asarray(layer(ids))
+    # idf rounded to float32 (half an eps), times an exact count of 2.
+    assert vector[1, 5] == pytest.approx(2 * expected_idf[5], rel=float(np.finfo(np.float32).eps))
+    assert vector[0, 0] == 0
+
+    inputs = keras.Input(shape=(3,), dtype="int32")
+    model = keras.Model(inputs, layer(inputs))
+    model.save(tmp_path / "ngrams.keras")
+    loaded = keras.models.load_model(tmp_path / "ngrams.keras")
+    np.testing.assert_array_equal(np.asarray(loaded(ids)), vector)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_trains_an_epoch_through_the_job_and_records_its_family(tiny_config, family):
+    cfg = tiny_config(f"model={family}", *SMALL[family])
+    metrics = run_job(cfg)
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["epochs_trained"] == 1
+    client = MlflowClient(f"sqlite:///{cfg.tracking.store_dir}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id])
+    assert run.data.params["model.family"] == family
+    assert run.info.status == "FINISHED"
+
+
+# Loads each logged model in a fresh process, with nothing of imdb_sweep importable but
+# what each model brings, and scores the raw test reviews with each.
+LOAD_AND_SCORE_EACH = """
+import json, sys
+import mlflow, pandas as pd
+mlflow.set_tracking_uri(sys.argv[1])
+texts = json.load(open(sys.argv[3]))
+labels = {model_uri: mlflow.pyfunc.load_model(model_uri).predict(pd.DataFrame({"text": texts}))["label"].tolist()
+          for model_uri in sys.argv[2].split(",")}
+print(json.dumps(labels))
+"""
+
+
+@pytest.mark.slow
+def test_the_logged_model_of_every_family_reproduces_its_model_test_accuracy_on_raw_reviews(
+        tiny_config, tiny_archive, tmp_path):
+    families = {family: [f"model={family}", *SMALL[family]] for family in FAMILIES}
+    families["bag_of_ngrams"].append("model.mode=tf_idf")  # its learnt weights travel with the model
+    families["custom"] = ["model=custom", "model.builder=examples.my_model:build", "+model.width=6"]
+    runs = {}
+    for family, overrides in families.items():
+        cfg = tiny_config("tracking.log_model=true", "train.epochs=2", *overrides)
+        metrics = run_job(cfg)
+        client = MlflowClient(f"sqlite:///{cfg.tracking.store_dir}/mlflow.db")
+        (run,) = client.search_runs([client.get_experiment_by_name(cfg.tracking.experiment).experiment_id],
+                                    filter_string=f"params.`model.family` = '{family}'")
+        runs[f"runs:/{run.info.run_id}/model"] = metrics["model_test_accuracy"]
+    reviews = read_aclimdb(tiny_archive)["test"]
+    (tmp_path / "texts.json").write_text(json.dumps([text for _, text in reviews]))
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_SCORE_EACH, client.tracking_uri, ",".join(runs), str(tmp_path / "texts.json")],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ""},  # imdb_sweep comes from each model, nowhere else
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    labels = np.array([label for label, _ in reviews])
+    scored = json.loads(loaded.stdout.splitlines()[-1])
+    # Keras's accuracy is a float32 mean of 0/1 over the reviews: exact to its rounding.
+    accuracies = {uri: float(np.mean(np.array(scored[uri]) == labels)) for uri in runs}
+    assert accuracies == pytest.approx(runs, abs=float(np.finfo(np.float32).eps))
+
+
+@pytest.mark.slow
+def test_a_grid_over_families_is_one_sweep_whose_table_shows_each_familys_keys(cli_env, tmp_path):
+    from imdb_sweep.report import build_table, render, select_runs
+
+    swept = run_cli(["-m", "model=dense,conv1d,rnn", *TINY, "train.epochs=1"], cwd=tmp_path, env=cli_env)
+    assert swept.returncode == 0, swept.stderr[-3000:]
+    assert "3 job(s)" in swept.stdout
+    selection = select_runs(f"sqlite:///{tmp_path / 'mlflow.db'}", "imdb-sweep")
+    assert len(selection.finished) == 3 and selection.parent_run_id is not None
+    table = build_table(selection)
+    # Each family's own keys are columns, blank (None) on the other families' rows.
+    assert {"model.family", "model.hidden_layers", "model.l2", "model.filters", "model.kernel_size",
+            "model.cell", "model.bidirectional"} <= set(table.param_keys)
+    by_family = {row.params["model.family"]: row.params for row in table.rows}
+    assert by_family["dense"]["model.hidden_layers"] == 1 and by_family["dense"]["model.cell"] is None
+    assert by_family["conv1d"]["model.filters"] == 32 and by_family["conv1d"]["model.hidden_layers"] is None
+    assert by_family["rnn"]["model.cell"] == "lstm" and by_family["rnn"]["model.filters"] is None
+    # Ranked across families on validation, the best first.
+    values = [row.value("best_val_accuracy") for row in table.rows]
+    assert values == sorted(values, reverse=True) and table.rows[0].is_best
+    markdown = render(table, "markdown")
+    assert all(family in markdown for family in ("dense", "conv1d", "rnn"))
