@@ -33,7 +33,7 @@ NO_PRUNER = "none"
 # instantiate()'s own keys, allowed beside a class's arguments.
 INSTANTIATE_KEYS = ("_target_", "_partial_", "_convert_", "_recursive_", "_args_")
 KNOWN_KEYS = ("_target_", "_recursive_", "n_trials", "n_jobs", "sampler", "pruner", "pruners", "objective", "direction",
-              "storage", "study_name", "params", "max_failure_rate", "custom_search_space")
+              "storage", "study_name", "params", "max_failure_rate", "custom_search_space", "conditional_params")
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,8 @@ class SearchSweeper:
             print(f"Error: {error}", file=sys.stderr, flush=True)
             raise SystemExit(1) from error
         search = _Search(self.config, settings, space, storage_url, storage, target,
-                         study_arguments=[*settings.params_as_overrides(), *arguments])
+                         study_arguments=[*settings.params_as_overrides(), *arguments,
+                                          *conditional_as_overrides(self.config)])
         search.run(self.launcher)
 
     def _check_everything(self, arguments: list[str]) -> tuple[SearchSettings, SearchSpace, str, Any, TrackingTarget]:
@@ -116,7 +117,8 @@ class SearchSweeper:
             settings, problems = None, list(error.problems)
         space, space_problems = SearchSpace.parse(
             [*params_as_overrides(sweeper.get("params")), *arguments], hydra_context.config_loader,
-            allow_empty=sweeper.get("custom_search_space") is not None)
+            allow_empty=sweeper.get("custom_search_space") is not None,
+            conditional=sweeper.get("conditional_params"))
         problems += space_problems
         if is_grid_sampler(sweeper.get("sampler") or {}):
             problems += space.grid_problems()
@@ -132,6 +134,13 @@ class SearchSweeper:
         storage = open_storage(storage_url)
         target = connect(config.tracking, config.sweep.connect_attempts)
         return settings, space, storage_url, storage, target
+
+
+def conditional_as_overrides(config: DictConfig) -> list[str]:
+    """hydra.sweeper.conditional_params, `model=rnn:model.cell=choice(lstm,gru)`: part of
+    what names the study, as the other params are."""
+    conditional = config.hydra.sweeper.get("conditional_params") or {}
+    return [f"{label}:{key}={value}" for label, params in conditional.items() for key, value in params.items()]
 
 
 def sampler_preset(config: DictConfig) -> dict[str, Any] | None:
@@ -322,6 +331,7 @@ class _Search:
         batch: list[optuna.Trial] = []
         for _ in range(max(wanted, 0)):
             trial = study.ask(fixed_distributions=self.space.distributions)
+            self.space.suggest_conditional(trial)
             trial_records.claim(trial)
             # Another worker may have asked at the same moment: the trial numbers,
             # given out by the storage, decide who is within the budget.
