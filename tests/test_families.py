@@ -229,3 +229,17 @@ def test_a_grid_over_families_is_one_sweep_whose_table_shows_each_familys_keys(c
     assert values == sorted(values, reverse=True) and table.rows[0].is_best
     markdown = render(table, "markdown")
     assert all(family in markdown for family in ("dense", "conv1d", "rnn"))
+
+
+def test_on_cpus_xla_compiles_the_families_where_it_was_measured_to_pay(compose_config):
+    from imdb_sweep.models import XLA_ON_CPU
+    from imdb_sweep.process.quiet_tensorflow import start_tensorflow
+    from imdb_sweep.training.model import resolve_jit_compile
+
+    if start_tensorflow():
+        pytest.skip("on GPUs Keras decides")
+    chosen = {family: resolve_jit_compile(compose_config(f"model={family}")) for family in FAMILIES}
+    assert chosen == XLA_ON_CPU == {"conv1d": False, "rnn": True, "bag_of_ngrams": False, "transformer": False}
+    assert resolve_jit_compile(compose_config("model=rnn", "train.deterministic=true")) == "auto"
+    assert resolve_jit_compile(compose_config("model=custom", "model.builder=examples.my_model:build")) == "auto"
+    assert resolve_jit_compile(compose_config("model=rnn", "train.jit_compile=false")) is False

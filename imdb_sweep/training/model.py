@@ -62,19 +62,19 @@ def resolve_jit_compile(cfg: Any) -> bool | str:
     CPUs XLA, except for Keras's Dropout masks (Keras's own loop, or
     train.dropout_masks=keras), whose random kernels are slow under XLA on CPUs,
     and except for deterministic ops outside the fused loop, where Keras decides
-    (and turns XLA off). Other families: as measured per family (models.XLA_ON_CPU;
-    a custom model is left to Keras)."""
+    (and turns XLA off). The other families: on CPUs as measured for each
+    (models.XLA_ON_CPU); with deterministic ops, or a custom model, Keras decides."""
     setting = cfg.train.jit_compile
     if setting != "auto":
         return setting
     if start_tensorflow():  # start_tensorflow() lists the GPUs.
         return "auto"
     family = families.family_of(cfg.model)
-    if family not in families.XLA_ON_CPU:
-        return "auto"
-    if not families.XLA_ON_CPU[family]:
-        return False
-    if cfg.model.get("dropout", 0) > 0 and (cfg.train.dropout_masks == "keras" or not fused_loop_possible(cfg)):
+    if family != "dense":
+        if cfg.train.deterministic or family not in families.XLA_ON_CPU:
+            return "auto"
+        return families.XLA_ON_CPU[family]
+    if cfg.model.dropout > 0 and (cfg.train.dropout_masks == "keras" or not fused_loop_possible(cfg)):
         return False
     if cfg.train.deterministic and not fused_loop_possible(cfg):
         return "auto"
