@@ -243,3 +243,24 @@ def test_on_cpus_xla_compiles_the_families_where_it_was_measured_to_pay(compose_
     assert resolve_jit_compile(compose_config("model=rnn", "train.deterministic=true")) == "auto"
     assert resolve_jit_compile(compose_config("model=custom", "model.builder=examples.my_model:build")) == "auto"
     assert resolve_jit_compile(compose_config("model=rnn", "train.jit_compile=false")) is False
+
+
+@pytest.mark.parametrize("family", ["bag_of_ngrams", "transformer"])
+def test_a_family_with_layers_of_ours_resumes_from_its_checkpoint(tiny_config, tmp_path, family):
+    from imdb_sweep.data import load_imdb
+    from imdb_sweep.training.checkpoints import CheckpointStore
+    from imdb_sweep.training.fit import train
+
+    overrides = [f"model={family}", *SMALL[family], *(["model.mode=tf_idf"] if family == "bag_of_ngrams" else [])]
+    data = load_imdb(tiny_config().data)
+    store = CheckpointStore(tmp_path / "checkpoints", "abc")
+    partial = train(tiny_config(*overrides), data, checkpoints=store, run_id="run-1")
+    state = store.load_state()
+    resumed = train(tiny_config(*overrides, "train.epochs=2"), data, checkpoints=store, run_id="run-1", resume=state)
+    assert len(resumed.history["val_accuracy"]) == 2
+    assert resumed.history["loss"][:1] == partial.history["loss"]
+    if family == "bag_of_ngrams":  # the TF-IDF weights learnt before epoch 1 came back with the model
+        (before,) = [np.asarray(w) for w in partial.model.weights if w.name == "idf"]
+        (after,) = [np.asarray(w) for w in resumed.model.weights if w.name == "idf"]
+        np.testing.assert_array_equal(after, before)
+        assert (before != 1).any()  # learnt, not the initial ones
