@@ -264,3 +264,11 @@ def test_a_family_with_layers_of_ours_resumes_from_its_checkpoint(tiny_config, t
         (after,) = [np.asarray(w) for w in resumed.model.weights if w.name == "idf"]
         np.testing.assert_array_equal(after, before)
         assert (before != 1).any()  # learnt, not the initial ones
+
+
+def test_the_transformers_validation_and_test_batches_stay_small(compose_config):
+    from imdb_sweep.models import evaluation_batch_size
+
+    assert evaluation_batch_size(compose_config("model=transformer")) == 64
+    assert evaluation_batch_size(compose_config("model=transformer", "train.evaluation_batch_size=16")) == 16
+    assert evaluation_batch_size(compose_config("model=rnn")) == 1000  # train.evaluation_batch_size's default

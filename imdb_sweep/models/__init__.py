@@ -36,6 +36,18 @@ BUILDERS = {
 # slower; bag_of_ngrams gained nothing. The dense family's rule is its own (fused loop).
 XLA_ON_CPU = {"conv1d": False, "rnn": True, "bag_of_ngrams": False, "transformer": False}
 
+# Reviews per validation and test batch at most, where train.evaluation_batch_size's
+# large batches cost more than they save: a transformer's attention holds batch x maxlen
+# x maxlen x heads scores (1000 x 500 x 500 x 2 floats, 2 GB), which made its epoch 2x
+# slower than stock fit's batches of 32; with 64, as fast (benchmarks/families.py).
+EVALUATION_BATCH_LIMIT = {"transformer": 64}
+
+
+def evaluation_batch_size(cfg: Any) -> int:
+    """cfg.train.evaluation_batch_size, within cfg.model's family's EVALUATION_BATCH_LIMIT."""
+    requested = int(cfg.train.evaluation_batch_size)
+    return min(requested, EVALUATION_BATCH_LIMIT.get(family_of(cfg.model), requested))
+
 
 def family_of(model_config: Any) -> str:
     """`model.family`; "dense" for a config from before the families."""

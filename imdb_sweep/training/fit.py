@@ -11,7 +11,7 @@ import keras
 
 from imdb_sweep import contract
 from imdb_sweep.data import ImdbData
-from imdb_sweep.models import import_layers, prepare_for_training
+from imdb_sweep.models import evaluation_batch_size, import_layers, prepare_for_training
 from imdb_sweep.process.memory import garbage_collector_frozen
 from imdb_sweep.process.policy import apply_training_settings
 from imdb_sweep.training.callbacks import (
@@ -92,7 +92,7 @@ def choose_model_epoch(result: TrainingResult, cfg: Any, data: ImdbData) -> Chos
     with garbage_collector_frozen():
         started = time.perf_counter()
         test_loss, test_accuracy = result.model.evaluate(
-            data.x_test, data.y_test, batch_size=cfg.train.evaluation_batch_size, verbose=0
+            data.x_test, data.y_test, batch_size=evaluation_batch_size(cfg), verbose=0
         )
         seconds = time.perf_counter() - started
     return ChosenModel(result.model_epoch, float(test_loss), float(test_accuracy), seconds)
@@ -105,7 +105,7 @@ def fit_model(model: keras.Model, cfg: Any, data: ImdbData, initial_epoch: int, 
     common = dict(
         initial_epoch=initial_epoch,
         epochs=epochs,
-        validation_batch_size=cfg.train.evaluation_batch_size,
+        validation_batch_size=evaluation_batch_size(cfg),
         verbose=cfg.train.verbose,
     )
     if isinstance(model, FusedStepsSequential):
@@ -188,7 +188,7 @@ def train(
 
         started = time.perf_counter()
         test_loss, test_accuracy = model.evaluate(
-            data.x_test, data.y_test, batch_size=cfg.train.evaluation_batch_size, verbose=0
+            data.x_test, data.y_test, batch_size=evaluation_batch_size(cfg), verbose=0
         )
         evaluate_seconds = time.perf_counter() - started
 
