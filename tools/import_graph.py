@@ -21,15 +21,17 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 # Lowest first: a part may import the parts before it, never the ones after.
 # `imdb_sweep` is the package's own __init__ (its version and environment defaults);
 # `contract` the names processes share, which every part may read.
-# Data flows config -> data -> training -> tracking; job_inputs checks a job's config
-# and data for the job and for the sweeps that launch it; serving (the logged text
-# model) stands on data alone, as it must load without the rest; the report
-# only reads MLflow; the registry registers the run the report ranks first;
-# a sweep's parent run (sweep) is what a search builds on; the job answers a
+# Data flows config -> data -> training -> tracking; serving (the logged text
+# model) stands on data alone, as it must load without the rest; models (the
+# families' builders, below training, which compiles and fits them) carries the
+# layers a logged model may need, imported by name; job_inputs checks a job's
+# config, data and custom builder for the job and for the sweeps that launch it;
+# the report only reads MLflow; the registry registers the run the report ranks
+# first; a sweep's parent run (sweep) is what a search builds on; the job answers a
 # search's trial. An entry point (a `__main__` module, wherever it lives) is in
 # the top layer: it only wires parts together.
-LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "job_inputs", "serving", "training",
-          "tracking", "report", "registry", "sweep", "search", "job", "server", "__main__")
+LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "serving", "models", "training",
+          "job_inputs", "tracking", "report", "registry", "sweep", "search", "job", "server", "__main__")
 
 
 def module_name(path: Path) -> str:

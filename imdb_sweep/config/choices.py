@@ -17,3 +17,9 @@ RERUN = ("missing", "all")
 PROMOTE = ("when_better", "always")
 JIT_COMPILE = ("auto", True, False)
 VERBOSITY = (0, 1, 2)
+# model=rnn: model.cell.
+RNN_CELLS = ("lstm", "gru")
+# model=bag_of_ngrams: model.mode, each n-gram's value in the vector.
+NGRAM_MODES = ("multi_hot", "tf_idf")
+# model.family when a config has none (configs from before the families).
+DEFAULT_FAMILY = "dense"

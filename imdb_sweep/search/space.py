@@ -13,6 +13,19 @@ included (its grid sampler leaves it out), and a float range is a stepped float
 with its stop included; here a float range is searched as exactly the values a
 grid would run, a choice, and a warning says so. Overrides that sweep nothing
 (`train.epochs=4`, `~key`) are given to every trial as they are.
+
+Keys that apply to one value of a searched key only (a model family's own keys)
+go in hydra.sweeper.conditional_params, a mapping from that value, written as an
+override, to its own params; Optuna samples them only on trials given that value:
+
+    params:
+      model: choice(dense,conv1d,rnn)
+    conditional_params:
+      model=dense: {model.units: choice(16,32,64)}
+      model=rnn: {model.cell: choice(lstm,gru), model.bidirectional: false}
+
+In the study a conditional key is named after its condition (`model=rnn:model.cell`),
+so that each value's keys keep distributions of their own.
 """
 
 from __future__ import annotations
@@ -48,6 +61,7 @@ class SearchSpace:
     expressions: dict[str, str] = field(default_factory=dict)  # key -> as typed, for messages
     fixed: list[str] = field(default_factory=list)  # overrides every trial gets as they are
     notes: list[str] = field(default_factory=list)  # warnings on how an override is searched
+    branches: list[Branch] = field(default_factory=list)  # hydra.sweeper.conditional_params
 
     @staticmethod
     def from_overrides(arguments: Iterable[str], config_loader: Any = None, allow_empty: bool = False) -> SearchSpace:
@@ -58,11 +72,11 @@ class SearchSpace:
         return space
 
     @staticmethod
-    def parse(arguments: Iterable[str], config_loader: Any = None, allow_empty: bool = False
-              ) -> tuple[SearchSpace, list[str]]:
+    def parse(arguments: Iterable[str], config_loader: Any = None, allow_empty: bool = False,
+              conditional: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[SearchSpace, list[str]]:
         """The space of the overrides that can be searched, and why each other one cannot
         (an empty space too, unless `allow_empty`: a custom_search_space function
-        may suggest every key itself)."""
+        may suggest every key itself); `conditional`: hydra.sweeper.conditional_params."""
         from hydra.core.override_parser.overrides_parser import OverridesParser
 
         space, problems = SearchSpace(), []
@@ -77,11 +91,17 @@ class SearchSpace:
             except SearchSpaceError as error:
                 problems += error.problems
                 continue
-            space.distributions[override.key_or_group] = distribution
-            space.expressions[override.key_or_group] = override.input_line or override.get_key_element()
+            # The key as typed, `+` kept: `+model.width` adds a key of the user's own model.
+            space.distributions[override.get_key_element()] = distribution
+            space.expressions[override.get_key_element()] = override.input_line or override.get_key_element()
             note = _float_range_note(override, distribution)
             if note:
                 space.notes.append(note)
+        for label, params in (conditional or {}).items():
+            branch, branch_problems = Branch.parse(str(label), params, space, config_loader)
+            problems += branch_problems
+            if branch is not None:
+                space.branches.append(branch)
         if not space.distributions and not problems and not allow_empty:
             problems.append(
                 "the search space is empty: give at least one key to search, e.g. "
@@ -91,19 +111,36 @@ class SearchSpace:
 
     @property
     def keys(self) -> list[str]:
-        return list(self.distributions)
+        """The searched config keys (`+model.width` as model.width), conditional ones
+        after the rest, each once."""
+        return list(dict.fromkeys(key.lstrip("+") for key in [
+            *self.distributions, *(key for branch in self.branches for key in branch.space.distributions)]))
 
     def overrides(self, params: Mapping[str, Any]) -> list[str]:
         """A trial's overrides: its sampled values (a custom_search_space function's keys
-        after the space's), then the fixed ones."""
-        suggested = [key for key in params if key not in self.distributions]
+        after the space's), those of the conditions it meets, then the fixed ones."""
+        conditional = {branch.name(key) for branch in self.branches for key in branch.space.distributions}
+        suggested = [key for key in params if key not in self.distributions and key not in conditional]
         keys = [*self.distributions, *suggested]
         fixed_keys = {override.split("=", 1)[0].lstrip("~+") for override in self.fixed}
         clashes = [key for key in suggested if key.lstrip("+") in fixed_keys]
         if clashes:
             raise SearchSpaceError(f"{', '.join(clashes)}: suggested on the trial and also fixed by the command "
                                    "line or the search config; give each key one way")
-        return [f"{key}={_as_override_value(params[key])}" for key in keys] + self.fixed
+        overrides = [f"{key}={_as_override_value(params[key])}" for key in keys]
+        for branch in self.branches:
+            if branch.holds(params):
+                overrides += [f"{key}={_as_override_value(params[branch.name(key)])}"
+                              for key in branch.space.distributions if branch.name(key) in params]
+                overrides += branch.space.fixed
+        return overrides + self.fixed
+
+    def suggest_conditional(self, trial: Any) -> None:
+        """Sample on `trial` the conditional keys of every condition its values meet."""
+        for branch in self.branches:
+            if branch.holds(trial.params):
+                for key, distribution in branch.space.distributions.items():
+                    suggest(trial, branch.name(key), distribution)
 
     def grid(self) -> dict[str, list[Any]]:
         """Every value of every key, for the grid sampler (discrete spaces only)."""
@@ -114,10 +151,15 @@ class SearchSpace:
         return {key: key_values for key, key_values in values.items() if key_values is not None}
 
     def grid_problems(self) -> list[str]:
-        """Each key the grid sampler cannot hold: it needs a finite set of values."""
-        return [f"{self.expressions[key]}: the grid sampler needs a finite set of values; use choice(...) or "
-                "range(...) for this key, or another sampler (hydra/sweeper/imdb_sampler=tpe or random)"
-                for key, distribution in self.distributions.items() if discrete_values(distribution) is None]
+        """Each key the grid sampler cannot hold: it needs a finite set of values, and
+        one grid for every trial (no conditional keys)."""
+        problems = [f"{self.expressions[key]}: the grid sampler needs a finite set of values; use choice(...) or "
+                    "range(...) for this key, or another sampler (hydra/sweeper/imdb_sampler=tpe or random)"
+                    for key, distribution in self.distributions.items() if discrete_values(distribution) is None]
+        problems += [f"hydra.sweeper.conditional_params.{branch.label}: the grid sampler runs one grid for every "
+                     "trial; grid the conditional keys with a grid sweep of its own, or use another sampler "
+                     "(hydra/sweeper/imdb_sampler=tpe or random)" for branch in self.branches]
+        return problems
 
     def size(self) -> int | None:
         """How many configurations the space holds (None when a key is continuous)."""
@@ -130,22 +172,86 @@ class SearchSpace:
 
     def candidate_jobs(self) -> list[list[str]]:
         """Overrides that between them hold every value the space can produce at
-        its extremes (every choice, each bound of a range or interval): checking
-        these checks everything a trial can be given."""
+        its extremes (every choice, each bound of a range or interval; each
+        condition's keys with every value that turns them on): checking these
+        checks everything a trial can be given."""
+        jobs = []
+        for params in self.extreme_params():
+            with_branches = [params]
+            for branch in self.branches:
+                if branch.holds(params):
+                    with_branches = [{**chosen, **{branch.name(key): value for key, value in extra.items()}}
+                                     for chosen in with_branches for extra in branch.space.extreme_params()]
+            jobs += [self.overrides(chosen) for chosen in with_branches]
+        return jobs
+
+    def extreme_params(self) -> list[dict[str, Any]]:
+        """Values of the space's own keys that between them hold every extreme value."""
         candidates = {key: extreme_values(distribution) for key, distribution in self.distributions.items()}
         combinations = 1
         for values in candidates.values():
             combinations *= len(values)
         if combinations <= MAX_COMBINATIONS_CHECKED:
-            return [self.overrides(dict(zip(candidates, values)))
-                    for values in itertools.product(*candidates.values())]
+            return [dict(zip(candidates, values)) for values in itertools.product(*candidates.values())]
         first = {key: values[0] for key, values in candidates.items()}
-        return [self.overrides({**first, key: value}) for key, values in candidates.items() for value in values]
+        return [{**first, key: value} for key, values in candidates.items() for value in values]
 
     def to_json(self) -> dict[str, str]:
         from optuna.distributions import distribution_to_json
 
-        return {key: distribution_to_json(distribution) for key, distribution in self.distributions.items()}
+        return {**{key: distribution_to_json(distribution) for key, distribution in self.distributions.items()},
+                **{branch.name(key): distribution_to_json(distribution) for branch in self.branches
+                   for key, distribution in branch.space.distributions.items()}}
+
+
+@dataclass
+class Branch:
+    """The keys of hydra.sweeper.conditional_params that apply when a searched key
+    has one of its values: `label` `model=rnn`, `key` model, `value` rnn."""
+
+    label: str
+    key: str
+    value: Any
+    space: SearchSpace
+
+    @staticmethod
+    def parse(label: str, params: Any, searched: SearchSpace, config_loader: Any = None
+              ) -> tuple[Branch | None, list[str]]:
+        where = f"hydra.sweeper.conditional_params.{label}"
+        key, equals, value = label.partition("=")
+        choices = searched.distributions.get(key)
+        if not equals or not isinstance(choices, CategoricalDistribution):
+            return None, [f"{where}: expected KEY=VALUE with KEY a key the search chooses from a list "
+                          "(e.g. model=rnn with model: choice(dense,conv1d,rnn) in hydra.sweeper.params)"]
+        if value not in [str(choice) for choice in choices.choices]:
+            return None, [f"{where}: {value} is not one of {key}'s choices ("
+                          + ", ".join(str(choice) for choice in choices.choices) + ")"]
+        if not isinstance(params, Mapping):
+            return None, [f"{where}: expected a mapping of keys to search expressions, got {params!r}"]
+        space, problems = SearchSpace.parse([f"{name}={expression}" for name, expression in params.items()],
+                                            config_loader, allow_empty=True)
+        chosen = next(choice for choice in choices.choices if str(choice) == value)
+        return Branch(label, key, chosen, space), [f"{where}: {problem}" for problem in problems]
+
+    def holds(self, params: Mapping[str, Any]) -> bool:
+        return self.key in params and params[self.key] == self.value
+
+    def name(self, key: str) -> str:
+        """The study's name of one of its keys: `model=rnn:model.cell`."""
+        return f"{self.label}:{key}"
+
+
+def suggest(trial: Any, name: str, distribution: BaseDistribution) -> Any:
+    """trial.suggest_* for a distribution of the space."""
+    if isinstance(distribution, CategoricalDistribution):
+        return trial.suggest_categorical(name, distribution.choices)
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(name, distribution.low, distribution.high, step=distribution.step,
+                                 log=distribution.log)
+    if isinstance(distribution, FloatDistribution):
+        return trial.suggest_float(name, distribution.low, distribution.high, step=distribution.step,
+                                   log=distribution.log)
+    raise TypeError(f"not a distribution of the search's: {distribution!r}")
 
 
 def _distribution(override: Any) -> BaseDistribution:

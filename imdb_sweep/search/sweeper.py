@@ -88,7 +88,8 @@ def check_search(config: DictConfig, hydra_context: HydraContext, arguments: lis
         settings, problems = None, list(error.problems)
     space, space_problems = SearchSpace.parse(
         [*params_as_overrides(sweeper.get("params")), *arguments], hydra_context.config_loader,
-        allow_empty=sweeper.get("custom_search_space") is not None)
+        allow_empty=sweeper.get("custom_search_space") is not None,
+        conditional=sweeper.get("conditional_params"))
     problems += space_problems
     if is_grid_sampler(sweeper.get("sampler") or {}):
         problems += space.grid_problems()
@@ -103,10 +104,17 @@ def check_search(config: DictConfig, hydra_context: HydraContext, arguments: lis
     storage_url = settings.storage or default_storage(config.tracking.store_dir)
     storage = open_storage(storage_url)
     target = connect(config.tracking, config.sweep.connect_attempts)
-    study_arguments = [*settings.params_as_overrides(), *arguments]
+    study_arguments = [*settings.params_as_overrides(), *arguments, *conditional_as_overrides(config)]
     return SearchPlan(config=config, settings=settings, space=space, storage_url=storage_url, storage=storage,
                       target=target, study_name=settings.study_name_for(study_arguments),
                       study_arguments=study_arguments, custom_search_space=settings.custom_search_space_function())
+
+
+def conditional_as_overrides(config: DictConfig) -> list[str]:
+    """hydra.sweeper.conditional_params, `model=rnn:model.cell=choice(lstm,gru)`: part of
+    what names the study, as the other params are."""
+    conditional = config.hydra.sweeper.get("conditional_params") or {}
+    return [f"{label}:{key}={value}" for label, params in conditional.items() for key, value in params.items()]
 
 
 def sampler_preset(config: DictConfig) -> dict[str, Any] | None:

@@ -91,6 +91,7 @@ class SearchWorker:
         batch: list[optuna.Trial] = []
         for _ in range(max(wanted, 0)):
             trial = study.ask(fixed_distributions=self.plan.space.distributions)
+            self.plan.space.suggest_conditional(trial)
             trial_records.claim(trial)
             # Another worker may have asked at the same moment: the trial numbers,
             # given out by the storage, decide who is within the budget.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from imdb_sweep.serving.text_model import (
     ENCODING_ARTIFACT,
     KERAS_MODEL_ARTIFACT,
     LABEL_COLUMN,
+    LAYER_MODULES_SETTING,
     PROBABILITY_COLUMN,
     TEXT_COLUMN,
     VOCABULARY_ARTIFACT,
@@ -29,8 +31,9 @@ PACKAGE_FOLDER = Path(__file__).resolve().parent.parent
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 # The parts of the package the text model runs, besides the package root: no
 # TensorFlow at import, none of the training, tracking or sweep code (process/
-# for the quiet TensorFlow start-up).
-BUNDLED_PARTS = ("process", "data", "serving")
+# for the quiet TensorFlow start-up; models/ for the layers Keras lacks, imported only
+# by the models that use them).
+BUNDLED_PARTS = ("process", "data", "serving", "models")
 # Distributions the model needs where it is served (pinned to what trained it).
 REQUIREMENTS = ("mlflow", "keras", "tensorflow", "numpy", "pandas", "omegaconf")
 
@@ -55,6 +58,29 @@ def bundle_package_code(folder: Path) -> Path:
     return target
 
 
+def layer_modules(keras_model: Any) -> list[str]:
+    """The modules beside Keras's own that define layers of `keras_model`: the loaded
+    model imports them before Keras reads the model, so Keras knows those layers."""
+    classes = {type(layer) for layer in keras_model._flatten_layers(include_self=True)}
+    return sorted({cls.__module__ for cls in classes if cls.__module__.split(".")[0] != "keras"})
+
+
+def user_code_paths(modules: list[str]) -> list[str]:
+    """The top-level package folder (or module file) of each module that is not ours
+    (a custom model's own layers): they travel with the model as its code."""
+    paths = set()
+    for module in modules:
+        top = module.split(".")[0]
+        if top == PACKAGE_FOLDER.name or top not in sys.modules:
+            continue
+        package = sys.modules[top]
+        if getattr(package, "__path__", None):  # a package, regular or namespace: its folder
+            paths.add(str(Path(next(iter(package.__path__)))))
+        elif package.__file__:
+            paths.add(package.__file__)
+    return sorted(paths)
+
+
 def write_artifacts(folder: Path, keras_model: Any, vocabulary: Mapping[str, int], num_words: int, maxlen: int,
                     **extra_settings: Any) -> dict[str, str]:
     """Write the Keras model, vocabulary.json and encoding.json into `folder`;
@@ -68,8 +94,9 @@ def write_artifacts(folder: Path, keras_model: Any, vocabulary: Mapping[str, int
     keras_model.save(paths[KERAS_MODEL_ARTIFACT])
     kept = {word: int(word_id) for word, word_id in vocabulary.items() if word_id < num_words}
     paths[VOCABULARY_ARTIFACT].write_text(json.dumps(kept, ensure_ascii=False), encoding="utf-8")
-    paths[ENCODING_ARTIFACT].write_text(
-        json.dumps(encoding_settings(num_words, maxlen, **extra_settings), indent=2), encoding="utf-8")
+    settings = encoding_settings(num_words, maxlen, **{LAYER_MODULES_SETTING: layer_modules(keras_model)},
+                                 **extra_settings)
+    paths[ENCODING_ARTIFACT].write_text(json.dumps(settings, indent=2), encoding="utf-8")
     return {key: str(path) for key, path in paths.items()}
 
 

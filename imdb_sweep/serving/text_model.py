@@ -17,6 +17,7 @@ its code path, so any process with MLflow, Keras and TensorFlow loads it:
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,6 +42,9 @@ POSITIVE_THRESHOLD = 0.5
 KERAS_MODEL_ARTIFACT = "keras_model"
 VOCABULARY_ARTIFACT = "vocabulary"
 ENCODING_ARTIFACT = "encoding"
+# encoding.json's list of the modules to import before loading the Keras model: those
+# that define its layers beyond Keras's own (imdb_sweep.models.layers, a custom model's).
+LAYER_MODULES_SETTING = "layer_modules"
 # Reviews scored per Keras call: bounds the memory a large request takes
 # (the embedding output of one review is maxlen x embedding_dim floats).
 SCORING_BATCH = 512
@@ -109,9 +113,11 @@ class TextModel(PythonModel):
         import keras
 
         artifacts = context.artifacts
+        settings = json.loads(Path(artifacts[ENCODING_ARTIFACT]).read_text(encoding="utf-8"))
+        for module in settings.get(LAYER_MODULES_SETTING, []):
+            importlib.import_module(module)  # registers its layers with Keras
         self.keras_model = keras.models.load_model(artifacts[KERAS_MODEL_ARTIFACT], compile=False)
         self.vocabulary = json.loads(Path(artifacts[VOCABULARY_ARTIFACT]).read_text(encoding="utf-8"))
-        settings = json.loads(Path(artifacts[ENCODING_ARTIFACT]).read_text(encoding="utf-8"))
         expected = encoding_settings(settings["num_words"], settings["maxlen"])
         different = {key: settings.get(key) for key in expected if settings.get(key) != expected[key]}
         if different:

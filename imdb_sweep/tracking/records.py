@@ -131,7 +131,8 @@ def _log_text_model(keras_model: Any, vocabulary: Mapping[str, int], num_words: 
                                            **encoding_notes)
         return mlflow.pyfunc.log_model(
             name=contract.LOGGED_MODEL_NAME, python_model=str(bundle.MODEL_CODE), artifacts=artifacts,
-            code_paths=[str(bundle.bundle_package_code(root / "code"))],
+            code_paths=[str(bundle.bundle_package_code(root / "code")),
+                        *bundle.user_code_paths(bundle.layer_modules(keras_model))],
             signature=bundle.SIGNATURE, input_example=bundle.INPUT_EXAMPLE,
             pip_requirements=bundle.pip_requirements(),
         )

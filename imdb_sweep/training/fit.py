@@ -11,6 +11,7 @@ import keras
 
 from imdb_sweep import contract
 from imdb_sweep.data import ImdbData
+from imdb_sweep.models import evaluation_batch_size, import_layers, prepare_for_training
 from imdb_sweep.process.memory import garbage_collector_frozen
 from imdb_sweep.process.process_wide import apply_runtime_settings
 from imdb_sweep.training.callbacks import (
@@ -91,7 +92,7 @@ def choose_model_epoch(result: TrainingResult, cfg: Any, data: ImdbData) -> Chos
     with garbage_collector_frozen():
         started = time.perf_counter()
         test_loss, test_accuracy = result.model.evaluate(
-            data.x_test, data.y_test, batch_size=cfg.runtime.evaluation_batch_size, verbose=0
+            data.x_test, data.y_test, batch_size=evaluation_batch_size(cfg), verbose=0
         )
         seconds = time.perf_counter() - started
     return ChosenModel(result.model_epoch, float(test_loss), float(test_accuracy), seconds)
@@ -104,7 +105,7 @@ def fit_model(model: keras.Model, cfg: Any, data: ImdbData, initial_epoch: int, 
     common = dict(
         initial_epoch=initial_epoch,
         epochs=epochs,
-        validation_batch_size=cfg.runtime.evaluation_batch_size,
+        validation_batch_size=evaluation_batch_size(cfg),
         verbose=cfg.runtime.verbose,
     )
     if isinstance(model, FusedStepsSequential):
@@ -142,12 +143,16 @@ def train(
     if resume is not None:
         if checkpoints is None:
             raise ValueError("resuming a run needs its checkpoint store")
+        import_layers(cfg.model)
         model = keras.models.load_model(checkpoints.model_path)
         state = CheckpointState(run_id, resume.epochs_done,
                                 {k: list(v) for k, v in resume.history.items()},
                                 list(resume.epoch_seconds), dict(resume.kept_epochs))
     else:
         model = build_compiled_model(cfg, cfg.data.num_words, cfg.data.maxlen)
+        # What the model learns from the rows it is fitted on (a TF-IDF vector's weights).
+        (x_fit, _), _ = validation_split(data.x_train, data.y_train, cfg.train.validation_split)
+        prepare_for_training(model, x_fit)
         state = CheckpointState(run_id, 0)
     early_stopping = cfg.train.early_stopping_patience is not None
     model_keeper = _keeper(model_epoch_rule, resume, checkpoints)
@@ -183,7 +188,7 @@ def train(
 
         started = time.perf_counter()
         test_loss, test_accuracy = model.evaluate(
-            data.x_test, data.y_test, batch_size=cfg.runtime.evaluation_batch_size, verbose=0
+            data.x_test, data.y_test, batch_size=evaluation_batch_size(cfg), verbose=0
         )
         evaluate_seconds = time.perf_counter() - started
 

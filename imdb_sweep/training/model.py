@@ -1,4 +1,5 @@
-"""Builds and compiles the reference IMDB model from `cfg.model`, `cfg.train` and `cfg.runtime`."""
+"""Builds and compiles the model of `cfg.model` (the reference dense model here, the
+other families in imdb_sweep/models/) with `cfg.train` and `cfg.runtime`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import keras
 
 from imdb_sweep import contract
+from imdb_sweep import models as families
 from imdb_sweep.process.quiet_tensorflow import start_tensorflow
 from imdb_sweep.training.fused.model import FusedStepsSequential
 
@@ -49,8 +51,10 @@ def build_model(model_cfg: Any, num_words: int, maxlen: int, fused_steps: bool =
 
 
 def fused_loop_possible(cfg: Any) -> bool:
-    """`runtime.fuse_steps` on TensorFlow, the backend the fused loop is written for."""
-    return bool(cfg.runtime.fuse_steps) and keras.backend.backend() == "tensorflow"
+    """`runtime.fuse_steps` on TensorFlow, the backend the fused loop is written for, for
+    the dense family, the model it is written for."""
+    return (bool(cfg.runtime.fuse_steps) and keras.backend.backend() == "tensorflow"
+            and families.family_of(cfg.model) == "dense")
 
 
 def resolve_jit_compile(cfg: Any) -> bool | str:
@@ -58,12 +62,18 @@ def resolve_jit_compile(cfg: Any) -> bool | str:
     CPUs XLA, except for Keras's Dropout masks (Keras's own loop, or
     train.dropout_masks=keras), whose random kernels are slow under XLA on CPUs,
     and except for deterministic ops outside the fused loop, where Keras decides
-    (and turns XLA off)."""
+    (and turns XLA off). The other families: on CPUs as measured for each
+    (models.XLA_ON_CPU); with deterministic ops, or a custom model, Keras decides."""
     setting = cfg.runtime.jit_compile
     if setting != "auto":
         return setting
     if start_tensorflow():  # start_tensorflow() lists the GPUs.
         return "auto"
+    family = families.family_of(cfg.model)
+    if family != "dense":
+        if cfg.runtime.deterministic or family not in families.XLA_ON_CPU:
+            return "auto"
+        return families.XLA_ON_CPU[family]
     if cfg.model.dropout > 0 and (cfg.train.dropout_masks == "keras" or not fused_loop_possible(cfg)):
         return False
     if cfg.runtime.deterministic and not fused_loop_possible(cfg):
@@ -97,6 +107,8 @@ def compile_model(model: keras.Model, cfg: Any) -> keras.Model:
 def build_compiled_model(cfg: Any, num_words: int, maxlen: int) -> keras.Model:
     # Process-wide in Keras; set every time so one job's choice never leaks into the next.
     keras.mixed_precision.set_global_policy("mixed_float16" if cfg.runtime.mixed_precision else "float32")
+    if families.family_of(cfg.model) != "dense":
+        return compile_model(families.build(cfg.model, num_words=num_words, maxlen=maxlen), cfg)
     model = build_model(cfg.model, num_words, maxlen, fused_steps=uses_fused_steps(cfg),
                         embedding_gradients=cfg.train.embedding_gradients,
                         dropout_masks=cfg.train.dropout_masks, seed=cfg.seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from imdb_sweep.config import choices
+from imdb_sweep.config.schema.families import FAMILIES
 from imdb_sweep.config.schema.fields import integer, number, one_of, text
 
 
@@ -22,4 +23,4 @@ class DenseModelConfig:
 
 
 # `model.family` -> the schema of that family's keys.
-MODEL_FAMILIES: dict[str, type] = {"dense": DenseModelConfig}
+MODEL_FAMILIES: dict[str, type] = {"dense": DenseModelConfig, **FAMILIES}

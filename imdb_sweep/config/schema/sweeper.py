@@ -64,3 +64,6 @@ class SearchSweeperConfig:
                                   help="null: named after the search, so the same command joins the same study")
     params: dict[str, str] | None = checked_apart(None, allowed="a mapping of keys to search expressions",
                                                   help="the search space, as overrides (a `search/` config fills it)")
+    conditional_params: dict[str, dict[str, str]] | None = checked_apart(
+        None, allowed="a mapping of a searched key's value (model=rnn) to keys of its own and their expressions",
+        help="keys searched only on trials where a searched key has one value (a model family's own keys)")
