@@ -73,6 +73,9 @@ def import_layers(model_config: Any) -> None:
 def prepare_for_training(model: Any, x_fit: Any) -> None:
     """What a model learns from the training split before fitting (the TF-IDF
     weights of an n-gram vector): any layer with an `adapt_to_word_ids` method."""
-    for layer in model._flatten_layers(include_self=False):
+    from imdb_sweep.serving.bundle import nested_layers  # the one walk over a model's layers
+
+    for layer in nested_layers(model):
         if hasattr(layer, "adapt_to_word_ids"):
             layer.adapt_to_word_ids(x_fit)
+

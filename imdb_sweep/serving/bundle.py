@@ -7,7 +7,7 @@ import importlib.metadata
 import json
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,15 @@ def bundle_package_code(folder: Path) -> Path:
 def layer_modules(keras_model: Any) -> list[str]:
     """The modules beside Keras's own that define layers of `keras_model`: the loaded
     model imports them before Keras reads the model, so Keras knows those layers."""
-    classes = {type(layer) for layer in keras_model._flatten_layers(include_self=True)}
+    classes = {type(keras_model)} | {type(layer) for layer in nested_layers(keras_model)}
     return sorted({cls.__module__ for cls in classes if cls.__module__.split(".")[0] != "keras"})
+
+
+def nested_layers(model: Any) -> Iterator[Any]:
+    """Every layer of `model`, and of the models inside it, through Keras's public `layers`."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from nested_layers(layer)
 
 
 def user_code_paths(modules: list[str]) -> list[str]:

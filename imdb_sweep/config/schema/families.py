@@ -17,6 +17,7 @@ BUILDER_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][
 
 @dataclass
 class Conv1DModelConfig:
+    TITLE: ClassVar[str] = "model.family = 'conv1d'"
     family: str = text("conv1d", help="the architecture family (`model=NAME` selects one with its keys)")
     embedding_dim: int = integer(32, minimum=1, help="Width of each word's embedding")
     blocks: int = integer(2, minimum=1, help="Conv1D layers, a MaxPooling1D between each two")
@@ -30,6 +31,7 @@ class Conv1DModelConfig:
 
 @dataclass
 class RnnModelConfig:
+    TITLE: ClassVar[str] = "model.family = 'rnn'"
     family: str = text("rnn", help="the architecture family (`model=NAME` selects one with its keys)")
     embedding_dim: int = integer(32, minimum=1, help="Width of each word's embedding (padding masked)")
     cell: str = one_of("lstm", choices.RNN_CELLS, help="The recurrent layer: LSTM or GRU")
@@ -40,6 +42,7 @@ class RnnModelConfig:
 
 @dataclass
 class BagOfNgramsModelConfig:
+    TITLE: ClassVar[str] = "model.family = 'bag_of_ngrams'"
     family: str = text("bag_of_ngrams", help="the architecture family (`model=NAME` selects one with its keys)")
     ngrams: int = integer(2, minimum=1, maximum=2, help="1: unigrams; 2: unigrams and bigrams")
     mode: str = one_of("multi_hot", choices.NGRAM_MODES, help="Each n-gram's value: present (1/0) or TF-IDF")
@@ -51,6 +54,7 @@ class BagOfNgramsModelConfig:
 
 @dataclass
 class TransformerModelConfig:
+    TITLE: ClassVar[str] = "model.family = 'transformer'"
     family: str = text("transformer", help="the architecture family (`model=NAME` selects one with its keys)")
     embedding_dim: int = integer(32, minimum=1, help="Width of token and position embeddings (padding masked)")
     heads: int = integer(2, minimum=1, help="Attention heads of each encoder block")
@@ -67,8 +71,9 @@ class CustomModelConfig:
     # The user's own keys are the builder's to check, not the schema's (config/validation.py).
     ACCEPTS_OTHER_KEYS: ClassVar[bool] = True
 
+    TITLE: ClassVar[str] = "model.family = 'custom'"
     family: str = text("custom", help="the architecture family (`model=NAME` selects one with its keys)")
-    builder: str = text(None, pattern=BUILDER_PATTERN,
+    builder: str | None = text(None, pattern=BUILDER_PATTERN, allowed="package.module:function",
                         help="Your function, package.module:function, returning an uncompiled Keras model")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from imdb_sweep.config import choices
 from imdb_sweep.config.schema.families import FAMILIES
@@ -13,6 +14,7 @@ from imdb_sweep.config.schema.fields import integer, number, one_of, text
 class DenseModelConfig:
     """Embedding -> Flatten -> [Dropout] -> Dense x hidden_layers -> Dense(1, sigmoid)."""
 
+    TITLE: ClassVar[str] = "model.family = 'dense'"
     family: str = text("dense", help="the architecture family (`model=NAME` selects one with its keys)")
     embedding_dim: int = integer(32, minimum=1, help="size of each word's embedding")
     hidden_layers: int = integer(1, minimum=1, help="hidden Dense layers")

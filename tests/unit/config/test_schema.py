@@ -117,7 +117,8 @@ def test_a_value_of_the_wrong_type_is_one_problem_with_its_key_value_and_rule(co
 def test_a_key_the_schema_does_not_have_is_refused_naming_the_keys_it_has(compose_config):
     (problem,) = config_problems(compose_config("+model.unit=64"))
     assert problem.key == "model.unit"
-    assert str(problem).startswith("model.unit is not a setting of model: expected one of family, embedding_dim")
+    assert str(problem).startswith(
+        "model.unit is not a setting of model.family = 'dense': expected one of family, embedding_dim")
 
 
 def test_an_unknown_family_is_named_with_the_families_there_are(compose_config):

@@ -49,7 +49,7 @@ def builders(tmp_path, monkeypatch):
 def problems_of(cfg) -> list[str]:
     with pytest.raises(ConfigError) as raised:
         check_job_inputs(cfg)
-    return raised.value.problems
+    return [str(problem) for problem in raised.value.problems]
 
 
 def test_a_builder_that_cannot_be_imported_is_refused_before_any_run(tiny_config):
@@ -60,7 +60,7 @@ def test_a_builder_that_cannot_be_imported_is_refused_before_any_run(tiny_config
     assert problem.startswith("model.builder = 'examples.my_model:no_such_function' is not allowed: it cannot be "
                               "imported (AttributeError:")
     (problem,) = problems_of(tiny_config("model=custom", "model.builder=examples.my_model"))
-    assert problem.startswith("model.builder = 'examples.my_model' is not allowed: expected a string matching")
+    assert problem.startswith("model.builder = 'examples.my_model' is not allowed: expected package.module:function")
 
 
 def test_a_builder_whose_signature_does_not_fit_the_keys_is_refused(tiny_config, builders):

@@ -125,7 +125,7 @@ def test_hydra_sweeper_direction_is_the_objectives_direction(overrides, directio
 def test_settings_a_search_cannot_honour_are_refused_naming_the_key(overrides, message):
     with pytest.raises(ConfigError) as refused:
         sweeper_settings(*overrides)
-    assert any(message in problem for problem in refused.value.problems), refused.value.problems
+    assert any(message in str(problem) for problem in refused.value.problems), refused.value.problems
 
 
 def first_draws(sampler: optuna.samplers.BaseSampler) -> list[float]:
