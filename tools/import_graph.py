@@ -25,7 +25,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 # model) stands on data alone, as it must load without the rest; the report
 # only reads MLflow; job, sweep and the entry points orchestrate.
 LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "serving", "training", "tracking",
-          "report", "search", "job", "sweep", "server", "__main__")
+          "report", "search", "job", "sweep", "sync", "server", "__main__")
 
 
 def module_name(path: Path) -> str:

@@ -105,10 +105,14 @@ RULES: dict[str, Rule] = {
     "tracking.experiment": Rule(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty experiment name"),
     "tracking.log_model": BOOLEAN,
     "tracking.register": Rule(lambda v: v is None or is_model_name(v), "null or " + MODEL_NAME_ALLOWED),
+    "tracking.spool_dir": Rule(lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+                               "null or a folder path"),
+    "tracking.spool_max_megabytes": POSITIVE_NUMBER,
     "sweep.connect_attempts": integer_at_least(1),
     "sweep.rerun": one_of(choices.RERUN),
     "sweep.checkpoints": BOOLEAN,
     "sweep.heartbeat_seconds": POSITIVE_NUMBER,
+    "sweep.sync_wait_seconds": Rule(lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     "sweep.trial": optional_integer_at_least(0),
 }
 

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import subprocess
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
 
 from imdb_sweep import contract
 from imdb_sweep.tracking.liveness import process_tags
+from imdb_sweep.tracking.spool import RunSpool
 from imdb_sweep.tracking.store import TrackingTarget, explain_tracking_failure
 
 
@@ -98,6 +100,55 @@ def job_run(
     finally:
         if mlflow.active_run() is not None:
             mlflow.end_run(RunStatus.to_string(status))
+
+
+@contextmanager
+def spooled_job_run(
+    spool: RunSpool,
+    run_name: str,
+    parent_run_id: str | None,
+    run_tags: Mapping[str, str],
+    resume_run_id: str | None = None,
+) -> Iterator[RunSpool]:
+    """A job's run written through its spool (tracking/spool.py), so that the server
+    may go away and come back: a new run, or `resume_run_id` reopened and moved under
+    the sweep that completes it. FINISHED when the block ends, FAILED when it raises
+    (error as a tag, traceback as an artifact), KILLED on Ctrl-C/SIGTERM."""
+    tags = {**run_tags, **({contract.PARENT_RUN_ID: parent_run_id} if parent_run_id else {})}
+    if resume_run_id is not None:
+        spool.reopen_run(resume_run_id)
+        spool.set_tags(tags)
+    else:
+        # The tags MLflow's own start_run adds (user, source, run name), resolved here,
+        # in the job's process, even when the run is created later.
+        spool.create_run(run_name, resolve_tags(tags))
+    status = RunStatus.FINISHED
+    try:
+        yield spool
+    except KeyboardInterrupt as interrupt:
+        status = RunStatus.KILLED
+        said = {contract.ERROR: f"interrupted: {interrupt or 'KeyboardInterrupt'}"}
+        _try_write(lambda: spool.set_tags(said))
+        raise
+    except BaseException as error:
+        status = RunStatus.FAILED
+        said = {contract.ERROR: f"{type(error).__name__}: {error}"[:5000]}
+        trace = traceback.format_exc()
+        _try_write(lambda: spool.set_tags(said))
+        _try_write(lambda: spool.log_text(trace, "error/traceback.txt"))
+        raise
+    finally:
+        if status == RunStatus.FINISHED:
+            spool.end(status)
+        else:
+            _try_write(lambda: spool.end(status))
+
+
+def _try_write(write: Callable[[], None]) -> None:
+    try:
+        write()
+    except Exception:  # noqa: BLE001 - the error that ends the job matters more
+        pass
 
 
 def _end_run_quietly(status: int) -> None:  # a RunStatus value
