@@ -8,7 +8,10 @@
    after its last epoch;
 5. train inside the job's MLflow run, logging every epoch, and record the results
    (the model that scores raw text among them); in a search, every epoch is
-   reported to the job's Optuna trial, whose pruner may stop it early;
+   reported to the job's Optuna trial, whose pruner may stop it early. Every write
+   goes through the run's spool (tracking/spool.py): a tracking server that stops
+   answering never stops training, and a job of a sweep that starts while it is
+   away trains too, its run created when it answers;
 6. a single run with `tracking.register=<name>` registers itself (sweeps register
    their best run at the end, sweep/callback.py).
 
@@ -41,11 +44,11 @@ from imdb_sweep.console import labelled_output, say
 from imdb_sweep.data import ImdbData, PreviousLoad, check_data_source
 from imdb_sweep.tracking.liveness import PeriodicBeat, reap_dead_runs
 from imdb_sweep.tracking.records import (
-    TEXT_MODEL_FILES,
     backfill_epochs,
     dataset_input,
     history_csv,
     param_texts,
+    send_text_model,
     write_text_model,
 )
 from imdb_sweep.tracking.runs import find_finished_run, run_tags, spooled_job_run
@@ -331,7 +334,7 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
             metrics.update(choose_model_epoch(result, cfg, data).metrics())
             model_started = time.perf_counter()
             keras_model = portable_model(result.model)
-            spool.log_files(TEXT_MODEL_FILES, lambda folder: write_text_model(
+            spool.log_files(send_text_model, lambda folder: write_text_model(
                 folder, keras_model, data.vocabulary, cfg.data.num_words, cfg.data.maxlen,
                 data_source=data.source, data_digest=data.source_digest))
             metrics[contract.MODEL_LOGGING_SECONDS] = time.perf_counter() - model_started

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from mlflow.entities import RunStatus
+from mlflow.entities import LoggedModelStatus, RunStatus
 from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
@@ -221,9 +221,15 @@ def _assert_whole(store: Path, jobs: int, epochs: int) -> None:
             assert parent == 1
 
 
+def _model_statuses(store: Path) -> list[LoggedModelStatus]:
+    with sqlite3.connect(store / "mlflow.db") as database:
+        rows = database.execute("SELECT status FROM logged_models").fetchall()
+    return [LoggedModelStatus.from_int(status) for (status,) in rows]
+
+
 # Enough epochs that the server can be stopped while the first job trains (each epoch
 # waits on the server while it answers), few enough that a job takes seconds.
-EPOCHS = 150
+EPOCHS = 60
 
 
 @pytest.mark.slow
@@ -278,7 +284,36 @@ def test_a_server_still_away_at_the_sweeps_end_is_synced_later_twice_harmlessly(
             sweep.kill()
         server.close()
     _assert_whole(server.store, jobs=2, epochs=EPOCHS)
-    client_store = sqlite3.connect(server.store / "mlflow.db")
-    (models,) = client_store.execute("SELECT count(*) FROM logged_models").fetchone()
-    assert models == 2  # one model per run, though sent later
+    assert _model_statuses(server.store).count(LoggedModelStatus.READY) == 2  # one per run, though sent later
     assert not list(spooling.pending_spools(root)) and not list((root / "sweeps").glob("*.json"))
+
+
+@pytest.mark.slow
+def test_a_server_stopped_and_started_again_and_again_leaves_every_run_whole(tmp_path, tiny_archive):
+    """Bounded cycles at whatever point they land (a job's start, mid-epoch, its model
+    being logged, the sweep's end): each outage is short, the last ends before the wait does."""
+    server = StoppableServer(tmp_path / "server_store")
+    sweep = _start_sweep(tmp_path, tiny_archive, server.uri, "model.units=8,16,24", f"train.epochs={EPOCHS}",
+                         "tracking.log_model=true")
+    started = time.monotonic()
+    try:
+        _wait_for(lambda: _logged_epochs(server.store) >= 1, "a logged epoch", sweep)
+        for _ in range(3):
+            server.stop()
+            time.sleep(4)
+            server.start()
+            if sweep.poll() is not None:
+                break
+            time.sleep(6)
+        sweep.wait(timeout=600)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+        server.close()
+    output = (tmp_path / "sweep.out").read_text()
+    assert sweep.returncode == 0, output[-3000:]
+    _assert_whole(server.store, jobs=3, epochs=EPOCHS)
+    statuses = _model_statuses(server.store)
+    assert statuses.count(LoggedModelStatus.READY) == 3, statuses  # one whole model per run, whenever it was sent
+    print(f"{len(server.outages)} outage(s) of {', '.join(f'{o:.1f}' for o in server.outages)} s; "
+          f"sweep wall time {time.monotonic() - started:.1f} s")

@@ -58,7 +58,9 @@ from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import default_storage, describe, open_storage
 from imdb_sweep.sweep.expansion import search_space_problems
 from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, new_sweep_id, publish_results, search_title
+from imdb_sweep.sweep.pending import say_pending
 from imdb_sweep.tracking.liveness import Heartbeat, process_tags, reap_dead_runs
+from imdb_sweep.tracking.spool import pending_spools, send_spools, spool_root
 from imdb_sweep.tracking.store import TrackingError, TrackingTarget, connect
 from imdb_sweep.tracking.sweep_state import SweepState
 
@@ -458,6 +460,12 @@ class _Search:
 
     def _end(self, status: int | None) -> None:  # a RunStatus value
         state = self.state
+        # The trials' runs first: what their jobs spooled while the server was away.
+        root = spool_root(self.config.tracking)
+        left = send_spools(list(pending_spools(root, state.sweep_id)), float(self.config.sweep.sync_wait_seconds), say)
+        if left:
+            say_pending(root, state, left)  # the parent stays RUNNING; a later sweep marks it KILLED
+            return
         counts = trial_records.trial_summary(self.study)
         for name, count in counts.items():
             self.client.log_metric(state.parent_run_id, f"trials_{name}", count)

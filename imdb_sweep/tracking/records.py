@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import DatasetInput, InputTag
+from mlflow.entities import DatasetInput, InputTag, LoggedModelStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from imdb_sweep import contract
-from imdb_sweep.tracking.spool import FILE_SENDERS, RunSpool, log_inputs
+from imdb_sweep.tracking.spool import RunSpool, log_inputs
 
 # How a null config value is logged; MLflow keeps every param as text.
 NULL_PARAM = "null"
@@ -82,8 +82,6 @@ def history_csv(history: Mapping[str, list[float]]) -> str:
     return buffer.getvalue()
 
 
-# The files of a "files" record of the spool (tracking/spool.py) that hold the text model.
-TEXT_MODEL_FILES = "text_model"
 _MODEL_ARTIFACTS = "artifacts.json"  # in the bundle folder: {artifact key: path inside it}
 
 
@@ -141,14 +139,18 @@ def _leave_active_run() -> None:
 
 
 def _has_logged_model(client: MlflowClient, run_id: str) -> bool:
+    """Whether the run has its model, READY. A model the first try left half-uploaded
+    (PENDING: the server went away meanwhile) is marked FAILED, to be logged anew."""
     experiment_id = client.get_run(run_id).info.experiment_id
     models = client.search_logged_models(
         experiment_ids=[experiment_id],
         filter_string=f"source_run_id = '{run_id}' AND name = '{contract.LOGGED_MODEL_NAME}'")
-    return len(models) > 0
-
-
-FILE_SENDERS[TEXT_MODEL_FILES] = send_text_model
+    for model in models:
+        if model.status == LoggedModelStatus.READY:
+            return True
+        if model.status == LoggedModelStatus.PENDING:
+            client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+    return False
 
 
 def backfill_epochs(

@@ -20,6 +20,7 @@ One job's spool folder, `<tracking.spool_dir>/<spool id>/` (default `<store>/mlr
     spool.json     the tracking URI, experiment, sweep and (once it exists) run id
     records.jsonl  one write per line, appended, never rewritten
     sent           how many of those lines the server has (rewritten after each)
+    sending.lock   held by the one process sending (a job, its sweep, the sync command)
     files/<n>/     the files of record n (the model's bundle)
 
 A folder whose records were all sent is removed. A local store (SQLite, a folder)
@@ -29,7 +30,10 @@ does not go away: its writes are never spooled, and its errors are raised as bef
 from __future__ import annotations
 
 import base64
+import fcntl
+import importlib
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -51,9 +55,14 @@ from imdb_sweep import contract
 from imdb_sweep.tracking.store import probe_server
 from imdb_sweep.tracking.uris import is_server, store_files_folder
 
+# urllib3 logs each of MLflow's retries of a refused request at WARNING; while the
+# server is away the spool says so once, in its own words.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+
 SPOOL_FILE = "spool.json"
 RECORDS_FILE = "records.jsonl"
 SENT_FILE = "sent"
+LOCK_FILE = "sending.lock"
 FILES_FOLDER = "files"
 # A spooled job asks the server's /health at most this often, each time waiting at
 # most this long: the most an epoch ever waits on a server that is away.
@@ -62,6 +71,10 @@ PROBE_TIMEOUT_SECONDS = 2.0
 # The MLflow errors that mean "no answer" rather than "a bad request": rest_utils
 # words a refused connection, a timeout and retries exhausted on 5xx answers so.
 _NO_ANSWER_PHRASES = ("failed with exception", "failed with timeout exception")
+
+
+# Sends the files of a "files" record: f(client, run_id, folder, replay).
+FileSender = Callable[[MlflowClient, str, Path, bool], None]
 
 
 class SpoolFullError(RuntimeError):
@@ -137,8 +150,12 @@ class RunSpool:
         info.tracking_uri = tracking_uri or info.tracking_uri
         spool = RunSpool(folder, info, max_megabytes=float("inf"))  # the job that wrote it kept to its bound
         spool._records = len(spool._read_records())
-        spool._sent = int((folder / SENT_FILE).read_text()) if (folder / SENT_FILE).exists() else 0
+        spool._sent = spool._sent_file()
         return spool
+
+    def _sent_file(self) -> int:
+        path = self.folder / SENT_FILE
+        return int(path.read_text() or 0) if path.exists() else 0
 
     @property
     def run_id(self) -> str | None:
@@ -183,15 +200,17 @@ class RunSpool:
         self._write({"op": "inputs", "inputs": [base64.b64encode(item.to_proto().SerializeToString()).decode()
                                                 for item in inputs]})
 
-    def log_files(self, kind: str, write: Callable[[Path], None]) -> None:
+    def log_files(self, send: FileSender, write: Callable[[Path], None]) -> None:
         """Files that `write(folder)` puts in a fresh folder (the model's bundle), logged
-        by the sender registered for `kind` (FILE_SENDERS); kept until sent."""
+        by `send(client, run_id, folder, replay)`, a function of this package that any
+        process finds by its name; kept until sent."""
         self._file_count += 1
         files = self.folder / FILES_FOLDER / f"{self._file_count}-{uuid.uuid4().hex[:6]}"
         files.mkdir(parents=True)
         self._save_info()
         write(files)
-        self._write({"op": "files", "kind": kind, "folder": str(files.relative_to(self.folder))})
+        self._write({"op": "files", "sender": f"{send.__module__}:{send.__qualname__}",
+                     "folder": str(files.relative_to(self.folder))})
 
     def end(self, status: int) -> None:  # a RunStatus value
         self._write({"op": "status", "status": RunStatus.to_string(status), "end_time": _now_ms()})
@@ -209,20 +228,36 @@ class RunSpool:
         self._last_probe = now
         if probe_server(self.info.tracking_uri, timeout=PROBE_TIMEOUT_SECONDS) is not None:
             return self.pending
+        if not (self.folder / SPOOL_FILE).exists():  # another sender sent it all and removed it
+            self._sent = self._records
+            return 0
+        with open(self.folder / LOCK_FILE, "a") as lock:
+            try:  # one sender at a time (a job, its sweep, the sync command)
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return self.pending
+            # Another sender may have gone on meanwhile, and created the run.
+            self._sent = max(self._sent, self._sent_file())
+            self.info.run_id = self.info.run_id or json.loads((self.folder / SPOOL_FILE).read_text())["run_id"]
+            self._send_records()
+        if self.pending:
+            return self.pending
+        self.remove_if_sent()
+        return 0
+
+    def _send_records(self) -> None:
         records = self._read_records()
         while self._sent < len(records):
             try:
                 self._apply(records[self._sent], replay=True)
             except Exception as error:
                 if is_server_away(error, self.info.tracking_uri):
-                    return self.pending
+                    return
                 raise
             self._sent += 1
             (self.folder / SENT_FILE).write_text(str(self._sent))
         self._say(f"Sent {len(records)} kept write(s) of {self.info.label or 'a job'} to "
                   f"{self.info.tracking_uri} (run {self.run_id})")
-        self.remove_if_sent()
-        return 0
 
     def remove_if_sent(self) -> None:
         """The folder goes once the server has everything it held."""
@@ -311,7 +346,7 @@ class RunSpool:
             log_inputs(client, run_id, [DatasetInput.from_proto(DatasetInputProto.FromString(base64.b64decode(item)))
                                         for item in record["inputs"]])
         elif op == "files":
-            FILE_SENDERS[record["kind"]](client, run_id, self.folder / record["folder"], replay)
+            _file_sender(record["sender"])(client, run_id, self.folder / record["folder"], replay)
             if replay:
                 self._remove_files(record)
         elif op == "status":
@@ -344,9 +379,12 @@ class RunSpool:
             self._save_info()
 
 
-# How a "files" record is sent, by kind: f(client, run_id, folder, replay). The model's
-# sender lives with the model's code (tracking/records.py registers it).
-FILE_SENDERS: dict[str, Callable[[MlflowClient, str, Path, bool], None]] = {}
+def _file_sender(name: str) -> FileSender:
+    """The function a "files" record names (`imdb_sweep.tracking.records:send_text_model`)."""
+    module, _, function = name.partition(":")
+    if not module.startswith("imdb_sweep."):
+        raise ValueError(f"a spool record names the sender '{name}': expected a function of imdb_sweep")
+    return getattr(importlib.import_module(module), function)
 
 
 def log_inputs(client: MlflowClient, run_id: str, inputs: list[DatasetInput], attempts: int = 4) -> None:
