@@ -51,7 +51,7 @@ from imdb_sweep.tracking.records import (
     send_text_model,
     write_text_model,
 )
-from imdb_sweep.tracking.runs import find_finished_run, run_tags, spooled_job_run
+from imdb_sweep.tracking.runs import find_finished_run, job_run, run_tags
 from imdb_sweep.tracking.spool import PROBE_TIMEOUT_SECONDS, RunSpool, send_spools, spool_root, sync_command
 from imdb_sweep.tracking.store import TrackingError, TrackingTarget, bound_http_retries, connect, probe_server
 from imdb_sweep.tracking.sweep_state import SweepState
@@ -305,7 +305,7 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
     spool = RunSpool.new(spool_root(cfg.tracking), target.uri, target.experiment_id, label=context.label(),
                          sweep_id=sweep.sweep_id if sweep else None,
                          max_megabytes=cfg.tracking.spool_max_megabytes, say=say)
-    with spooled_job_run(spool, run_name, sweep.parent_run_id if sweep else None, job_tags,
+    with job_run(spool, run_name, sweep.parent_run_id if sweep else None, job_tags,
                          resume_run_id=resume.run_id if resume else None), \
             PeriodicBeat(spool.beat, cfg.sweep.heartbeat_seconds, name="heartbeat"):
         if resume is None:
