@@ -94,6 +94,7 @@ def job_run(
             spool.end(status)
         else:
             _try_write(lambda: spool.end(status))
+        spool.remove_if_sent()  # a folder made only for the model's files, sent at once
 
 
 def _try_write(write: Callable[[], None]) -> None:
