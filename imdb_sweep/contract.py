@@ -36,6 +36,9 @@ HEARTBEAT = "imdb_sweep.heartbeat"
 # `imdb_sweep.reused.<job number>` = that run's id (reused_tag, job_number).
 REUSED_PREFIX = "imdb_sweep.reused."
 RESUMED_AT_EPOCH = "imdb_sweep.resumed_at_epoch"
+# On a job run created by its spool (tracking/spool.py): the spool folder's name, which
+# finds the run again when the answer to its creation was lost.
+SPOOL_ID = "imdb_sweep.spool_id"
 # On a job run that a search stopped early (its epoch): never a sweep's winner.
 PRUNED_AT_EPOCH = "imdb_sweep.pruned_at_epoch"
 # MLflow's own tags, which we set and read.

@@ -8,7 +8,10 @@
    after its last epoch;
 5. train inside the job's MLflow run, logging every epoch, and record the results
    (the model that scores raw text among them); in a search, every epoch is
-   reported to the job's Optuna trial, whose pruner may stop it early;
+   reported to the job's Optuna trial, whose pruner may stop it early. Every write
+   goes through the run's spool (tracking/spool.py): a tracking server that stops
+   answering never stops training, and a job of a sweep that starts while it is
+   away trains too, its run created when it answers;
 6. a single run with `tracking.register=<name>` registers itself (sweeps register
    their best run at the end, sweep/callback.py).
 
@@ -39,19 +42,20 @@ from imdb_sweep.config.identity import (
 from imdb_sweep.console import labelled_output, print_flushed
 from imdb_sweep.data import ImdbData, PreviousLoad
 from imdb_sweep.job_inputs import check_job_inputs
-from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
+from imdb_sweep.tracking.liveness import PeriodicBeat, reap_dead_runs
 from imdb_sweep.tracking.records import (
     backfill_epochs,
+    dataset_input,
     history_csv,
-    log_dataset,
-    log_params,
-    log_text_artifacts,
-    log_text_model,
+    param_texts,
+    send_text_model,
+    write_text_model,
 )
 from imdb_sweep.tracking.runs import find_finished_run, job_run, run_tags
-from imdb_sweep.tracking.store import TrackingTarget, connect
+from imdb_sweep.tracking.spool import PROBE_TIMEOUT_SECONDS, RunSpool, send_spools, spool_root, sync_command
+from imdb_sweep.tracking.store import TrackingError, TrackingTarget, bound_http_retries, connect, probe_server
 from imdb_sweep.tracking.sweep_state import SweepState
-from imdb_sweep.tracking.uris import store_files_folder
+from imdb_sweep.tracking.uris import is_server, store_files_folder
 from imdb_sweep.training.checkpoints import CheckpointState, CheckpointStore
 
 if TYPE_CHECKING:
@@ -130,11 +134,11 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     job_started = time.perf_counter()
     context = context or JobContext()
     check_job_inputs(cfg)
-    target = connect(cfg.tracking, cfg.sweep.connect_attempts,
-                     sweep_uri=context.sweep.tracking_uri if context.sweep else None)
+    target, server_away = _connect(cfg, context)
     client = MlflowClient(target.uri)
-    for run_id in reap_dead_runs(client, target.experiment_id, cfg.sweep.dead_after_seconds):
-        print_flushed(f"Marked run {run_id} KILLED: its process is gone")
+    if not server_away:
+        for run_id in reap_dead_runs(client, target.experiment_id, cfg.sweep.dead_after_seconds):
+            print_flushed(f"Marked run {run_id} KILLED: its process is gone")
 
     print_flushed(context.label())
     link = context.trial_link()
@@ -143,17 +147,18 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     data_seconds = time.perf_counter() - data_started
     job_hash = config_hash(cfg, data.source_digest)
 
-    if cfg.sweep.rerun == "missing":
+    if cfg.sweep.rerun == "missing" and not server_away:
         finished = find_finished_run(client, target.experiment_id, job_hash)
         if finished is not None:
             metrics = _answer_from_finished_run(client, finished, context, link)
             _register_single_run(cfg, context, target.uri, finished.info.run_id)
             return metrics
-    checkpoints, resume = _checkpoints_and_resume(cfg, client, job_hash)
+    checkpoints, resume = _checkpoints_and_resume(cfg, None if server_away else client, job_hash)
 
     try:
-        run_id, metrics = _train_in_run(cfg, context, target, client, data, job_hash, checkpoints, resume, link,
-                                        timings={contract.DATA_SECONDS: data_seconds, "job_started": job_started})
+        timings = {contract.DATA_SECONDS: data_seconds, "job_started": job_started}
+        trained_run_id, metrics = _train_in_run(cfg, context, target, client, data, job_hash, checkpoints, resume,
+                                                link, timings=timings)
         if checkpoints is not None:
             checkpoints.remove()  # the run is FINISHED: nothing left to resume
     except Exception as error:
@@ -166,9 +171,46 @@ def run_job(cfg: DictConfig, context: JobContext | None = None) -> dict[str, flo
     pruned = f"pruned after epoch {int(pruned_at_epoch)}: " if pruned_at_epoch is not None else "done: "
     print_flushed(f"{context.label()} {pruned}{contract.BEST_VAL_ACCURACY}={metrics[contract.BEST_VAL_ACCURACY]:.4f} "
         f"(epoch {int(metrics[contract.BEST_EPOCH])}) {contract.TEST_ACCURACY}={metrics[contract.TEST_ACCURACY]:.4f} "
-        f"run {run_id}")
-    _register_single_run(cfg, context, target.uri, run_id)
+        f"run {trained_run_id or '(created once the tracking server answers)'}")
+    if trained_run_id is not None:
+        _register_single_run(cfg, context, target.uri, trained_run_id)
     return metrics
+
+
+def _connect(cfg: DictConfig, context: JobContext) -> tuple[TrackingTarget, bool]:
+    """The job's store, and whether its server is away. A job of a sweep knows its
+    experiment from the sweep: it trains while the server is away, its run created
+    once the server answers. A single run needs the server at its start (connect)."""
+    sweep = context.sweep
+    if sweep is not None and is_server(sweep.tracking_uri):
+        bound_http_retries()
+        if probe_server(sweep.tracking_uri, timeout=PROBE_TIMEOUT_SECONDS) is not None:
+            mlflow.set_tracking_uri(sweep.tracking_uri)
+            print_flushed(f"{context.label()}: the tracking server {sweep.tracking_uri} does not answer; the job "
+                "trains anyway and its run is created when the server answers (meanwhile no earlier "
+                "FINISHED run of this configuration is looked up and no checkpoint resumed)")
+            return TrackingTarget(sweep.tracking_uri, sweep.experiment_id, cfg.tracking.experiment), True
+    target = connect(cfg.tracking, cfg.sweep.connect_attempts, sweep_uri=sweep.tracking_uri if sweep else None)
+    return target, False
+
+
+def _send_at_job_end(cfg: DictConfig, context: JobContext, spool: RunSpool) -> None:
+    """One more try to send what the job's spool kept. A job of a sweep leaves the rest
+    to the sweep's end; a single run waits up to sweep.sync_wait_seconds, then fails
+    saying where its writes are kept."""
+    if spool.send_pending(wait_for_probe=True) == 0:
+        spool.remove_if_sent()
+        return
+    if context.sweep is not None:
+        print_flushed(f"{context.label()}: {spool.pending} write(s) kept in {spool.folder}, sent when the tracking "
+            "server answers (at the latest at the sweep's end)")
+        return
+    if not send_spools([spool.folder], cfg.sweep.sync_wait_seconds, print_flushed):
+        return
+    raise TrackingError(
+        f"the tracking server {spool.info.tracking_uri} did not answer within sweep.sync_wait_seconds = "
+        f"{cfg.sweep.sync_wait_seconds}: the run's {spool.pending} last write(s) are kept in {spool.folder}; "
+        f"send them with: {sync_command(spool.folder.parent)}")
 
 
 def print_job_failed(context: JobContext, error: BaseException) -> None:
@@ -207,7 +249,7 @@ def _answer_from_finished_run(client: MlflowClient, finished: Run, context: JobC
     return dict(finished.data.metrics)
 
 
-def _checkpoints_and_resume(cfg: DictConfig, client: MlflowClient, job_hash: str,
+def _checkpoints_and_resume(cfg: DictConfig, client: MlflowClient | None, job_hash: str,
                             ) -> tuple[CheckpointStore | None, CheckpointState | None]:
     """The configuration's checkpoint folder (None when switched off) and the
     checkpoint to resume from, if its run still exists and did not finish."""
@@ -223,7 +265,7 @@ def _checkpoints_and_resume(cfg: DictConfig, client: MlflowClient, job_hash: str
         checkpoints.remove()
         return checkpoints, None
     state = checkpoints.load_state()
-    if state is None:
+    if state is None or client is None:  # no server to ask whether its run finished: start afresh
         return checkpoints, None
     try:
         run = client.get_run(state.run_id)
@@ -235,7 +277,7 @@ def _checkpoints_and_resume(cfg: DictConfig, client: MlflowClient, job_hash: str
 def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, client: MlflowClient,
                   data: ImdbData, job_hash: str, checkpoints: CheckpointStore | None,
                   resume: CheckpointState | None, link: TrialLink | None,
-                  timings: dict[str, float]) -> tuple[str, dict[str, float]]:
+                  timings: dict[str, float]) -> tuple[str | None, dict[str, float]]:
     # TensorFlow starts only now, quietly: the checks above come back in a blink.
     from imdb_sweep.process.quiet_tensorflow import start_tensorflow
 
@@ -254,43 +296,50 @@ def _train_in_run(cfg: DictConfig, context: JobContext, target: TrackingTarget, 
     )
     run_name = run_name_from_overrides(context.distinguishing_overrides(),
                                        fallback=str(OmegaConf.select(cfg, "variant", default=None) or "custom"))
-    with job_run(target, run_name, sweep.parent_run_id if sweep else None, job_tags,
-                 resume_run_id=resume.run_id if resume else None) as run, \
-            Heartbeat(client, run.info.run_id, cfg.sweep.heartbeat_seconds):
-        run_id = run.info.run_id
+    spool = RunSpool.new(spool_root(cfg.tracking), target.uri, target.experiment_id, label=context.label(),
+                         sweep_id=sweep.sweep_id if sweep else None,
+                         max_megabytes=cfg.tracking.spool_max_megabytes, say=print_flushed)
+    with job_run(spool, run_name, sweep.parent_run_id if sweep else None, job_tags,
+                         resume_run_id=resume.run_id if resume else None), \
+            PeriodicBeat(spool.beat, cfg.sweep.heartbeat_seconds, name="heartbeat"):
         if resume is None:
-            _record_inputs(client, run_id, cfg, context, data)
+            _record_inputs(spool, cfg, context, data)
         else:
-            _reopen_resumed_run(client, run_id, resume, context)
+            _reopen_resumed_run(client, spool, resume, context)
         timer = EpochTimer()
-        callbacks = [EpochMetricsLogger(run_id, timer)]
-        reporter = _trial_reporter(link, run_id, cfg.train.epochs, resume)
+        callbacks = [EpochMetricsLogger(spool, timer)]
+        reporter = _trial_reporter(link, spool.run_id, cfg.train.epochs, resume)
         if reporter is not None:
             callbacks.append(reporter)
         with labelled_output(context.position()):
             result = train(cfg, data, callbacks=callbacks, checkpoints=checkpoints,
-                           run_id=run_id, resume=resume, epoch_timer=timer,
+                           run_id=spool.run_id or "", resume=resume, epoch_timer=timer,
                            model_epoch_rule=_model_epoch_rule(link))
         # Whether the encoded reviews came from the cache explains data_seconds.
         metrics = {**result.summary_metrics(), contract.DATA_SECONDS: timings[contract.DATA_SECONDS],
                    contract.DATA_FROM_CACHE: float(data.from_cache)}
-        log_text_artifacts({"history.csv": history_csv(result.history)})
+        spool.log_text(history_csv(result.history), "history.csv")
         pruned_at_epoch = reporter.pruned_at_epoch if reporter is not None else None
         if pruned_at_epoch is not None:
-            mlflow.set_tag(contract.PRUNED_AT_EPOCH, str(pruned_at_epoch))
+            spool.set_tags({contract.PRUNED_AT_EPOCH: str(pruned_at_epoch)})
         # A pruned run can never be the winner: its model is not worth logging.
         if cfg.tracking.log_model and pruned_at_epoch is None:
             # The weights of the epoch the ranking metric stands for, and their test numbers.
             metrics.update(choose_model_epoch(result, cfg, data).metrics())
             model_started = time.perf_counter()
-            log_text_model(portable_model(result.model), data.vocabulary, cfg.data.num_words, cfg.data.maxlen,
-                           data_source=data.source, data_digest=data.source_digest)
+            keras_model = portable_model(result.model)
+            spool.log_files(send_text_model, lambda folder: write_text_model(
+                folder, keras_model, data.vocabulary, cfg.data.num_words, cfg.data.maxlen,
+                data_source=data.source, data_digest=data.source_digest))
             metrics[contract.MODEL_LOGGING_SECONDS] = time.perf_counter() - model_started
         metrics[contract.JOB_SECONDS] = time.perf_counter() - timings["job_started"]
-        mlflow.log_metrics(metrics)
+        spool.log_metrics(metrics)
+    _send_at_job_end(cfg, context, spool)
+    if link is not None and spool.run_id is not None:
+        link.record_run(spool.run_id)  # a run created after the job's start, by its spool
     if pruned_at_epoch is not None:
         metrics[contract.RETURNED_PRUNED_AT_EPOCH] = float(pruned_at_epoch)
-    return run_id, metrics
+    return spool.run_id, metrics
 
 
 def _model_epoch_rule(link: TrialLink | None) -> EpochRule:
@@ -302,33 +351,32 @@ def _model_epoch_rule(link: TrialLink | None) -> EpochRule:
     return link.info.objective_metric.epoch_rule(link.info.direction) if link is not None else BEST_VAL_ACCURACY
 
 
-def _trial_reporter(link: TrialLink | None, run_id: str, epochs: int,
+def _trial_reporter(link: TrialLink | None, run_id: str | None, epochs: int,
                     resume: CheckpointState | None) -> keras.callbacks.Callback | None:
     """In a search, the callback that reports each epoch to the trial; a resumed
     run's earlier epochs are reported first."""
     if link is None:
         return None
-    link.record_run(run_id)
+    if run_id is not None:
+        link.record_run(run_id)
     previous = resume.history.get(link.info.objective_metric.epoch_key, []) if resume else []
     link.report_epochs(previous)
     return link.callback(epochs, previous)
 
 
-def _record_inputs(client: MlflowClient, run_id: str, cfg: DictConfig, context: JobContext, data: ImdbData) -> None:
+def _record_inputs(spool: RunSpool, cfg: DictConfig, context: JobContext, data: ImdbData) -> None:
     """A new run's params, datasets and config files."""
-    log_params(flatten_config(cfg))
-    log_dataset(client, run_id, data.x_train, data.y_train, data.location, data.digest, "training")
-    log_dataset(client, run_id, data.x_test, data.y_test, data.location, data.digest, "test")
-    log_text_artifacts({
-        "config/resolved_config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
-        "config/overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(context.overrides)),
-    })
+    spool.log_params(param_texts(flatten_config(cfg)))
+    spool.log_inputs([dataset_input(data.x_train, data.y_train, data.location, data.digest, "training"),
+                      dataset_input(data.x_test, data.y_test, data.location, data.digest, "test")])
+    spool.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/resolved_config.yaml")
+    spool.log_text(OmegaConf.to_yaml(OmegaConf.create(context.overrides)), "config/overrides.yaml")
 
 
-def _reopen_resumed_run(client: MlflowClient, run_id: str, resume: CheckpointState, context: JobContext) -> None:
+def _reopen_resumed_run(client: MlflowClient, spool: RunSpool, resume: CheckpointState, context: JobContext) -> None:
     """A resumed run: its old error cleared, the checkpoint's epochs it lacks logged."""
-    if contract.ERROR in client.get_run(run_id).data.tags:
-        client.delete_tag(run_id, contract.ERROR)
-    restored = backfill_epochs(client, run_id, resume.history, resume.epoch_seconds)
-    print_flushed(f"{context.label()} resuming run {run_id} after epoch {resume.epochs_done}"
+    if contract.ERROR in client.get_run(resume.run_id).data.tags:
+        spool.delete_tag(contract.ERROR)
+    restored = backfill_epochs(client, spool, resume.history, resume.epoch_seconds)
+    print_flushed(f"{context.label()} resuming run {resume.run_id} after epoch {resume.epochs_done}"
         + (f" ({restored} epoch point(s) restored from the checkpoint)" if restored else ""))

@@ -28,10 +28,11 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "imdb_sweep"
 # config, data and custom builder for the job and for the sweeps that launch it;
 # the report only reads MLflow; the registry registers the run the report ranks
 # first; a sweep's parent run (sweep) is what a search builds on; the job answers a
-# search's trial. An entry point (a `__main__` module, wherever it lives) is in
-# the top layer: it only wires parts together.
+# search's trial; sync sends what jobs spooled while the server was away. An entry
+# point (a `__main__` module, wherever it lives) is in the top layer: it only wires
+# parts together.
 LAYERS = ("imdb_sweep", "contract", "process", "console", "config", "data", "serving", "models", "training",
-          "job_inputs", "tracking", "report", "registry", "sweep", "search", "job", "server", "__main__")
+          "job_inputs", "tracking", "report", "registry", "sweep", "search", "job", "sync", "server", "__main__")
 
 
 def module_name(path: Path) -> str:

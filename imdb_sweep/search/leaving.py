@@ -21,8 +21,10 @@ from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.study import SearchPlan, follow_worker
 from imdb_sweep.sweep.parent import end_parent_run
+from imdb_sweep.sweep.pending import say_pending
 from imdb_sweep.sweep.publishing import publish_results
 from imdb_sweep.tracking.liveness import process_tags
+from imdb_sweep.tracking.spool import pending_spools, send_spools, spool_root
 from imdb_sweep.tracking.sweep_state import SweepState
 
 # The best trial, in the sweep folder, named and shaped as Hydra's Optuna sweeper writes it.
@@ -91,6 +93,13 @@ def end_search(plan: SearchPlan, client: MlflowClient, study: optuna.Study, stat
                status: int | None) -> None:
     """Count the study's trials on the parent run, end it with `status` (a RunStatus
     value; None: FINISHED unless a trial failed) and publish the report."""
+    # The trials' runs first: what their jobs spooled while the server was away.
+    root = spool_root(plan.config.tracking)
+    left = send_spools(list(pending_spools(root, state.sweep_id)), float(plan.config.sweep.sync_wait_seconds),
+                       print_flushed)
+    if left:
+        say_pending(root, state, left)  # the parent stays RUNNING; a later sweep marks it KILLED
+        return
     counts = trial_records.trial_summary(study)
     for name, count in counts.items():
         client.log_metric(state.parent_run_id, f"trials_{name}", count)

@@ -4,10 +4,13 @@ sweeper owns its own: imdb_sweep/search/).
 on_multirun_start: expand the sweep, check every job's config and data path
 (expansion.py), reach the tracking store, create the parent run and publish its
 id for the jobs (imdb_sweep/tracking/sweep_state.py).
-on_multirun_end (or process exit, when a job failed and Hydra raised): end the
-parent run with a status and counts that reflect its jobs, print the table and
-where to browse it; with `tracking.register=<name>`, register the best run in
-the model registry (alias champion).
+on_multirun_end (or process exit, when a job failed and Hydra raised): send what
+the jobs spooled while the tracking server was away (waiting up to
+`sweep.sync_wait_seconds`), end the parent run with a status and counts that
+reflect its jobs, print the table and where to browse it; with
+`tracking.register=<name>`, register the best run in the model registry (alias
+champion). A server still away then: what is pending is said, with the command
+that sends it later (sweep/pending.py), and the sweep exits with SPOOL_PENDING_EXIT.
 """
 
 from __future__ import annotations
@@ -23,11 +26,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep.config.identity import distinguishing_overrides
 from imdb_sweep.sweep.expansion import expand_basic_sweep, is_basic_sweeper, sweep_arguments, validate_sweep
-from imdb_sweep.sweep.parent import create_parent_run, end_parent_run, grid_title, new_sweep_id
-from imdb_sweep.sweep.publishing import publish_results
+from imdb_sweep.sweep.parent import create_parent_run, grid_title, new_sweep_id
+from imdb_sweep.sweep.pending import end_sweep
 from imdb_sweep.tracking.liveness import Heartbeat, reap_dead_runs
+from imdb_sweep.tracking.spool import spool_root
 from imdb_sweep.tracking.store import TrackingError, TrackingTarget, connect
 from imdb_sweep.tracking.sweep_state import SweepState
+
+# The exit status of a sweep whose runs are not all on the tracking server at its end.
+SPOOL_PENDING_EXIT = 3
 
 
 class MlflowSweepCallback(Callback):
@@ -38,12 +45,16 @@ class MlflowSweepCallback(Callback):
         self._heartbeat: Heartbeat | None = None
         self._register: str | None = None
         self._promote = "when_better"
+        self._spool_root: Path | None = None
+        self._sync_wait_seconds = 0.0
+        self._all_sent = True
 
     def __getstate__(self) -> dict[str, Any]:
         # Launchers such as Ray's pickle Hydra's callbacks along with each job;
         # the sweep's live state (client, heartbeat thread) stays in this
         # process, which alone ends the parent run.
-        return {"_client": None, "_state": None, "_target": None, "_heartbeat": None, "_register": None}
+        return {"_client": None, "_state": None, "_target": None, "_heartbeat": None, "_register": None,
+                "_spool_root": None, "_sync_wait_seconds": 0.0, "_all_sent": True}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not is_basic_sweeper(config):
@@ -61,6 +72,8 @@ class MlflowSweepCallback(Callback):
         self._client = MlflowClient(self._target.uri)
         self._register = OmegaConf.select(config, "tracking.register", default=None)
         self._promote = OmegaConf.select(config, "tracking.promote", default="when_better")
+        self._spool_root = spool_root(config.tracking)
+        self._sync_wait_seconds = float(config.sweep.sync_wait_seconds)
         for run_id in reap_dead_runs(self._client, self._target.experiment_id,
                                      config.sweep.dead_after_seconds):
             print(f"Marked run {run_id} KILLED: its process is gone", flush=True)
@@ -90,6 +103,8 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._finish()
+        if not self._all_sent:
+            raise SystemExit(SPOOL_PENDING_EXIT)
 
     def _finish(self) -> None:
         if self._state is None or self._client is None:
@@ -99,12 +114,12 @@ class MlflowSweepCallback(Callback):
         SweepState.withdraw()
         if self._heartbeat is not None:
             self._heartbeat.stop()
+        assert self._spool_root is not None  # set with the state
         try:
-            end_parent_run(client, state, state.total_jobs)
-        except Exception as error:  # noqa: BLE001 - e.g. the server died during the sweep
+            self._all_sent = end_sweep(client, self._spool_root, state, self._register, self._sync_wait_seconds,
+                                       self._promote)
+        except Exception as error:  # noqa: BLE001 - an error of the store itself
             print(f"Could not end the sweep's parent run {state.parent_run_id} in "
                   f"{state.tracking_uri}: {type(error).__name__}: {str(error).splitlines()[0][:300]}\n"
                   "The next sweep or job marks it KILLED once its process is gone.",
                   file=sys.stderr, flush=True)
-            return
-        publish_results(state, self._register, self._promote)

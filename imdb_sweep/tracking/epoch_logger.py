@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import time
-
 import keras
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
+from imdb_sweep.tracking.spool import RunSpool
 from imdb_sweep.training.callbacks import EpochTimer
 
 
 class EpochMetricsLogger(keras.callbacks.Callback):
     """Logs Keras's epoch metrics and the epoch's time (from `timer`, the same
-    clock the checkpoint records) to `run_id`, step = epoch (1-based)."""
+    clock the checkpoint records) to the job's run through its spool, step = epoch
+    (1-based): while the server is away they are kept, and each epoch's end gives
+    the spool a chance to send what it kept."""
 
-    def __init__(self, run_id: str, timer: EpochTimer):
+    def __init__(self, spool: RunSpool, timer: EpochTimer):
         super().__init__()
-        self._client = MlflowClient()
-        self._run_id = run_id
+        self._spool = spool
         self._timer = timer
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        timestamp = int(time.time() * 1000)
-        step = epoch + 1
-        metrics = [Metric(name, float(value), timestamp, step) for name, value in (logs or {}).items()]
-        metrics.append(Metric(contract.EPOCH_SECONDS, self._timer.last, timestamp, step))
-        self._client.log_batch(self._run_id, metrics=metrics, synchronous=True)
+        metrics = {name: float(value) for name, value in (logs or {}).items()}
+        metrics[contract.EPOCH_SECONDS] = self._timer.last
+        self._spool.log_metrics(metrics, step=epoch + 1)

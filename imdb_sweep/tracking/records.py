@@ -5,23 +5,23 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import re
-import tempfile
-import time
+import shutil
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import DatasetInput, InputTag, Metric
-from mlflow.exceptions import MlflowException
+from mlflow.entities import DatasetInput, InputTag, LoggedModelStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from imdb_sweep import contract
 from imdb_sweep.tracking.mlflow_internals import dataset_entity
+from imdb_sweep.tracking.spool import RunSpool, log_inputs
 
 # How a null config value is logged; MLflow keeps every param as text.
 NULL_PARAM = "null"
@@ -50,21 +50,13 @@ def param_from_text(text: str) -> Any:
     return text
 
 
-def log_params(flat_config: Mapping[str, Any]) -> None:
-    mlflow.log_params({key: param_text(value) for key, value in flat_config.items()})
+def param_texts(flat_config: Mapping[str, Any]) -> dict[str, str]:
+    """The flattened config as the run's params (MLflow keeps every param as text)."""
+    return {key: param_text(value) for key, value in flat_config.items()}
 
 
-def log_dataset(
-    client: MlflowClient, run_id: str, x: Any, y: Any, location: str, digest: str, context: str,
-    attempts: int = 4,
-) -> None:
-    """Record the arrays as an MLflow dataset input of the run.
-
-    MLflow's stores look the dataset up and insert it when missing, in two
-    steps: two jobs of a parallel sweep logging the same data at the same moment
-    can both insert, and one fails on the unique key. The row exists by then, so
-    trying again links it.
-    """
+def dataset_input(x: Any, y: Any, location: str, digest: str, context: str) -> DatasetInput:
+    """The arrays as an MLflow dataset input of a run (`context`: training or test)."""
     with warnings.catch_warnings():
         # MLflow 3 registers its local-file source twice and warns about the tie.
         warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways.*")
@@ -72,25 +64,14 @@ def log_dataset(
         dataset = mlflow.data.from_numpy(  # type: ignore[attr-defined]
             x, targets=y, source=location, name=f"imdb-{context}", digest=digest[:36]
         )
-    dataset_input = DatasetInput(dataset_entity(dataset), [InputTag(MLFLOW_DATASET_CONTEXT, context)])
-    for attempt in range(1, attempts + 1):
-        try:
-            client.log_inputs(run_id, [dataset_input])
-            return
-        except MlflowException as error:
-            if attempt == attempts or not _is_duplicate_key(error):
-                raise
-            time.sleep(0.1 * attempt)
+    return DatasetInput(dataset_entity(dataset), [InputTag(MLFLOW_DATASET_CONTEXT, context)])
 
 
-def _is_duplicate_key(error: Exception) -> bool:
-    text = str(error)
-    return "UNIQUE constraint failed" in text or "duplicate key value" in text
-
-
-def log_text_artifacts(files: Mapping[str, str]) -> None:
-    for artifact_file, text in files.items():
-        mlflow.log_text(text, artifact_file)
+def log_dataset(
+    client: MlflowClient, run_id: str, x: Any, y: Any, location: str, digest: str, context: str,
+) -> None:
+    """Record the arrays as an MLflow dataset input of the run."""
+    log_inputs(client, run_id, [dataset_input(x, y, location, digest, context)])
 
 
 def history_csv(history: Mapping[str, list[float]]) -> str:
@@ -103,53 +84,95 @@ def history_csv(history: Mapping[str, list[float]]) -> str:
     return buffer.getvalue()
 
 
-def log_text_model(keras_model: Any, vocabulary: Mapping[str, int], num_words: int, maxlen: int,
-                   **encoding_notes: Any) -> Any:
-    """Log the model that scores raw review text (imdb_sweep/serving) as the run's
-    `model`: the Keras model, its vocabulary and encoding settings as artifacts,
-    the package code it runs, signature and input example. Returns MLflow's ModelInfo."""
+_MODEL_ARTIFACTS = "artifacts.json"  # in the bundle folder: {artifact key: path inside it}
+
+
+def write_text_model(folder: Path, keras_model: Any, vocabulary: Mapping[str, int], num_words: int, maxlen: int,
+                     **encoding_notes: Any) -> None:
+    """The model that scores raw review text (imdb_sweep/serving), as files in `folder`:
+    the Keras model, its vocabulary and encoding settings, the package code it runs.
+    send_text_model logs them as the run's `model`, now or once the server answers."""
+    from imdb_sweep.serving import bundle
+
+    artifacts = bundle.write_artifacts(folder / "artifacts", keras_model, vocabulary, num_words, maxlen,
+                                       **encoding_notes)
+    bundle.bundle_package_code(folder / "code")
+    # A custom model's own layers: their package (or module) travels with the model too.
+    for path in map(Path, bundle.user_code_paths(bundle.layer_modules(keras_model))):
+        if path.is_dir():
+            shutil.copytree(path, folder / "code" / path.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(path, folder / "code" / path.name)
+    relative = {key: str(Path(path).relative_to(folder)) for key, path in artifacts.items()}
+    (folder / _MODEL_ARTIFACTS).write_text(json.dumps(relative))
+
+
+def send_text_model(client: MlflowClient, run_id: str, folder: Path, replay: bool) -> None:
+    """Log the bundle in `folder` (write_text_model) as the run's pyfunc `model`, with
+    signature and input example; a replay first looks for the model the first try logged."""
+    if replay and _has_logged_model(client, run_id):
+        return
+    import mlflow.pyfunc
+
+    from imdb_sweep.serving import bundle
+
+    artifacts = {key: str(folder / path) for key, path in json.loads((folder / _MODEL_ARTIFACTS).read_text()).items()}
+    code = [str(path) for path in sorted((folder / "code").iterdir())]
     # MLflow announces its input-example check at INFO on every job; a job's output
     # keeps to its own lines (warnings still show).
     pyfunc_logger = logging.getLogger("mlflow.pyfunc")
     level = pyfunc_logger.level
     pyfunc_logger.setLevel(max(level, logging.WARNING))
+    # pyfunc.log_model logs into the active run: this one, made active without a new
+    # status or end (the spool's last record ends it).
+    mlflow.set_tracking_uri(client.tracking_uri)
+    mlflow.start_run(run_id=run_id)
     try:
-        return _log_text_model(keras_model, vocabulary, num_words, maxlen, encoding_notes)
-    finally:
-        pyfunc_logger.setLevel(level)
-
-
-def _log_text_model(keras_model: Any, vocabulary: Mapping[str, int], num_words: int, maxlen: int,
-                    encoding_notes: dict[str, Any]) -> Any:
-    import mlflow.pyfunc
-
-    from imdb_sweep.serving import bundle
-
-    with tempfile.TemporaryDirectory(prefix="imdb_sweep_model_") as folder:
-        root = Path(folder)
-        artifacts = bundle.write_artifacts(root / "artifacts", keras_model, vocabulary, num_words, maxlen,
-                                           **encoding_notes)
-        return mlflow.pyfunc.log_model(
+        mlflow.pyfunc.log_model(
             name=contract.LOGGED_MODEL_NAME, python_model=str(bundle.MODEL_CODE), artifacts=artifacts,
-            code_paths=[str(bundle.bundle_package_code(root / "code")),
-                        *bundle.user_code_paths(bundle.layer_modules(keras_model))],
-            signature=bundle.SIGNATURE, input_example=bundle.INPUT_EXAMPLE,
+            code_paths=code, signature=bundle.SIGNATURE, input_example=bundle.INPUT_EXAMPLE,
             pip_requirements=bundle.pip_requirements(),
         )
+    finally:
+        pyfunc_logger.setLevel(level)
+        _leave_active_run()
+
+
+def _leave_active_run() -> None:
+    """The run stops being this process's active run, its status left RUNNING."""
+    try:
+        mlflow.end_run("RUNNING")  # leaves the active run before it writes the status
+    except Exception:  # noqa: BLE001 - the server went away after the model: the next record says so
+        pass
+
+
+def _has_logged_model(client: MlflowClient, run_id: str) -> bool:
+    """Whether the run has its model, READY. A model the first try left half-uploaded
+    (PENDING: the server went away meanwhile) is marked FAILED, to be logged anew."""
+    experiment_id = client.get_run(run_id).info.experiment_id
+    models = client.search_logged_models(
+        experiment_ids=[experiment_id],
+        filter_string=f"source_run_id = '{run_id}' AND name = '{contract.LOGGED_MODEL_NAME}'")
+    for model in models:
+        if model.status == LoggedModelStatus.READY:
+            return True
+        if model.status == LoggedModelStatus.PENDING:
+            client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+    return False
 
 
 def backfill_epochs(
-    client: MlflowClient, run_id: str, history: Mapping[str, list[float]], epoch_seconds: list[float]
+    client: MlflowClient, spool: RunSpool, history: Mapping[str, list[float]], epoch_seconds: list[float]
 ) -> int:
-    """Log the checkpoint's epochs that the run lacks (a kill can land between the
-    checkpoint and the MLflow write); return how many points were added."""
+    """Log the checkpoint's epochs that the spool's run lacks (a kill can land between
+    the checkpoint and the MLflow write); return how many points were added."""
     series = {**history, contract.EPOCH_SECONDS: epoch_seconds}
-    timestamp = int(time.time() * 1000)
-    missing = []
+    missing: dict[int, dict[str, float]] = {}
     for name, values in series.items():
-        logged = {point.step for point in client.get_metric_history(run_id, name)}
-        missing += [Metric(name, float(value), timestamp, step)
-                    for step, value in enumerate(values, start=1) if step not in logged]
-    if missing:
-        client.log_batch(run_id, metrics=missing, synchronous=True)
-    return len(missing)
+        logged = {point.step for point in client.get_metric_history(str(spool.run_id), name)}
+        for step, value in enumerate(values, start=1):
+            if step not in logged:
+                missing.setdefault(step, {})[name] = float(value)
+    for step in sorted(missing):
+        spool.log_metrics(missing[step], step=step)
+    return sum(len(points) for points in missing.values())

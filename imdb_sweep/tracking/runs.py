@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import subprocess
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import mlflow
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.context.registry import resolve_tags
 
 from imdb_sweep import contract
 from imdb_sweep.tracking.liveness import process_tags
-from imdb_sweep.tracking.store import TrackingTarget, explain_tracking_failure
+from imdb_sweep.tracking.spool import RunSpool
 
 
 def run_tags(role: str, **named: str | None) -> dict[str, str]:
@@ -56,63 +56,51 @@ def git_commit(directory: Path | None = None) -> str | None:
 
 @contextmanager
 def job_run(
-    target: TrackingTarget,
+    spool: RunSpool,
     run_name: str,
     parent_run_id: str | None,
     run_tags: Mapping[str, str],
     resume_run_id: str | None = None,
-) -> Iterator[mlflow.ActiveRun]:
-    """A job's run (a new one, or `resume_run_id` reopened): FINISHED when the block
-    ends, FAILED when it raises (error as a tag, traceback as an artifact), KILLED
-    on Ctrl-C/SIGTERM."""
+) -> Iterator[RunSpool]:
+    """A job's run written through its spool (tracking/spool.py), so that the server
+    may go away and come back: a new run, or `resume_run_id` reopened and moved under
+    the sweep that completes it. FINISHED when the block ends, FAILED when it raises
+    (error as a tag, traceback as an artifact), KILLED on Ctrl-C/SIGTERM."""
+    tags = {**run_tags, **({contract.PARENT_RUN_ID: parent_run_id} if parent_run_id else {})}
     if resume_run_id is not None:
-        run = mlflow.start_run(run_id=resume_run_id)
-        # The run moves under the sweep that completes it.
-        mlflow.set_tags({**run_tags, **({contract.PARENT_RUN_ID: parent_run_id} if parent_run_id else {})})
+        spool.reopen_run(resume_run_id)
+        spool.set_tags(tags)
     else:
-        run = mlflow.start_run(
-            experiment_id=target.experiment_id, run_name=run_name,
-            parent_run_id=parent_run_id, tags=dict(run_tags),
-        )
+        # The tags MLflow's own start_run adds (user, source, run name), resolved here,
+        # in the job's process, even when the run is created later.
+        spool.create_run(run_name, resolve_tags(tags))
     status = RunStatus.FINISHED
     try:
-        yield run
+        yield spool
     except KeyboardInterrupt as interrupt:
         status = RunStatus.KILLED
-        _try_set_tag(contract.ERROR, f"interrupted: {interrupt or 'KeyboardInterrupt'}")
+        said = {contract.ERROR: f"interrupted: {interrupt or 'KeyboardInterrupt'}"}
+        _try_write(lambda: spool.set_tags(said))
         raise
     except BaseException as error:
         status = RunStatus.FAILED
-        lost_server = explain_tracking_failure(error, target.uri)
-        if lost_server is not None:
-            # Nothing more can be written; the run stays RUNNING in the store
-            # with everything logged before the server went away.
-            _end_run_quietly(status)
-            raise lost_server from error
-        _try_set_tag(contract.ERROR, f"{type(error).__name__}: {error}"[:5000])
-        try:
-            mlflow.log_text(traceback.format_exc(), "error/traceback.txt")
-        except Exception:  # noqa: BLE001 - the original error matters more
-            pass
+        said = {contract.ERROR: f"{type(error).__name__}: {error}"[:5000]}
+        trace = traceback.format_exc()
+        _try_write(lambda: spool.set_tags(said))
+        _try_write(lambda: spool.log_text(trace, "error/traceback.txt"))
         raise
     finally:
-        if mlflow.active_run() is not None:
-            mlflow.end_run(RunStatus.to_string(status))
+        if status == RunStatus.FINISHED:
+            spool.end(status)
+        else:
+            _try_write(lambda: spool.end(status))
+        spool.remove_if_sent()  # a folder made only for the model's files, sent at once
 
 
-def _end_run_quietly(status: int) -> None:  # a RunStatus value
-    """Leave the active run (so the process can start another one) without
-    masking the error that ends it when the store cannot take the status."""
+def _try_write(write: Callable[[], None]) -> None:
     try:
-        mlflow.end_run(RunStatus.to_string(status))
-    except Exception:  # noqa: BLE001 - the caller raises the error that matters
-        pass
-
-
-def _try_set_tag(key: str, value: str) -> None:
-    try:
-        mlflow.set_tag(key, value)
-    except Exception:  # noqa: BLE001 - the original error matters more than this tag
+        write()
+    except Exception:  # noqa: BLE001 - the error that ends the job matters more
         pass
 
 

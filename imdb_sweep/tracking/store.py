@@ -115,18 +115,6 @@ def server_is_up(uri: str, timeout: float = 3) -> bool:
     return probe_server(uri, timeout) is None
 
 
-def explain_tracking_failure(error: BaseException, uri: str | None = None) -> TrackingError | None:
-    """A TrackingError naming the server when `error` came from a tracking server that is
-    gone; None for any other error (which then speaks for itself)."""
-    uri = uri or mlflow.get_tracking_uri()
-    if not isinstance(error, MlflowException) or not is_server(uri) or server_is_up(uri):
-        return None
-    return TrackingError(
-        f"the MLflow tracking server {uri} stopped answering during the job ({error}). "
-        "What the run logged before is kept in the store; restart the server and rerun the job."
-    )
-
-
 def check_tracking_store(uri: str, setting: str, attempts: int) -> None:
     """Fail fast, naming the URI, when the store cannot be reached or written."""
     if is_server(uri):

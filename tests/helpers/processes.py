@@ -30,17 +30,19 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120) -> 
     raise RuntimeError(f"no answer from {url} within {timeout} s")
 
 
-def start_mlflow_server(store: Path, extra: list[str] | None = None) -> tuple[subprocess.Popen, str]:
-    """A real `mlflow server` on 127.0.0.1 over a SQLite store in `store`."""
+def start_mlflow_server(store: Path, extra: list[str] | None = None,
+                        port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """A real `mlflow server` on 127.0.0.1 over a SQLite store in `store` (on `port`:
+    the one it had before a restart)."""
     store.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     command = [
         sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
         "--artifacts-destination", str(store / "artifacts"), "--serve-artifacts",
         "--workers", "1", *(extra or []),
     ]
-    with open(store / "server.log", "wb") as log:  # the server writes to its own copy
+    with open(store / "server.log", "ab") as log:  # the server writes to its own copy
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     uri = f"http://127.0.0.1:{port}"
     try:

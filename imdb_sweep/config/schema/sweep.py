@@ -21,3 +21,6 @@ class SweepConfig:
     dead_after_seconds: float = number(600, above=0,
                                        help="a RUNNING run of another host silent this long is marked KILLED "
                                             "(this host's: by pid); more than `heartbeat_seconds`")
+    sync_wait_seconds: float = number(120, minimum=0,
+                                      help="at a sweep's end, how long to wait for a tracking server that went away "
+                                           "to take what the jobs kept in their spools, before saying what is left")

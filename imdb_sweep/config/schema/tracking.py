@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from imdb_sweep.config.choices import PROMOTE
-from imdb_sweep.config.schema.fields import boolean, one_of, text
+from imdb_sweep.config.schema.fields import boolean, number, one_of, text
 
 # Registered model names: MLflow forbids '/' and ':'; '@' would break the
 # `models:/<name>@champion` URI and spaces every shell command that names it.
@@ -36,3 +36,10 @@ class TrackingConfig:
                           help="`when_better`: alias `champion` moves only to a version that beats it on the "
                                "ranking metric (significantly, one-sided Welch at 0.05, when both have seeds), "
                                "else alias `challenger`; `always`: every registered version becomes champion")
+    spool_dir: str | None = text(None, optional=True, pattern=r"(?s).*\S.*", allowed="a folder",
+                                 help="where a job keeps what it logs while the tracking server is away (sent in "
+                                      "order when it answers, or by `python -m imdb_sweep.sync`); null: `mlruns/spool` "
+                                      "in `store_dir`")
+    spool_max_megabytes: float = number(1000, above=0,
+                                        help="the most one job's spool may hold, its model's files included; "
+                                             "reached, the job fails and keeps what it spooled")
