@@ -130,8 +130,9 @@ class RunSpool:
         self._max_megabytes = max_megabytes
         self._say = say or (lambda text: print(text, file=sys.stderr, flush=True))
         self._client = MlflowClient(info.tracking_uri)
-        self._records = 0  # lines in records.jsonl
-        self._sent = 0
+        # Lines in records.jsonl, and how many were sent: a folder left by a job has some.
+        self._records = len(self._read_records())
+        self._sent = self._sent_file()
         self._last_probe = float("-inf")
         self._file_count = 0
 
@@ -148,10 +149,7 @@ class RunSpool:
         holds; to `tracking_uri` where this machine reaches the server by another name."""
         info = SpoolInfo(**json.loads((folder / SPOOL_FILE).read_text()))
         info.tracking_uri = tracking_uri or info.tracking_uri
-        spool = RunSpool(folder, info, max_megabytes=float("inf"))  # the job that wrote it kept to its bound
-        spool._records = len(spool._read_records())
-        spool._sent = spool._sent_file()
-        return spool
+        return RunSpool(folder, info, max_megabytes=float("inf"))  # the job that wrote it kept to its bound
 
     def _sent_file(self) -> int:
         path = self.folder / SENT_FILE

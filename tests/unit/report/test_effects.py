@@ -214,7 +214,7 @@ def test_the_report_says_which_effects_are_resolved_in_json_and_markdown(tmp_pat
 
 
 def test_the_parent_run_carries_the_effects_and_the_expected_best_plot(tmp_path: Path):
-    from imdb_sweep.report import publish_sweep_report
+    from imdb_sweep.sweep.publishing import publish_sweep_report
 
     store = FakeSweeps(tmp_path / "store")
     parent = store.sweep("seeds")
