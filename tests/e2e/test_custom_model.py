@@ -16,6 +16,7 @@ from tests.helpers.searches import SEARCH, assert_complete_search
 @pytest.mark.slow
 def test_a_search_over_the_example_builders_key_registers_and_serves_its_winner(cli_env, tmp_path):
     searched = run_cli([*SEARCH, *TINY, "hydra.sweeper.n_trials=3", "hydra/sweeper/imdb_sampler=random",
+                        "hydra.sweeper.sampler.seed=1",
                         "model=custom", "model.builder=examples.my_model:build", "+model.width=choice(4,8,16)",
                         "tracking.log_model=true", "tracking.register=my-model"], cwd=tmp_path, env=cli_env)
     assert searched.returncode == 0, searched.stderr[-3000:]
