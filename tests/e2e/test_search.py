@@ -86,7 +86,11 @@ def test_a_search_on_the_real_archive(tmp_path, real_archive, launcher):
 
 
 @pytest.mark.slow
-def test_a_configuration_that_cannot_learn_is_pruned_after_its_first_epoch(tmp_path, real_archive):
+def test_a_configuration_that_cannot_learn_is_pruned_before_its_last_epoch(tmp_path, real_archive):
+    """On 4,000 reviews the learning trial's first epoch may still sit at the class
+    balance (0.52), where the stuck one sits throughout; from its second epoch on it is
+    far above (about 0.8), so the median pruner stops the stuck trial after epoch 1 or 2,
+    never letting it run its third."""
     env = cli_environment(real_archive, tmp_path / "cache")
     common = [*SEARCH, "hydra.sweeper.study_name=prune", "hydra.sweeper.pruner=median",
               "hydra.sweeper.pruners.median.n_startup_trials=1", "hydra.sweeper.pruners.median.n_warmup_steps=0",
@@ -99,12 +103,12 @@ def test_a_configuration_that_cannot_learn_is_pruned_after_its_first_epoch(tmp_p
     stuck = run_cli([*common, "hydra.sweeper.n_trials=2", "train.learning_rate=interval(1e-9,1.1e-9)"],
                     cwd=tmp_path, env=env)
     assert stuck.returncode == 0, stuck.stderr[-3000:]
-    assert "pruned after epoch 1" in stuck.stdout
+    assert "pruned after epoch 1" in stuck.stdout or "pruned after epoch 2" in stuck.stdout
     _, parent, children, study = read_search(tmp_path)
     states = {trial.number: trial.state for trial in study.get_trials()}
     assert states == {0: TrialState.COMPLETE, 1: TrialState.PRUNED}
     pruned = [run for run in children if contract.PRUNED_AT_EPOCH in run.data.tags]
-    assert len(pruned) == 1 and pruned[0].data.tags[contract.PRUNED_AT_EPOCH] == "1"
+    assert len(pruned) == 1 and pruned[0].data.tags[contract.PRUNED_AT_EPOCH] in ("1", "2")
     assert float(pruned[0].data.params["train.learning_rate"]) < 1e-8
     assert parent.info.status == "FINISHED"  # reopened for the second trial, ended again
     assert parent.data.tags["best_run_id"] != pruned[0].info.run_id
