@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from imdb_sweep.process.private_name_checks import run_private_name_checks
+
 # The `_target_` of Hydra's default sweeper (hydra/sweeper=basic) as the composed
 # config holds it. When it moves: compose `hydra/sweeper=basic` and copy the new value.
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -95,16 +97,7 @@ def check_hydra_internals() -> None:
     }
     if importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None:
         checks["hydra_plugins.hydra_ray_launcher._config.RayLauncherConf"] = lambda: ray_launcher_config() is not None
-    for name, check in checks.items():
-        try:
-            passed = check()
-        except (AttributeError, ImportError, TypeError, ValueError) as error:
-            passed, reason = False, f"{type(error).__name__}: {error}"
-        else:
-            reason = "it no longer behaves as expected"
-        if not passed:
-            raise RuntimeError(f"Hydra {hydra.__version__} changed {name}, which imdb_sweep uses ({reason}). "
-                               "Update imdb_sweep/config/hydra_internals.py.")
+    run_private_name_checks(f"Hydra {hydra.__version__}", "imdb_sweep/config/hydra_internals.py", checks)
 
 
 def _global_hydra_has_a_config_loader() -> bool:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from imdb_sweep.process.private_name_checks import run_private_name_checks
+
 # The logger MLflow announces a new SQLite store's schema set-up through, at INFO
 # level (the module that runs the migrations, `mlflow.store.db.utils`). When it
 # moves: run a job on a new store and read the logger name of that line.
@@ -79,16 +81,7 @@ def check_mlflow_internals(scratch: Path) -> None:
         "mlflow.store.tracking.sqlalchemy_store.SqlAlchemyStore": lambda: _creates_a_database(scratch),
         f"the {SCHEMA_SETUP_LOGGER} logger": lambda: SCHEMA_SETUP_LOGGER in logging.Logger.manager.loggerDict,
     }
-    for name, check in checks.items():
-        try:
-            passed = check()
-        except (AttributeError, ImportError, TypeError, ValueError) as error:
-            passed, reason = False, f"{type(error).__name__}: {error}"
-        else:
-            reason = "it no longer behaves as expected"
-        if not passed:
-            raise RuntimeError(f"MLflow {mlflow.__version__} changed {name}, which imdb_sweep uses ({reason}). "
-                               "Update imdb_sweep/tracking/mlflow_internals.py.")
+    run_private_name_checks(f"MLflow {mlflow.__version__}", "imdb_sweep/tracking/mlflow_internals.py", checks)
 
 
 def _creates_a_database(scratch: Path) -> bool:
