@@ -30,16 +30,16 @@ BUILDERS = {
 }
 
 # Whether XLA compiles each family's training step on CPUs, where Keras's "auto"
-# leaves it off (runtime.jit_compile=auto; imdb_sweep/training/model.py). Measured with
-# benchmarks/families.py, steady epochs against Keras's own fit (benchmarks/README.md):
-# XLA took rnn's from 1.5x to 2.0x faster, and made conv1d's and transformer's 2-3x
-# slower; bag_of_ngrams gained nothing. The dense family's rule is its own (fused loop).
+# leaves it off (runtime.jit_compile=auto; imdb_sweep/training/model.py): on where it
+# made the family's epochs faster than Keras's own fit, off where it made them slower or
+# gained nothing (benchmarks/families.py; the figures are in benchmarks/README.md). The
+# dense family's rule is its own (fused loop).
 XLA_ON_CPU = {"conv1d": False, "rnn": True, "bag_of_ngrams": False, "transformer": False}
 
 # Reviews per validation and test batch at most, where runtime.evaluation_batch_size's
 # large batches cost more than they save: a transformer's attention holds batch x maxlen
-# x maxlen x heads scores (1000 x 500 x 500 x 2 floats, 2 GB), which made its epoch 2x
-# slower than stock fit's batches of 32; with 64, as fast (benchmarks/families.py).
+# x maxlen x heads scores (1000 x 500 x 500 x 2 floats, 2 GB); 64 keeps them small
+# (benchmarks/families.py; the figures are in benchmarks/README.md).
 EVALUATION_BATCH_LIMIT = {"transformer": 64}
 
 
