@@ -20,7 +20,7 @@ import argparse
 import ipaddress
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from imdb_sweep.tracking.uris import (
@@ -39,6 +39,17 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+# MLflow 3's server starts eight huey consumers (about 200 MB each) for its GenAI jobs
+# (scorers, prompt optimisation). A Keras sweep never queues one, and they outlive a
+# stopped server by about a minute. A user who wants them exports the variable as true.
+JOB_EXECUTION_VARIABLE = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+
+
+def server_environment(environment: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The environment for `mlflow server`: MLflow's job consumers off unless asked for."""
+    return {JOB_EXECUTION_VARIABLE: "false", **environment}
 
 
 def server_command(
@@ -100,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"MLflow server for the store {store} at http://{shown_host}:{arguments.port} "
           "(Ctrl-C stops it)", flush=True)
     # Replace this process: Ctrl-C and signals from a supervisor reach MLflow directly.
-    os.execv(command[0], command)
+    os.execve(command[0], command, server_environment())
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from imdb_sweep.server import server_environment
 from tests.helpers.paths import PROJECT_ROOT
 from tests.helpers.processes import free_port, stop_process, wait_for_http
 
@@ -170,7 +171,7 @@ def start_compose_server(
         cluster.host, cluster.port, workdir / "artifacts", port, backend_scheme)
     with open(workdir / "server.log", "wb") as log:  # the server writes to its own copy
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
-                                   env={**os.environ, **(env or {})})
+                                   env=server_environment({**os.environ, **(env or {})}))
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(uri + "/health", process)

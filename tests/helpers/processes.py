@@ -9,6 +9,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from imdb_sweep.server import server_environment
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -43,7 +45,7 @@ def start_mlflow_server(store: Path, extra: list[str] | None = None,
         "--workers", "1", *(extra or []),
     ]
     with open(store / "server.log", "ab") as log:  # the server writes to its own copy
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server_environment())
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(uri + "/health", process)

@@ -30,3 +30,12 @@ def test_mlflow_options_pass_through_after_a_double_dash():
         server.parse_arguments(["--app-name", "basic-auth"])
     with pytest.raises(SystemExit):
         server.parse_arguments(["--port", "70000"])
+
+
+def test_mlflow_job_consumers_are_off_unless_the_user_turns_them_on():
+    # Off by default: MLflow's eight GenAI job consumers would outlive a stopped server.
+    assert server.server_environment({"PATH": "/bin"}) == {
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PATH": "/bin"}
+    # A value the user exported wins.
+    chosen = server.server_environment({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"})
+    assert chosen["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"
