@@ -174,6 +174,9 @@ TRIAL_RUN_ID = "imdb_sweep.run_id"
 # The search's MLflow parent run and sweep id, set by the worker that created the study.
 STUDY_PARENT_RUN_ID = "imdb_sweep.parent_run_id"
 STUDY_SWEEP_ID = "imdb_sweep.sweep_id"
+# What defines the search (search/definition.py, JSON), set by the worker that created
+# the study: a worker joins with the storage and the study name alone.
+STUDY_DEFINITION = "imdb_sweep.definition"
 # The parent run id of the search's end, once a worker has ended it (so no other
 # worker ends it again); emptied when the parent runs again.
 STUDY_ENDED = "imdb_sweep.ended"
