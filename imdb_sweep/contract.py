@@ -167,6 +167,9 @@ def direction_of(metric: str) -> str:
 TRIAL_LOST_WORKER = "imdb_sweep.lost_worker"
 # A trial asked beyond n_trials by a worker that raced another: told FAIL, not counted.
 TRIAL_SURPLUS = "imdb_sweep.surplus"
+# On a trial added from an earlier FINISHED run (hydra.sweeper.warm_start): that run's
+# id. Not trained, not counted in n_trials.
+TRIAL_WARM_START = "imdb_sweep.warm_start"
 # On a trial enqueued to retry a lost one: the lost trial's number.
 TRIAL_RETRY_OF = "imdb_sweep.retry_of"
 # The MLflow run that answered the trial (a new run, or a FINISHED one reused).

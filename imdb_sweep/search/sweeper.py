@@ -30,6 +30,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep.config.location import config_dir
+from imdb_sweep.config.schema.sweeper import WARM_START_EXPERIMENT
 from imdb_sweep.config.validation import ConfigError, Problem
 from imdb_sweep.console import print_flushed
 from imdb_sweep.search.definition import (
@@ -44,6 +45,7 @@ from imdb_sweep.search.settings import SAMPLER_GROUP, SearchSettings, is_grid_sa
 from imdb_sweep.search.space import SearchSpace, SearchSpaceError
 from imdb_sweep.search.storage import default_storage, describe, open_storage
 from imdb_sweep.search.study import SearchPlan, create_or_join_study, parent_run_state
+from imdb_sweep.search.warm_start import warm_start
 from imdb_sweep.search.worker import SearchWorker
 from imdb_sweep.sweep.expansion import job_problems
 from imdb_sweep.tracking.liveness import reap_dead_runs
@@ -80,7 +82,16 @@ class SearchSweeper:
         for run_id in reap_dead_runs(client, plan.target.experiment_id, self.config.sweep.dead_after_seconds):
             print_flushed(f"Marked run {run_id} KILLED: its process is gone")
         study, created = create_or_join_study(plan)
+        warm_started = 0
+        if created and plan.settings.warm_start == WARM_START_EXPERIMENT:
+            # Before the parent run exists: workers that join wait for it, so none asks first.
+            warm_started = warm_start(self.config, plan.settings, plan.space, client, plan.target.experiment_id,
+                                      study)
         state = parent_run_state(plan, client, study, created)
+        if created and plan.settings.warm_start == WARM_START_EXPERIMENT:
+            client.log_metric(state.parent_run_id, "trials_warm_started", warm_started)
+            print_flushed(f"Warm start: {warm_started} earlier run(s) of this search's configurations added to "
+                          "the study (not trained again, not counted in n_trials)")
         SearchWorker(plan, client, study, state).run(self.launcher)
 
 
