@@ -1,16 +1,22 @@
 """One worker's part in a search: ask the study for trials, launch them as jobs, tell
 the study how each ended; until the study has its trials, or this worker stops.
 
-Trials are asked as many at a time as the launcher runs side by side, while fewer
+The worker has as many slots as the launcher runs side by side (hydra.sweeper.n_jobs,
+else hydra.launcher.n_jobs). Each slot is a thread that asks one trial, launches it
+as a batch of one and tells its outcome, then asks the next at once: a slot whose
+trial is pruned after an epoch never waits for the slowest trial of a batch
+(Hydra's launchers return per batch). Asking is one slot at a time, while fewer
 than n_trials counted trials exist (over all workers); trials of dead workers are
 failed and their configurations asked again. Each job learns its trial from
-`++hydra.sweeper.trial=N` among its overrides. A trial this worker leaves unfinished (Ctrl-C, an error) is
-failed and asked again, as if the worker had died.
+`++hydra.sweeper.trial=N` among its overrides, and its job number is this worker's
+next. A trial this worker leaves unfinished (Ctrl-C, an error) is failed and asked
+again, as if the worker had died.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +47,10 @@ class SearchWorker:
         self.job_index = 0
         self.trials_run = 0  # by this worker, in this command: what max_failure_rate is a share of
         self.trials_failed = 0
+        self._lock = threading.Lock()  # asking, job numbers, the counts and the running trials
+        self._running: list[optuna.Trial] = []  # this worker's trials, launched and not yet told
+        self._stop = threading.Event()
+        self._stopped: list[BaseException] = []  # why a slot stopped the others
 
     def run(self, launcher: Any) -> None:
         """Work until the search is done or this worker stops, then leave the search
@@ -51,27 +61,73 @@ class SearchWorker:
         trial_heartbeat = trial_records.TrialHeartbeat(heartbeat_seconds)
         parent_heartbeat.start()
         trial_heartbeat.start()
-        mine: list[optuna.Trial] = []
+        self._trial_heartbeat = trial_heartbeat
         stopped: SearchStopped | None = None
         try:
-            while True:
-                mine = self._ask_batch()
-                if not mine:
-                    break
-                trial_heartbeat.watch(mine)
-                self._launch_and_tell(launcher, mine)
-                mine = []
-                self._check_failure_rate()
+            self._run_slots(launcher)
         except SearchStopped as stop:
             stopped = stop
         finally:
+            self._stop.set()
             trial_heartbeat.stop()
             parent_heartbeat.stop()
-            self._fail_and_requeue(mine)
+            with self._lock:
+                unfinished = list(self._running)
+            self._fail_and_requeue(unfinished)
             SweepState.withdraw()
             leave_search(self.plan, self.client, self.study, self.state, stopped)
         if stopped is not None:
             raise SystemExit(1)
+
+    # -- slots ----------------------------------------------------------------------
+
+    def _run_slots(self, launcher: Any) -> None:
+        """Run the slots until none has a trial left to ask; raise what stopped one."""
+        slots = self._batch_size()
+        if slots == 1:
+            self._slot(launcher)  # in this thread: nothing to wait for
+        else:
+            # An empty batch starts what the launcher shares between launches (joblib's
+            # process pool, Ray) in this thread: joblib's first launches from several
+            # threads at once race to make the pool (joblib 1.4: an executor without
+            # its _temp_folder_manager), and Ray's launcher checks, then starts, Ray.
+            launcher.launch([], initial_job_idx=0)
+            threads = [threading.Thread(target=self._slot_thread, args=(launcher,), name=f"search-slot-{number}",
+                                        daemon=True)  # Ctrl-C: the worker leaves without them
+                       for number in range(slots)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(timeout=0.5)  # in short waits, so that Ctrl-C reaches this thread
+        if self._stopped:
+            raise self._stopped[0]
+
+    def _slot_thread(self, launcher: Any) -> None:
+        try:
+            self._slot(launcher)
+        except BaseException as error:  # noqa: BLE001 - handed to the main thread, which raises it
+            with self._lock:
+                self._stopped.append(error)
+            self._stop.set()
+
+    def _slot(self, launcher: Any) -> None:
+        """Ask a trial, launch it, tell it; again until none is left or a slot stopped."""
+        while not self._stop.is_set():
+            with self._lock:
+                asked = self._ask_batch(1)
+                if not asked:
+                    return
+                trial = asked[0]
+                job_index = self.job_index
+                self.job_index += 1
+                self._running.append(trial)
+                self._trial_heartbeat.watch(self._running)
+            self._launch_and_tell(launcher, trial, job_index)
+            with self._lock:
+                self._running.remove(trial)
+                self._trial_heartbeat.watch(self._running)
+                self._check_failure_rate()
 
     # -- asking -------------------------------------------------------------------
 
@@ -80,14 +136,14 @@ class SearchWorker:
             return self.settings.n_jobs
         return int(OmegaConf.select(self.plan.config, "hydra.launcher.n_jobs", default=1) or 1)
 
-    def _ask_batch(self) -> list[optuna.Trial]:
-        """The next trials to launch, at most a batch and within the study's budget;
+    def _ask_batch(self, size: int) -> list[optuna.Trial]:
+        """The next trials to launch, at most `size` and within the study's budget;
         none once the study has its trials or its space is exhausted."""
         study, n_trials = self.study, self.settings.n_trials
         fail_lost_trials(self.plan, study)
         if trial_records.exhausted(study):
             return []
-        wanted = min(self._batch_size(), trial_records.budget_left(study, n_trials))
+        wanted = min(size, trial_records.budget_left(study, n_trials))
         batch: list[optuna.Trial] = []
         for _ in range(max(wanted, 0)):
             trial = study.ask(fixed_distributions=self.plan.space.distributions)
@@ -131,12 +187,10 @@ class SearchWorker:
 
     # -- launching and telling ------------------------------------------------------
 
-    def _launch_and_tell(self, launcher: Any, batch: list[optuna.Trial]) -> None:
-        overrides = [[*self.plan.space.overrides(trial.params), f"++{contract.JOB_TRIAL_KEY}={trial.number}"]
-                     for trial in batch]
-        returns = launcher.launch(overrides, initial_job_idx=self.job_index)
-        self.job_index += len(returns)
-        for trial, job_return in zip(batch, returns):
+    def _launch_and_tell(self, launcher: Any, trial: optuna.Trial, job_index: int) -> None:
+        overrides = [*self.plan.space.overrides(trial.params), f"++{contract.JOB_TRIAL_KEY}={trial.number}"]
+        (job_return,) = launcher.launch([overrides], initial_job_idx=job_index)
+        with self._lock:
             self._tell(trial, job_return)
 
     def _tell(self, trial: optuna.Trial, job_return: Any) -> None:
