@@ -34,6 +34,9 @@ from imdb_sweep.search.study import SearchPlan, fail_lost_trials
 from imdb_sweep.tracking.liveness import Heartbeat
 from imdb_sweep.tracking.sweep_state import SweepState
 
+# Launches that raise in a row before the worker stops: the launcher, not a trial, is broken.
+LAUNCHER_ERRORS_IN_A_ROW = 3
+
 
 class SearchWorker:
     """Asks, launches and tells trials of a study this worker has joined."""
@@ -51,6 +54,7 @@ class SearchWorker:
         self._running: list[optuna.Trial] = []  # this worker's trials, launched and not yet told
         self._stop = threading.Event()
         self._stopped: list[BaseException] = []  # why a slot stopped the others
+        self.launcher_errors_in_a_row = 0
 
     def run(self, launcher: Any) -> None:
         """Work until the search is done or this worker stops, then leave the search
@@ -123,7 +127,10 @@ class SearchWorker:
                 self.job_index += 1
                 self._running.append(trial)
                 self._trial_heartbeat.watch(self._running)
-            self._launch_and_tell(launcher, trial, job_index)
+            try:
+                self._launch_and_tell(launcher, trial, job_index)
+            except Exception as error:  # noqa: BLE001 - the launcher's: e.g. Ray gave up on a dead node's task
+                self._launcher_failed(trial, error)
             with self._lock:
                 self._running.remove(trial)
                 self._trial_heartbeat.watch(self._running)
@@ -191,6 +198,7 @@ class SearchWorker:
         overrides = [*self.plan.space.overrides(trial.params), f"++{contract.JOB_TRIAL_KEY}={trial.number}"]
         (job_return,) = launcher.launch([overrides], initial_job_idx=job_index)
         with self._lock:
+            self.launcher_errors_in_a_row = 0
             self._tell(trial, job_return)
 
     def _tell(self, trial: optuna.Trial, job_return: Any) -> None:
@@ -216,6 +224,19 @@ class SearchWorker:
             return
         trial_records.tell(self.study, trial, float(value))
 
+    def _launcher_failed(self, trial: optuna.Trial, error: Exception) -> None:
+        """The launcher raised instead of returning the trial's job: the trial is lost, as
+        if its worker had died, and asked again; after LAUNCHER_ERRORS_IN_A_ROW such errors
+        the worker stops (the launcher itself is broken: no trial could run)."""
+        print_flushed(f"Trial {trial.number}: the launcher failed ({type(error).__name__}: {one_line(error)}); "
+                      "its configuration will be tried again", stream=sys.stderr)
+        with self._lock:
+            self.launcher_errors_in_a_row += 1
+            self._fail_and_requeue([trial], reason="its launcher failed")
+            if self.launcher_errors_in_a_row >= LAUNCHER_ERRORS_IN_A_ROW:
+                raise SearchStopped(f"the launcher failed {self.launcher_errors_in_a_row} times in a row; last: "
+                                    f"{type(error).__name__}: {one_line(error)}") from error
+
     def _check_failure_rate(self) -> None:
         """hydra.sweeper.max_failure_rate, over the trials this worker has run so far
         (a rerun, once the cause is fixed, starts counting afresh)."""
@@ -224,13 +245,13 @@ class SearchWorker:
             raise SearchStopped(f"{self.trials_failed} of the {self.trials_run} trial(s) this worker ran failed, "
                                 f"more than hydra.sweeper.max_failure_rate={rate} allows")
 
-    def _fail_and_requeue(self, unfinished: list[optuna.Trial]) -> None:
+    def _fail_and_requeue(self, unfinished: list[optuna.Trial], reason: str = "its worker was interrupted") -> None:
         """Trials this worker leaves unfinished (Ctrl-C, an error) are failed as lost
         and asked again, exactly as if the worker had died."""
         for trial in unfinished:
             frozen = trial_records.find_trial(self.study, trial.number)
             if frozen.state != TrialState.RUNNING:
                 continue
-            trial.set_user_attr(contract.TRIAL_LOST_WORKER, "its worker was interrupted")
+            trial.set_user_attr(contract.TRIAL_LOST_WORKER, reason)
             trial_records.tell(self.study, trial.number, state=TrialState.FAIL, skip_if_finished=True)
             self.study.enqueue_trial(dict(frozen.params), user_attrs={contract.TRIAL_RETRY_OF: trial.number})

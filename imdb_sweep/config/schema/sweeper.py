@@ -37,7 +37,8 @@ class SearchSweeperConfig:
     n_trials: int = integer(20, minimum=1,
                             help="trials in the study, over all its workers (pruned and failed ones count)")
     n_jobs: int | None = integer(None, minimum=1, optional=True,
-                                 help="trials launched side by side by this worker (null: the launcher's `n_jobs`)")
+                                 help="this worker's slots: trials run side by side, each slot starting its next "
+                                      "trial as soon as its last ends (null: the launcher's `n_jobs`)")
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     direction: Any = checked_apart(None, allowed=DIRECTION_ALLOWED,
                                    help="Hydra's Optuna sweeper's name for `objective.direction` (one objective)")
