@@ -5,7 +5,9 @@ The worker has as many slots as the launcher runs side by side (hydra.sweeper.n_
 else hydra.launcher.n_jobs). Each slot is a thread that asks one trial, launches it
 as a batch of one and tells its outcome, then asks the next at once: a slot whose
 trial is pruned after an epoch never waits for the slowest trial of a batch
-(Hydra's launchers return per batch). Asking is one slot at a time, while fewer
+(Hydra's launchers return per batch). Hydra's basic launcher runs its jobs in this
+process, one after the other: with it the worker asks and launches batches of
+n_jobs, as before slots. Asking is one slot at a time, while fewer
 than n_trials counted trials exist (over all workers); trials of dead workers are
 failed and their configurations asked again. Each job learns its trial from
 `++hydra.sweeper.trial=N` among its overrides, and its job number is this worker's
@@ -26,6 +28,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from imdb_sweep import contract
+from imdb_sweep.config.hydra_internals import runs_jobs_in_this_process
 from imdb_sweep.console import print_flushed
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.leaving import SearchStopped, leave_search
@@ -88,8 +91,10 @@ class SearchWorker:
     def _run_slots(self, launcher: Any) -> None:
         """Run the slots until none has a trial left to ask; raise what stopped one."""
         slots = self._batch_size()
-        if slots == 1:
-            self._slot(launcher)  # in this thread: nothing to wait for
+        if slots == 1 or runs_jobs_in_this_process(launcher):
+            # Hydra's basic launcher runs each job in this process, one after the other,
+            # and its jobs share Hydra's process-wide state: batches, in this thread.
+            self._slot(launcher, batch_size=slots)
         else:
             # An empty batch starts what the launcher shares between launches (joblib's
             # process pool, Ray) in this thread: joblib's first launches from several
@@ -115,24 +120,25 @@ class SearchWorker:
                 self._stopped.append(error)
             self._stop.set()
 
-    def _slot(self, launcher: Any) -> None:
-        """Ask a trial, launch it, tell it; again until none is left or a slot stopped."""
+    def _slot(self, launcher: Any, batch_size: int = 1) -> None:
+        """Ask trials (one, or a batch for a launcher that runs jobs in this process),
+        launch them, tell them; again until none is left or a slot stopped."""
         while not self._stop.is_set():
             with self._lock:
-                asked = self._ask_batch(1)
-                if not asked:
+                batch = self._ask_batch(batch_size)
+                if not batch:
                     return
-                trial = asked[0]
                 job_index = self.job_index
-                self.job_index += 1
-                self._running.append(trial)
+                self.job_index += len(batch)
+                self._running.extend(batch)
                 self._trial_heartbeat.watch(self._running)
             try:
-                self._launch_and_tell(launcher, trial, job_index)
+                self._launch_and_tell(launcher, batch, job_index)
             except Exception as error:  # noqa: BLE001 - the launcher's: e.g. Ray gave up on a dead node's task
-                self._launcher_failed(trial, error)
+                self._launcher_failed(batch, error)
             with self._lock:
-                self._running.remove(trial)
+                for trial in batch:
+                    self._running.remove(trial)
                 self._trial_heartbeat.watch(self._running)
                 self._check_failure_rate()
 
@@ -194,12 +200,14 @@ class SearchWorker:
 
     # -- launching and telling ------------------------------------------------------
 
-    def _launch_and_tell(self, launcher: Any, trial: optuna.Trial, job_index: int) -> None:
-        overrides = [*self.plan.space.overrides(trial.params), f"++{contract.JOB_TRIAL_KEY}={trial.number}"]
-        (job_return,) = launcher.launch([overrides], initial_job_idx=job_index)
+    def _launch_and_tell(self, launcher: Any, batch: list[optuna.Trial], job_index: int) -> None:
+        overrides = [[*self.plan.space.overrides(trial.params), f"++{contract.JOB_TRIAL_KEY}={trial.number}"]
+                     for trial in batch]
+        returns = launcher.launch(overrides, initial_job_idx=job_index)
         with self._lock:
             self.launcher_errors_in_a_row = 0
-            self._tell(trial, job_return)
+            for trial, job_return in zip(batch, returns):
+                self._tell(trial, job_return)
 
     def _tell(self, trial: optuna.Trial, job_return: Any) -> None:
         """COMPLETE with the objective the job returned, PRUNED, or FAIL."""
@@ -224,15 +232,16 @@ class SearchWorker:
             return
         trial_records.tell(self.study, trial, float(value))
 
-    def _launcher_failed(self, trial: optuna.Trial, error: Exception) -> None:
-        """The launcher raised instead of returning the trial's job: the trial is lost, as
-        if its worker had died, and asked again; after LAUNCHER_ERRORS_IN_A_ROW such errors
-        the worker stops (the launcher itself is broken: no trial could run)."""
-        print_flushed(f"Trial {trial.number}: the launcher failed ({type(error).__name__}: {one_line(error)}); "
-                      "its configuration will be tried again", stream=sys.stderr)
+    def _launcher_failed(self, batch: list[optuna.Trial], error: Exception) -> None:
+        """The launcher raised instead of returning the trials' jobs: the trials are lost,
+        as if their worker had died, and asked again; after LAUNCHER_ERRORS_IN_A_ROW such
+        errors the worker stops (the launcher itself is broken: no trial could run)."""
+        numbers = ", ".join(str(trial.number) for trial in batch)
+        print_flushed(f"Trial(s) {numbers}: the launcher failed ({type(error).__name__}: {one_line(error)}); "
+                      "their configurations will be tried again", stream=sys.stderr)
         with self._lock:
             self.launcher_errors_in_a_row += 1
-            self._fail_and_requeue([trial], reason="its launcher failed")
+            self._fail_and_requeue(batch, reason="its launcher failed")
             if self.launcher_errors_in_a_row >= LAUNCHER_ERRORS_IN_A_ROW:
                 raise SearchStopped(f"the launcher failed {self.launcher_errors_in_a_row} times in a row; last: "
                                     f"{type(error).__name__}: {one_line(error)}") from error
