@@ -17,8 +17,8 @@ from optuna.trial import TrialState
 
 from imdb_sweep import contract
 from imdb_sweep.search import trials as trial_records
-from tests.e2e.test_ray import can_make_network_namespace
 from tests.helpers.cli import TINY
+from tests.helpers.namespaces import can_make_network_namespace
 from tests.helpers.paths import PROJECT_ROOT
 from tests.helpers.searches import SEARCH
 
