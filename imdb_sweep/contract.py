@@ -167,6 +167,9 @@ def direction_of(metric: str) -> str:
 TRIAL_LOST_WORKER = "imdb_sweep.lost_worker"
 # A trial asked beyond n_trials by a worker that raced another: told FAIL, not counted.
 TRIAL_SURPLUS = "imdb_sweep.surplus"
+# On a trial added from an earlier FINISHED run (hydra.sweeper.warm_start): that run's
+# id. Not trained, not counted in n_trials.
+TRIAL_WARM_START = "imdb_sweep.warm_start"
 # On a trial enqueued to retry a lost one: the lost trial's number.
 TRIAL_RETRY_OF = "imdb_sweep.retry_of"
 # The MLflow run that answered the trial (a new run, or a FINISHED one reused).
@@ -174,6 +177,9 @@ TRIAL_RUN_ID = "imdb_sweep.run_id"
 # The search's MLflow parent run and sweep id, set by the worker that created the study.
 STUDY_PARENT_RUN_ID = "imdb_sweep.parent_run_id"
 STUDY_SWEEP_ID = "imdb_sweep.sweep_id"
+# What defines the search (search/definition.py, JSON), set by the worker that created
+# the study: a worker joins with the storage and the study name alone.
+STUDY_DEFINITION = "imdb_sweep.definition"
 # The parent run id of the search's end, once a worker has ended it (so no other
 # worker ends it again); emptied when the parent runs again.
 STUDY_ENDED = "imdb_sweep.ended"

@@ -23,6 +23,18 @@ from imdb_sweep.process.private_name_checks import run_private_name_checks
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
+# Hydra's default launcher (hydra/launcher=basic), which runs each job in the calling
+# process. When it moves: compose `hydra/launcher=basic` and copy its `_target_`.
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def runs_jobs_in_this_process(launcher: Any) -> bool:
+    """Whether `launcher` is Hydra's basic launcher: its jobs run in this process, one
+    after the other, sharing Hydra's process-wide state (HydraConfig, the cwd)."""
+    cls = type(launcher)
+    return f"{cls.__module__}.{cls.__name__}" == BASIC_LAUNCHER
+
+
 def basic_sweeper_jobs(parsed_overrides: list[Any]) -> list[list[str]]:
     """Each job's overrides, as Hydra's basic sweeper launches them, from the parsed
     overrides of the sweep (`OverridesParser.parse_overrides`).
@@ -94,6 +106,7 @@ def check_hydra_internals() -> None:
         "hydra._internal.utils._locate": lambda: locate("os.path.join") is __import__("os").path.join,
         "GlobalHydra.instance().config_loader": _global_hydra_has_a_config_loader,
         f"BASIC_SWEEPER ({BASIC_SWEEPER})": lambda: locate(BASIC_SWEEPER).__name__ == "BasicSweeper",
+        f"BASIC_LAUNCHER ({BASIC_LAUNCHER})": lambda: locate(BASIC_LAUNCHER).__name__ == "BasicLauncher",
     }
     if importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is not None:
         checks["hydra_plugins.hydra_ray_launcher._config.RayLauncherConf"] = lambda: ray_launcher_config() is not None

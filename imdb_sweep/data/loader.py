@@ -25,7 +25,7 @@ from imdb_sweep.data.aclimdb import encode_aclimdb, read_aclimdb
 from imdb_sweep.data.arrays import in_keras_order, limit_vocabulary, pad_sequences, stratified_subset
 from imdb_sweep.data.cache import cache_file, default_cache_dir, load_cache, save_cache
 from imdb_sweep.data.encoding import EncodedSplit, ragged
-from imdb_sweep.data.source import check_data_source, keras_dataset_folder, resolve_source, source_digest
+from imdb_sweep.data.source import check_data_source, keras_digest, resolve_source, source_digest
 from imdb_sweep.data.text import word_ids
 
 
@@ -79,8 +79,7 @@ def load_encoded_keras() -> tuple[dict[str, EncodedSplit], list[str], str]:
     # {word: rank from 1}, downloaded once beside the reviews; id = rank + 3.
     ranks = keras.datasets.imdb.get_word_index()
     words_by_rank = sorted(ranks, key=ranks.__getitem__)
-    file = keras_dataset_folder() / "imdb.npz"
-    digest = source_digest(file) if file.exists() else "keras-imdb"
+    digest = keras_digest()
     encoded = {
         "train": ragged([list(review) for review in x_train], np.asarray(y_train, np.int8)),
         "test": ragged([list(review) for review in x_test], np.asarray(y_test, np.int8)),

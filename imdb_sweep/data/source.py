@@ -117,6 +117,21 @@ def aclimdb_root(folder: Path) -> Path:
     return folder / "aclImdb" if (folder / "aclImdb").is_dir() else folder
 
 
+def keras_digest() -> str:
+    """The digest of Keras's IMDB download (a name until it is downloaded)."""
+    file = keras_dataset_folder() / "imdb.npz"
+    return source_digest(file) if file.exists() else "keras-imdb"
+
+
+def configured_digest(data_cfg: Any) -> str:
+    """The digest a job of `data_cfg` tags its run with, without reading a review."""
+    source, path = resolve_source(data_cfg)
+    if source == "keras":
+        return keras_digest()
+    assert path is not None  # resolve_source gives aclImdb a path
+    return source_digest(path)
+
+
 def source_digest(path: Path) -> str:
     """sha256 of an archive's bytes, or of a folder's review listing (name, size, mtime)."""
     hasher = hashlib.sha256()

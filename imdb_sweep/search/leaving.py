@@ -31,7 +31,7 @@ from imdb_sweep.tracking.sweep_state import SweepState
 RESULTS_FILE = "optimization_results.yaml"
 # What the end line counts always, and what only when there are any.
 TRIALS_ALWAYS_SAID = ("complete", "pruned", "failed")
-TRIALS_SAID_WHEN_ANY = ("running", "retried")
+TRIALS_SAID_WHEN_ANY = ("running", "retried", "warm_started")
 
 
 class SearchStopped(Exception):

@@ -25,7 +25,7 @@ from typing import Any
 from imdb_sweep import contract
 from imdb_sweep.config import hydra_internals
 from imdb_sweep.config.schema.fields import integer, rule_of
-from imdb_sweep.config.schema.sweeper import NO_PRUNER, SAMPLER_PRESETS, SearchSweeperConfig
+from imdb_sweep.config.schema.sweeper import NO_PRUNER, SAMPLER_PRESETS, WARM_START_OFF, SearchSweeperConfig
 from imdb_sweep.config.validation import ConfigError, Problem, schema_problems
 from imdb_sweep.search.objective import OBJECTIVES, ObjectiveMetric, direction_problems
 
@@ -52,6 +52,7 @@ class SearchSettings:
     params: dict[str, str] = field(default_factory=dict)
     max_failure_rate: float = 1.0
     custom_search_space: str | None = None
+    warm_start: str = WARM_START_OFF
 
     @staticmethod
     def from_sweeper_config(config: Mapping[str, Any], sampler_preset: Mapping[str, Any] | None = None
@@ -82,6 +83,7 @@ class SearchSettings:
             study_name=config.get("study_name"), n_jobs=config.get("n_jobs"),
             params={str(key): str(value) for key, value in (config.get("params") or {}).items()},
             max_failure_rate=float(max_failure_rate), custom_search_space=custom,
+            warm_start=config.get("warm_start", WARM_START_OFF),
         )
 
     def params_as_overrides(self) -> list[str]:

@@ -20,6 +20,7 @@ from optuna.study import StudyDirection
 from imdb_sweep import contract
 from imdb_sweep.console import print_flushed
 from imdb_sweep.search import trials as trial_records
+from imdb_sweep.search.definition import SearchDefinition
 from imdb_sweep.search.settings import SearchSettings, build_sampler
 from imdb_sweep.search.space import SearchSpace
 from imdb_sweep.search.storage import describe
@@ -45,6 +46,7 @@ class SearchPlan:
     study_name: str
     study_arguments: list[str]  # what defines the search: the space and the fixed overrides
     custom_search_space: Callable[[Any, Any], None] | None  # hydra.sweeper.custom_search_space, located
+    definition: SearchDefinition  # what the study keeps of the search, for workers that join by name
 
 
 def create_or_join_study(plan: SearchPlan) -> tuple[optuna.Study, bool]:
@@ -54,6 +56,7 @@ def create_or_join_study(plan: SearchPlan) -> tuple[optuna.Study, bool]:
     try:
         study = optuna.create_study(storage=plan.storage, study_name=plan.study_name, sampler=sampler,
                                     direction=StudyDirection[settings.direction.upper()])
+        study.set_user_attr(contract.STUDY_DEFINITION, plan.definition.to_json())
         return study, True
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=plan.study_name, storage=plan.storage, sampler=sampler)

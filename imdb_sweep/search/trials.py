@@ -28,8 +28,11 @@ FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 def counts_toward_budget(trial: FrozenTrial) -> bool:
-    return trial.state in COUNTED_STATES and contract.TRIAL_LOST_WORKER not in trial.user_attrs \
-        and contract.TRIAL_SURPLUS not in trial.user_attrs
+    """n_trials counts the trials this search trains: not lost or surplus ones, nor
+    those added from earlier runs (warm_start.py)."""
+    return trial.state in COUNTED_STATES and not any(
+        key in trial.user_attrs for key in (contract.TRIAL_LOST_WORKER, contract.TRIAL_SURPLUS,
+                                            contract.TRIAL_WARM_START))
 
 
 def budget_left(study: optuna.Study, n_trials: int) -> int:
@@ -130,9 +133,11 @@ def fail_lost_trials(study: optuna.Study, dead_after_seconds: float) -> list[tup
 
 def trial_summary(study: optuna.Study) -> dict[str, Any]:
     """Counts of the study's trials by how they ended (lost and surplus apart)."""
-    counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "retried": 0}
+    counts = {"complete": 0, "pruned": 0, "failed": 0, "running": 0, "retried": 0, "warm_started": 0}
     for trial in study.get_trials(deepcopy=False):
-        if contract.TRIAL_LOST_WORKER in trial.user_attrs:
+        if contract.TRIAL_WARM_START in trial.user_attrs:
+            counts["warm_started"] += 1
+        elif contract.TRIAL_LOST_WORKER in trial.user_attrs:
             counts["retried"] += 1
         elif contract.TRIAL_SURPLUS in trial.user_attrs:
             continue

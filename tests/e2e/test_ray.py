@@ -8,7 +8,6 @@ that has only a loopback interface: nothing leaves 127.0.0.1.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from imdb_sweep import contract
 from tests.helpers.cli import TINY
+from tests.helpers.namespaces import can_make_network_namespace
 from tests.helpers.paths import PROJECT_ROOT
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher",
@@ -47,12 +47,6 @@ status=$?
 kill $server; wait $server 2>/dev/null
 exit $status
 """
-
-
-def can_make_network_namespace() -> bool:
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return False
-    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
 
 
 @pytest.mark.slow

@@ -96,12 +96,15 @@ def test_a_configuration_that_cannot_learn_is_pruned_before_its_last_epoch(tmp_p
               "hydra.sweeper.pruners.median.n_startup_trials=1", "hydra.sweeper.pruners.median.n_warmup_steps=0",
               "data.train_limit=5000", "data.test_limit=500", "train.epochs=3", "runtime.verbose=0",
               "tracking.log_model=false"]
-    learns = run_cli([*common, "hydra.sweeper.n_trials=1", "train.learning_rate=interval(0.001,0.0011)"],
-                     cwd=tmp_path, env=env)
+    # The random sampler's first draw with seed 2 is the learning rate that learns (0.001).
+    space = ["hydra/sweeper/imdb_sampler=random", "hydra.sweeper.sampler.seed=2",
+             "train.learning_rate=choice(0.001,1e-9)"]
+    learns = run_cli([*common, *space, "hydra.sweeper.n_trials=1"], cwd=tmp_path, env=env)
     assert learns.returncode == 0, learns.stderr[-3000:]
-    # The same study, one more trial: a learning rate at which nothing moves.
-    stuck = run_cli([*common, "hydra.sweeper.n_trials=2", "train.learning_rate=interval(1e-9,1.1e-9)"],
-                    cwd=tmp_path, env=env)
+    # The same study, one more trial: a learning rate at which nothing moves, enqueued
+    # (a study keeps its space: the same name with another one is refused).
+    read_search(tmp_path)[3].enqueue_trial({"train.learning_rate": 1e-9})
+    stuck = run_cli([*common, *space, "hydra.sweeper.n_trials=2"], cwd=tmp_path, env=env)
     assert stuck.returncode == 0, stuck.stderr[-3000:]
     assert "pruned after epoch 1" in stuck.stdout or "pruned after epoch 2" in stuck.stdout
     _, parent, children, study = read_search(tmp_path)

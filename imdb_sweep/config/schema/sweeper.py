@@ -15,6 +15,8 @@ from imdb_sweep.config.schema.fields import checked_apart, integer, number, one_
 
 SAMPLER_PRESETS = "tpe, random, grid, qmc, cmaes, gp"
 NO_PRUNER = "none"
+WARM_START_OFF = "none"
+WARM_START_EXPERIMENT = "experiment"
 DIRECTION_ALLOWED = "maximize, minimize, or null (the metric's own direction)"
 
 
@@ -35,7 +37,8 @@ class SearchSweeperConfig:
     n_trials: int = integer(20, minimum=1,
                             help="trials in the study, over all its workers (pruned and failed ones count)")
     n_jobs: int | None = integer(None, minimum=1, optional=True,
-                                 help="trials launched side by side by this worker (null: the launcher's `n_jobs`)")
+                                 help="this worker's slots: trials run side by side, each slot starting its next "
+                                      "trial as soon as its last ends (null: the launcher's `n_jobs`)")
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     direction: Any = checked_apart(None, allowed=DIRECTION_ALLOWED,
                                    help="Hydra's Optuna sweeper's name for `objective.direction` (one objective)")
@@ -55,6 +58,10 @@ class SearchSweeperConfig:
     max_failure_rate: float = number(1.0, minimum=0, maximum=1,
                                      help="this worker stops (exit 1, parent run FAILED) once more than this share "
                                           "of the trials it ran failed; 1.0 never stops")
+    warm_start: str = one_of(
+        WARM_START_OFF, (WARM_START_OFF, WARM_START_EXPERIMENT),
+        help="experiment: the new study starts with every FINISHED, unpruned run of the experiment that has this "
+             "search's fixed keys and data and values in its space (not trained again, not counted in n_trials)")
     custom_search_space: str | None = checked_apart(
         None, allowed="null or the dotted path of a function (config, trial) -> None",
         help="a function `(config, trial) -> None` that suggests more keys on each trial")
