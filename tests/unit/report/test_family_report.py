@@ -17,9 +17,9 @@ from imdb_sweep.report.formats import display_cells, display_headers
 from imdb_sweep.report.plots import render_plots
 from imdb_sweep.report.table import ComparisonTable
 from imdb_sweep.tracking.records import param_texts
+from tests.helpers.chromium import CHROMIUM, layout_facts
 from tests.helpers.paths import PROJECT_ROOT
 from tests.helpers.report_runs import EXPERIMENT, FakeSweeps
-from tests.unit.report.test_report_layout import CHROMIUM, layout_facts
 
 FAMILIES = ("dense", "conv1d", "rnn", "bag_of_ngrams", "transformer")
 # Validation accuracies in ranking order: the transformer first, dense last.
