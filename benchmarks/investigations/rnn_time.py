@@ -7,7 +7,9 @@ Each variant is built, compiled (RMSprop, binary cross-entropy) and fitted on th
 `--reviews` training reviews, batch 32, for 3 epochs in one `fit` call; its time per
 batch is the median over epochs 2..3 (epoch 1 traces and compiles), and the median of
 that over `--rounds` rounds that alternate the variants, so machine noise hits all
-alike. The last column times a forward pass alone (`predict_on_batch`, batch 32).
+alike. Both wall time and the process's CPU time (all its threads; what the batch
+costs the cores, steadier than wall time on a machine shared with other work). The
+last column times a forward pass alone (`predict_on_batch`, batch 32, wall time).
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ def build(model_config: Any, steps: int, masked: bool) -> Any:
     return keras.Model(inputs, outputs)
 
 
-def batch_seconds(name: str, cfg: Any, x: Any, y: Any) -> tuple[float, float]:
-    """(seconds per training batch, seconds per forward pass of one batch) of VARIANTS[name]."""
+def batch_seconds(name: str, cfg: Any, x: Any, y: Any) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds per training batch, wall seconds per forward pass of one
+    batch) of VARIANTS[name]."""
     import keras
     from omegaconf import OmegaConf
 
@@ -65,13 +68,15 @@ def batch_seconds(name: str, cfg: Any, x: Any, y: Any) -> tuple[float, float]:
                   metrics=["accuracy"], jit_compile=jit_compile)
     x = x[:, -steps:]  # padded at the front: the last steps hold the words
     epoch_seconds: list[float] = []
+    epoch_cpu_seconds: list[float] = []
 
     class Timer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-            self.started = time.perf_counter()
+            self.started, self.cpu_started = time.perf_counter(), time.process_time()
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             epoch_seconds.append(time.perf_counter() - self.started)
+            epoch_cpu_seconds.append(time.process_time() - self.cpu_started)
 
     model.fit(x, y, batch_size=32, epochs=EPOCHS, callbacks=[Timer()], verbose=0)
     batches = len(x) // 32
@@ -80,7 +85,8 @@ def batch_seconds(name: str, cfg: Any, x: Any, y: Any) -> tuple[float, float]:
     for start in range(0, batches * 32, 32):
         model.predict_on_batch(x[start:start + 32])
     forward = (time.perf_counter() - started) / batches
-    return statistics.median(epoch_seconds[1:]) / batches, forward
+    return (statistics.median(epoch_seconds[1:]) / batches, statistics.median(epoch_cpu_seconds[1:]) / batches,
+            forward)
 
 
 def main() -> None:
@@ -93,16 +99,18 @@ def main() -> None:
     cfg = baseline_config("model=rnn", f"data.train_limit={arguments.reviews}", "data.test_limit=100")
     data = load_full_data(cfg)
     names = arguments.variants.split(",")
-    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
     for _ in range(arguments.rounds):
         for name in names:
             samples[name].append(batch_seconds(name, cfg, data.x_train, data.y_train))
-    reference = statistics.median(train for train, _ in samples[names[0]])
-    print(f"{'variant':>36} | train ms/batch | vs default | forward ms/batch")
+    def median(name: str, index: int) -> float:
+        return statistics.median(sample[index] for sample in samples[name])
+
+    print(f"{'variant':>38} | train ms/batch (wall) | vs default | CPU ms/batch | vs default | forward ms")
     for name in names:
-        train = statistics.median(value for value, _ in samples[name])
-        forward = statistics.median(value for _, value in samples[name])
-        print(f"{name:>36} | {1000 * train:14.1f} | {train / reference:9.2f}x | {1000 * forward:7.1f}")
+        print(f"{name:>38} | {1000 * median(name, 0):21.1f} | {median(name, 0) / median(names[0], 0):9.2f}x | "
+              f"{1000 * median(name, 1):12.1f} | {median(name, 1) / median(names[0], 1):9.2f}x | "
+              f"{1000 * median(name, 2):10.1f}")
 
 
 if __name__ == "__main__":
