@@ -25,7 +25,7 @@ import jinja2
 from markupsafe import Markup
 
 from imdb_sweep import contract
-from imdb_sweep.config.identity import short_value
+from imdb_sweep.report.columns import ParamColumn, param_columns
 from imdb_sweep.report.conclusions import (
     conclusion_sections,
     effects_records,
@@ -38,12 +38,11 @@ from imdb_sweep.report.unranked import (
     PRUNED_TITLE,
     not_finished_record,
     pruned_cells,
+    pruned_columns,
     pruned_headers,
-    pruned_keys,
     pruned_record,
     pruned_runs,
 )
-from imdb_sweep.tracking.records import param_text
 from imdb_sweep.tracking.uris import is_server, run_address
 
 FORMATS = ("markdown", "csv", "html", "json", "latex")
@@ -189,8 +188,13 @@ def leading_metrics(table: ComparisonTable) -> list[str]:
     return [table.ranked_by] + ([TEST_METRIC] if table.ranked_by != TEST_METRIC else [])
 
 
+def display_columns(table: ComparisonTable) -> list[ParamColumn]:
+    """The param columns shown: one per key, a cross-family table's model keys in one (columns.py)."""
+    return param_columns(table.param_keys, table.labels)
+
+
 def display_headers(table: ComparisonTable) -> list[str]:
-    headers = [table.labels[key] for key in table.param_keys]
+    headers = [column.header for column in display_columns(table)]
     for metric in leading_metrics(table):
         if not table.grouped_by_seed:
             headers.append(metric)
@@ -218,10 +222,8 @@ def _mean_and_std(metric: str, row: Row) -> str:
 def display_cells(table: ComparisonTable, row: Row, short_ids: bool) -> list[str]:
     """Cell texts of one row; the cell of the ranking metric is the one marked as best."""
     single = row.n == 1
-    # A search's sampled floats shortened for reading (CSV and JSON keep them whole);
-    # a param the run did not log stays empty.
-    cells = [short_value(param_text(row.params[key])) if key in row.runs[0].params else ""
-             for key in table.param_keys]
+    # A param the run did not log stays empty.
+    cells = [column.text(table.labels, row.params, row.runs[0].params) for column in display_columns(table)]
     for metric in leading_metrics(table):
         if not table.grouped_by_seed:
             cells.append(_number(metric, row.summaries[metric].mean, single))
@@ -252,7 +254,7 @@ def display_cells(table: ComparisonTable, row: Row, short_ids: bool) -> list[str
 
 
 def ranking_column(table: ComparisonTable) -> int:
-    return len(table.param_keys)
+    return len(display_columns(table))
 
 
 def ranking_note(table: ComparisonTable) -> str:
@@ -349,7 +351,7 @@ def to_latex(table: ComparisonTable) -> str:
         "\\begin{table}[ht]",
         "\\centering",
         "\\small",
-        f"\\begin{{tabular}}{{{'l' * len(table.param_keys)}{'r' * (len(headers) - len(table.param_keys))}}}",
+        f"\\begin{{tabular}}{{{'l' * ranking_column(table)}{'r' * (len(headers) - ranking_column(table))}}}",
         "\\toprule",
         " & ".join(latex_escape(header) for header in headers) + " \\\\",
         "\\midrule",
@@ -441,16 +443,16 @@ def page_headers(table: ComparisonTable) -> list[Cell]:
     """Headers aligned as their cells: text columns (params, run names and ids) left."""
     headers = display_headers(table)
     first_run_column = len(headers) - (1 if table.grouped_by_seed else 2)
-    return [Cell(header, "param" if index < len(table.param_keys) or index >= first_run_column else "result")
+    return [Cell(header, "param" if index < ranking_column(table) or index >= first_run_column else "result")
             for index, header in enumerate(headers)]
 
 
 def page_row(table: ComparisonTable, row: Row) -> PageRow:
     """The row's cells but the last, which becomes the run id(s), short and linked."""
     texts = display_cells(table, row, short_ids=False)[:-1]
-    parameter_count = len(table.param_keys)
-    cells = [Cell(text, "param" if index < parameter_count else
-                  "ranking" if index == ranking_column(table) else "result")
+    columns = display_columns(table)
+    cells = [Cell(text, ("param settings" if columns[index].is_settings else "param") if index < len(columns) else
+                  "ranking" if index == len(columns) else "result")
              for index, text in enumerate(texts)]
     if not table.grouped_by_seed:
         cells[-1] = Cell(cells[-1].text, "run-name")
@@ -461,7 +463,8 @@ def page_row(table: ComparisonTable, row: Row) -> PageRow:
 def pruned_column_classes(table: ComparisonTable) -> list[str]:
     """As pruned_headers: the trial number, the searched params (left, as text), the
     epoch and the metric, then the run's name (the id cell is the run link)."""
-    return ["result", *["param"] * len(pruned_keys(table)), "result", "result", "run-name", "param"]
+    params = ["param settings" if column.is_settings else "param" for column in pruned_columns(table)]
+    return ["result", *params, "result", "result", "run-name", "param"]
 
 
 def pruned_page_headers(table: ComparisonTable) -> list[Cell]:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from imdb_sweep.config.identity import short_value
+from imdb_sweep.report.columns import ParamColumn, param_columns
 from imdb_sweep.report.runs import JobRun
 from imdb_sweep.report.table import ComparisonTable, recorded_value, short_labels, varying_params
-from imdb_sweep.tracking.records import param_text
 
 PRUNED_TITLE = "Pruned by the search (stopped early; never ranked nor chosen)"
 NOT_FINISHED_TITLE = "Not ranked (did not finish)"
@@ -48,15 +47,21 @@ def not_finished_record(run: JobRun) -> dict[str, Any]:
     return {"run_name": run.run_name, "run_id": run.run_id, "status": run.status, "error": run.error}
 
 
+def pruned_columns(table: ComparisonTable) -> list[ParamColumn]:
+    """The pruned trials' param columns as the ranked table shows them (columns.py)."""
+    keys = pruned_keys(table)
+    return param_columns(keys, short_labels(keys))
+
+
 def pruned_headers(table: ComparisonTable) -> list[str]:
-    labels = short_labels(pruned_keys(table))
-    return ["trial", *labels.values(), "pruned after epoch", f"{table.ranked_by} when stopped", "run", "run_id"]
+    columns = [column.header for column in pruned_columns(table)]
+    return ["trial", *columns, "pruned after epoch", f"{table.ranked_by} when stopped", "run", "run_id"]
 
 
 def pruned_cells(table: ComparisonTable, run: JobRun) -> list[str]:
     """Cell texts of one pruned trial; the run id last, in full (formats shorten it)."""
     value = run.metrics.get(table.ranked_by, math.nan)
+    labels = short_labels(pruned_keys(table))
     return ["" if run.trial_number is None else str(run.trial_number),
-            *(short_value(param_text(run.params[key])) if key in run.params else ""
-              for key in pruned_keys(table)),
+            *(column.text(labels, run.params, run.params) for column in pruned_columns(table)),
             run.pruned_at_epoch or "", "" if math.isnan(value) else f"{value:.4f}", run.run_name, run.run_id]

@@ -5,11 +5,7 @@ page that fits a laptop screen in headless Chromium."""
 from __future__ import annotations
 
 import io
-import json
 import random
-import shutil
-import subprocess
-from pathlib import Path
 
 import matplotlib.image
 import matplotlib.pyplot as plt
@@ -27,6 +23,7 @@ from imdb_sweep.report.plots import (
     render_plots,
 )
 from imdb_sweep.report.table import ComparisonTable, distinguishing_keys
+from tests.helpers.chromium import CHROMIUM, chromium, layout_facts
 from tests.helpers.report_runs import EXPERIMENT, FakeSweeps
 
 # conf/variant/*.yaml: each variant changes one or two keys of the baseline.
@@ -181,40 +178,6 @@ def test_the_test_accuracy_plot_is_zoomed_to_the_data(variant_table):
 # ---------------------------------------------------------------------------
 # The HTML page in headless Chromium at laptop widths
 # ---------------------------------------------------------------------------
-
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync", "--hide-scrollbars"]
-# Added to a copy of the page: once the plots are loaded, the layout facts go into the DOM
-# that --dump-dom prints.
-LAYOUT_PROBE = """<script>
-window.addEventListener("load", () => {
-  const box = document.getElementById("comparison").parentElement;
-  const facts = {window_width: window.innerWidth, page_width: document.documentElement.scrollWidth,
-                 box_width: box.clientWidth, table_width: box.scrollWidth,
-                 images: [...document.images].map(image => image.getBoundingClientRect().right)};
-  const output = document.createElement("pre");
-  output.id = "layout-facts";
-  output.textContent = JSON.stringify(facts);
-  document.body.appendChild(output);
-});
-</script>"""
-
-
-def chromium(arguments: list[str], profile: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments],
-                          capture_output=True, text=True, timeout=120)
-
-
-def layout_facts(page: Path, width: int, profile: Path) -> dict:
-    probed = page.with_name(f"probed_{width}.html")
-    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", LAYOUT_PROBE + "</body>"),
-                      encoding="utf-8")
-    result = chromium([f"--window-size={width},768", "--dump-dom", probed.as_uri()], profile)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert '<pre id="layout-facts">' in result.stdout, "the probe did not run: " + result.stderr[-2000:]
-    return json.loads(result.stdout.split('<pre id="layout-facts">', 1)[1].split("</pre>", 1)[0])
-
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed "
                     "(apt-get install chromium; .ci/run installs it)")
