@@ -101,13 +101,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per variant (at least 2; 5 for the figures)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--output", type=Path, default=results_file("seed_table"))
+    parser.add_argument("--store", type=Path, default=None,
+                        help="keep the sweep's local store in this new folder (default: a temporary one, removed)")
     parser.add_argument("extra", nargs="*", help="overrides for every job (after --)")
     args = parser.parse_args()
     if args.seeds < 2:
         parser.error(f"--seeds = {args.seeds} is not allowed: expected at least 2 (a CI needs two seeds)")
     require_archive()
     with tempfile.TemporaryDirectory(prefix="seed_table_") as folder:
-        store = Path(folder)
+        store = Path(folder) if args.store is None else args.store.resolve()
+        store.mkdir(parents=True, exist_ok=True)
         wall = run_sweep(store, args.seeds, args.epochs, args.extra)
         rows, means = checked_rows(store)
     print(markdown(rows, means))

@@ -30,6 +30,7 @@ from imdb_sweep.report.conclusions import (
     conclusion_sections,
     effects_records,
     expected_best_records,
+    seeds_record,
 )
 from imdb_sweep.report.search import recorded_search
 from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row, measured_on_test_set, recorded_value
@@ -159,6 +160,7 @@ def to_json(table: ComparisonTable) -> str:
         "effect_references": table.effects.references,
         "effect_notes": table.effects.notes,
         "expected_best": expected_best_records(table),
+        "seed_rule": seeds_record(table),
     }
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
