@@ -62,12 +62,15 @@ def verdict(seed_difference: float, low: float, high: float) -> str:
     return "holds" if (seed_difference > 0) == (low > 0) else "reversed"
 
 
-def checked_rows(store: Path) -> tuple[list[dict], dict]:
-    """One record per variant but the baseline: the seed's difference, ours, the verdict."""
+def checked_rows(store: Path, every_run: bool = False) -> tuple[list[dict], dict]:
+    """One record per variant but the baseline: the seed's difference, ours, the verdict.
+    The store's latest sweep, or with `every_run` every job run in it (several sweeps that
+    together hold every variant's seeds: benchmarks/adaptive_seeds.py)."""
     from imdb_sweep.report import build_table, select_runs
     from imdb_sweep.tracking.uris import local_store_uri
 
-    table = build_table(select_runs(local_store_uri(store), "imdb-sweep"), {"variant": "baseline"})
+    table = build_table(select_runs(local_store_uri(store), "imdb-sweep", every_run=every_run),
+                        {"variant": "baseline"})
     effects = {effect.level: effect for effect in table.effects.effects
                if effect.key == "variant" and effect.metric == METRIC}
     rows = []
