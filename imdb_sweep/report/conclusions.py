@@ -31,6 +31,8 @@ class Section:
     headers: list[str]
     rows: list[list[str]]
     note: str
+    # Columns of words (keys, levels, reasons), set left as text reads; the others are numbers.
+    text_columns: tuple[int, ...] = ()
 
 
 def _p_text(value: float) -> str:
@@ -74,7 +76,8 @@ def effects_section(table: ComparisonTable) -> Section | None:
     if not found.effects:
         return None
     return Section("effects", EFFECTS_TITLE, list(EFFECT_HEADERS),
-                   [effect_cells(table, effect) for effect in found.effects], effects_note(found))
+                   [effect_cells(table, effect) for effect in found.effects], effects_note(found),
+                   text_columns=(0, 1, 2, 3, 8))
 
 
 def expected_best_values(table: ComparisonTable) -> list[float]:
@@ -111,8 +114,10 @@ def seeds_plans(table: ComparisonTable) -> list[dict[str, Any]]:
     rule, metric = recorded
     config_keys = [key for key in varying_params(runs) if key != SEED_KEY]
     plans = plan_seeds(runs, config_keys, rule, table.baseline, metric=metric)
-    return [{"configuration": " ".join(f"{table.labels.get(key, key)}={value}"
-                                       for key, value in plan.configuration.items()),
+    # Named as the table's rows are: by the keys that tell them apart (`variant=mse`, not its every key).
+    shown = table.label_keys or config_keys
+    return [{"configuration": " ".join(f"{table.labels.get(key, key)}={plan.configuration[key]}"
+                                       for key in shown if key in plan.configuration),
              "seeds": plan.seeds, "more": plan.more, "reason": plan.reason} for plan in plans]
 
 
@@ -130,7 +135,7 @@ def seeds_section(table: ComparisonTable) -> Section | None:
                 "at the cap, with effects still unsettled (their CIs cover 0 and are wider than the bound)."))
     rows = [[plan["configuration"], str(plan["seeds"]), plan["reason"]] for plan in plans]
     return Section("seeds", SEEDS_TITLE, ["configuration", "seeds", "why it stopped"], rows,
-                   f"{rule_text(*recorded)} {ended}")
+                   f"{rule_text(*recorded)} {ended}", text_columns=(0, 2))
 
 
 def conclusion_sections(table: ComparisonTable) -> list[Section]:
