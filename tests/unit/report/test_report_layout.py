@@ -269,3 +269,12 @@ def test_a_sweep_with_adaptive_seeds_shows_the_seeds_each_configuration_took(tmp
     # A plain sweep has no such section, and JSON says null.
     plain = build_table(select_runs(store.uri, EXPERIMENT, every_run=True))
     assert "Seeds until the answer is clear" not in render(plain, "markdown", {})
+
+
+def test_a_run_name_breaks_after_its_commas_never_inside_a_value():
+    from imdb_sweep.report.formats import cell_breakable
+
+    assert str(cell_breakable("units=64,dropout=0.5,l2=0.0", "run-name")) == "units=64,<wbr>dropout=0.5,<wbr>l2=0.0"
+    assert cell_breakable("0.5", "param") == "0.5"
+    assert "overflow-wrap: anywhere" not in (Path(__file__).parents[3] / "imdb_sweep" / "report" / "templates"
+                                             / "report.css").read_text().split("td.run-name", 1)[1].split("}", 1)[0]
