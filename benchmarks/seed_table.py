@@ -62,12 +62,15 @@ def verdict(seed_difference: float, low: float, high: float) -> str:
     return "holds" if (seed_difference > 0) == (low > 0) else "reversed"
 
 
-def checked_rows(store: Path) -> tuple[list[dict], dict]:
-    """One record per variant but the baseline: the seed's difference, ours, the verdict."""
+def checked_rows(store: Path, every_run: bool = False) -> tuple[list[dict], dict]:
+    """One record per variant but the baseline: the seed's difference, ours, the verdict.
+    The store's latest sweep, or with `every_run` every job run in it (several sweeps that
+    together hold every variant's seeds: benchmarks/adaptive_seeds.py)."""
     from imdb_sweep.report import build_table, select_runs
     from imdb_sweep.tracking.uris import local_store_uri
 
-    table = build_table(select_runs(local_store_uri(store), "imdb-sweep"), {"variant": "baseline"})
+    table = build_table(select_runs(local_store_uri(store), "imdb-sweep", every_run=every_run),
+                        {"variant": "baseline"})
     effects = {effect.level: effect for effect in table.effects.effects
                if effect.key == "variant" and effect.metric == METRIC}
     rows = []
@@ -101,13 +104,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds per variant (at least 2; 5 for the figures)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--output", type=Path, default=results_file("seed_table"))
+    parser.add_argument("--store", type=Path, default=None,
+                        help="keep the sweep's local store in this new folder (default: a temporary one, removed)")
     parser.add_argument("extra", nargs="*", help="overrides for every job (after --)")
     args = parser.parse_args()
     if args.seeds < 2:
         parser.error(f"--seeds = {args.seeds} is not allowed: expected at least 2 (a CI needs two seeds)")
     require_archive()
     with tempfile.TemporaryDirectory(prefix="seed_table_") as folder:
-        store = Path(folder)
+        store = Path(folder) if args.store is None else args.store.resolve()
+        store.mkdir(parents=True, exist_ok=True)
         wall = run_sweep(store, args.seeds, args.epochs, args.extra)
         rows, means = checked_rows(store)
     print(markdown(rows, means))

@@ -11,6 +11,7 @@ with garbage_collection_paused():  # Hydra and MLflow: a second of imports
     from omegaconf import DictConfig
 
     from hydra_plugins.imdb_sweep_optuna.optuna_sweeper import register as register_optuna_sweeper
+    from hydra_plugins.imdb_sweep_seeds.adaptive_seeds_sweeper import register as register_adaptive_seeds_sweeper
     from imdb_sweep import contract
     from imdb_sweep.config.schema import register_schemas
     from imdb_sweep.config.validation import ConfigError
@@ -21,6 +22,7 @@ with garbage_collection_paused():  # Hydra and MLflow: a second of imports
 
 register_ray_launcher_preset()
 register_optuna_sweeper()
+register_adaptive_seeds_sweeper()
 register_schemas()
 
 

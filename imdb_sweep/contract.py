@@ -57,6 +57,16 @@ SEARCH_STORAGE = "imdb_sweep.search.storage"
 SEARCH_EXHAUSTED = "imdb_sweep.search.exhausted"
 # The parent's artifact holding the search space: {key: Optuna distribution JSON}.
 SEARCH_SPACE_ARTIFACT = "search/space.json"
+# A grid with adaptive seeds (hydra/sweeper=adaptive_seeds): its stopping rule, on the
+# parent run, which the report reads back; the rounds and each configuration's seeds in an artifact.
+SEED_RULE_MIN_SEEDS = "imdb_sweep.seed_rule.min_seeds"
+SEED_RULE_MAX_SEEDS = "imdb_sweep.seed_rule.max_seeds"
+SEED_RULE_HALF_WIDTH = "imdb_sweep.seed_rule.half_width"  # accuracy (0.005 = half a point)
+SEED_RULE_METRIC = "imdb_sweep.seed_rule.metric"
+SEED_RULE_CONFIDENCE = "imdb_sweep.seed_rule.confidence"  # overall, spent over the looks
+SEED_RULE_ROUNDS = "imdb_sweep.seed_rule.rounds"
+SEED_RULE_OUTCOME = "imdb_sweep.seed_rule.outcome"  # settled, or capped (some effects still unsettled)
+SEED_ROUNDS_ARTIFACT = "seeds/rounds.json"
 
 # On a sweep's parent run, set when its report is published (sweep/publishing.py);
 # a search's optimization_results.yaml names its best trial and run the same way.

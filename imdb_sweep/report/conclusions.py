@@ -1,6 +1,8 @@
 """The report's conclusions as plain tables of text that every human format renders the
 same way (formats.py: Markdown, HTML, LaTeX): the factor effects (effects.py) and the
-expected best score against trials (expected_best.py). CSV and JSON take the records."""
+expected best score against trials (expected_best.py), and, for a grid with adaptive seeds,
+the seeds each configuration took under the stopping rule (seed_rule.py). CSV and JSON take
+the records."""
 
 from __future__ import annotations
 
@@ -8,12 +10,15 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from imdb_sweep import contract
 from imdb_sweep.report.effects import INTERACTION_JOIN, Effect, FactorEffects
 from imdb_sweep.report.expected_best import ExpectedBest, expected_best_curve, shown_trials
-from imdb_sweep.report.table import ComparisonTable
+from imdb_sweep.report.seed_rule import plan_seeds, rule_from_tags, rule_text
+from imdb_sweep.report.table import SEED_KEY, ComparisonTable, varying_params
 
 EFFECTS_TITLE = "Factor effects"
 EXPECTED_BEST_TITLE = "Expected best against trials"
+SEEDS_TITLE = "Seeds until the answer is clear"
 EFFECT_HEADERS = ("key", "level", "reference", "metric", "difference", "95% CI", "p", "p (Holm)", "resolved")
 
 
@@ -26,6 +31,8 @@ class Section:
     headers: list[str]
     rows: list[list[str]]
     note: str
+    # Columns of words (keys, levels, reasons), set left as text reads; the others are numbers.
+    text_columns: tuple[int, ...] = ()
 
 
 def _p_text(value: float) -> str:
@@ -69,7 +76,8 @@ def effects_section(table: ComparisonTable) -> Section | None:
     if not found.effects:
         return None
     return Section("effects", EFFECTS_TITLE, list(EFFECT_HEADERS),
-                   [effect_cells(table, effect) for effect in found.effects], effects_note(found))
+                   [effect_cells(table, effect) for effect in found.effects], effects_note(found),
+                   text_columns=(0, 1, 2, 3, 8))
 
 
 def expected_best_values(table: ComparisonTable) -> list[float]:
@@ -96,9 +104,44 @@ def expected_best_section(table: ComparisonTable) -> Section | None:
                    ["trials", f"expected best {table.ranked_by}", "std"], rows, note)
 
 
+def seeds_plans(table: ComparisonTable) -> list[dict[str, Any]]:
+    """For a sweep with adaptive seeds (its parent run carries the rule): each configuration,
+    its seeds and the rule's verdict on it, judged again on the runs the report reads."""
+    recorded = rule_from_tags(table.selection.parent_tags)
+    runs = table.selection.finished
+    if recorded is None or not runs:
+        return []
+    rule, metric = recorded
+    config_keys = [key for key in varying_params(runs) if key != SEED_KEY]
+    plans = plan_seeds(runs, config_keys, rule, table.baseline, metric=metric)
+    # Named as the table's rows are: by the keys that tell them apart (`variant=mse`, not its every key).
+    shown = table.label_keys or config_keys
+    return [{"configuration": " ".join(f"{table.labels.get(key, key)}={plan.configuration[key]}"
+                                       for key in shown if key in plan.configuration),
+             "seeds": plan.seeds, "more": plan.more, "reason": plan.reason} for plan in plans]
+
+
+def seeds_section(table: ComparisonTable) -> Section | None:
+    plans = seeds_plans(table)
+    if not plans:
+        return None
+    recorded = rule_from_tags(table.selection.parent_tags)
+    assert recorded is not None  # plans come only with a rule
+    tags = table.selection.parent_tags
+    rounds = tags.get(contract.SEED_RULE_ROUNDS, "?")
+    outcome = tags.get(contract.SEED_RULE_OUTCOME, "")
+    ended = (f"The sweep stopped after {rounds} round(s): "
+             + ("every effect settled." if outcome == "settled" else
+                "at the cap, with effects still unsettled (their CIs cover 0 and are wider than the bound)."))
+    rows = [[plan["configuration"], str(plan["seeds"]), plan["reason"]] for plan in plans]
+    return Section("seeds", SEEDS_TITLE, ["configuration", "seeds", "why it stopped"], rows,
+                   f"{rule_text(*recorded)} {ended}", text_columns=(0, 2))
+
+
 def conclusion_sections(table: ComparisonTable) -> list[Section]:
     """The sections a report shows under its table (those with something to say)."""
-    return [section for section in (effects_section(table), expected_best_section(table)) if section is not None]
+    sections = (effects_section(table), seeds_section(table), expected_best_section(table))
+    return [section for section in sections if section is not None]
 
 
 def effects_records(table: ComparisonTable) -> list[dict[str, Any]]:
@@ -107,3 +150,16 @@ def effects_records(table: ComparisonTable) -> list[dict[str, Any]]:
 
 def expected_best_records(table: ComparisonTable) -> list[dict[str, Any]]:
     return [{"trials": point.trials, "mean": point.mean, "std": point.std} for point in expected_best_of(table)]
+
+
+def seeds_record(table: ComparisonTable) -> dict[str, Any] | None:
+    """The JSON entry of a sweep with adaptive seeds: its rule, how it ended, each configuration's seeds."""
+    recorded = rule_from_tags(table.selection.parent_tags)
+    if recorded is None:
+        return None
+    rule, metric = recorded
+    tags = table.selection.parent_tags
+    return {"min_seeds": rule.min_seeds, "max_seeds": rule.max_seeds, "half_width": rule.half_width,
+            "metric": metric, "confidence": rule.confidence, "look_confidence": rule.look_confidence,
+            "rounds": int(tags.get(contract.SEED_RULE_ROUNDS, "0")), "outcome": tags.get(contract.SEED_RULE_OUTCOME),
+            "configurations": seeds_plans(table)}

@@ -30,6 +30,7 @@ from imdb_sweep.report.conclusions import (
     conclusion_sections,
     effects_records,
     expected_best_records,
+    seeds_record,
 )
 from imdb_sweep.report.search import recorded_search
 from imdb_sweep.report.table import TEST_METRIC, ComparisonTable, Row, measured_on_test_set, recorded_value
@@ -158,6 +159,7 @@ def to_json(table: ComparisonTable) -> str:
         "effect_references": table.effects.references,
         "effect_notes": table.effects.notes,
         "expected_best": expected_best_records(table),
+        "seed_rule": seeds_record(table),
     }
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
@@ -439,6 +441,12 @@ def breakable(text: str) -> Markup:
     return Markup("_<wbr>").join(text.split("_"))
 
 
+def cell_breakable(text: str, css: str) -> Markup | str:
+    """A run name (`units=64,hidden_layers=2,dropout=0.5`) breaks after its commas only, so
+    a narrow column never splits a value (`0.` / `5`); other cells as they are."""
+    return Markup(",<wbr>").join(text.split(",")) if css == "run-name" else text
+
+
 def page_headers(table: ComparisonTable) -> list[Cell]:
     """Headers aligned as their cells: text columns (params, run names and ids) left."""
     headers = display_headers(table)
@@ -492,6 +500,7 @@ def page_template() -> jinja2.Template:
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True)
     environment.filters["breakable"] = breakable
+    environment.filters["cell_breakable"] = cell_breakable
     return environment.get_template("report.html.j2")
 
 

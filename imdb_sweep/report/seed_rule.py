@@ -82,14 +82,16 @@ class SeedPlan:
 
 
 def plan_seeds(runs: Sequence[JobRun], config_keys: list[str], rule: SeedRule,
-               baseline: dict[str, str] | None = None, defaults: dict[str, Any] | None = None) -> list[SeedPlan]:
+               baseline: dict[str, str] | None = None, defaults: dict[str, Any] | None = None,
+               metric: str = WATCHED_METRIC) -> list[SeedPlan]:
     """Which configurations of `runs` (finished job runs, one per configuration and seed)
-    need another seed under `rule`; configurations in order of first appearance."""
+    need another seed under `rule`, watching `metric` (a validation accuracy);
+    configurations in order of first appearance."""
     groups: dict[tuple[str, ...], list[JobRun]] = {}
     for run in runs:
         groups.setdefault(tuple(param_text(run.params.get(key)) for key in config_keys), []).append(run)
     # Each look's CIs carry the spent error already; Holm's p-values play no part here.
-    found = factor_effects(runs, config_keys, baseline, defaults, metrics=[WATCHED_METRIC],
+    found = factor_effects(runs, config_keys, baseline, defaults, metrics=[metric],
                            confidence=rule.look_confidence, adjust=False)
     # Without a CI (no spread yet) an effect is unsettled: a NaN half-width is never below the bound.
     unsettled = {(effect.key, level) for effect in found.effects if not effect.is_interaction
@@ -110,6 +112,33 @@ def plan_seeds(runs: Sequence[JobRun], config_keys: list[str], rule: SeedRule,
         else:
             plans.append(SeedPlan(configuration, seeds, False, "every effect it takes part in is settled"))
     return plans
+
+
+def rule_tags(rule: SeedRule, metric: str) -> dict[str, str]:
+    """The rule as the parent run's tags, which the report reads back (rule_from_tags)."""
+    return {contract.SEED_RULE_MIN_SEEDS: str(rule.min_seeds), contract.SEED_RULE_MAX_SEEDS: str(rule.max_seeds),
+            contract.SEED_RULE_HALF_WIDTH: repr(rule.half_width), contract.SEED_RULE_METRIC: metric,
+            contract.SEED_RULE_CONFIDENCE: repr(rule.confidence)}
+
+
+def rule_from_tags(tags: dict[str, str]) -> tuple[SeedRule, str] | None:
+    """The rule (and its metric) a sweep with adaptive seeds ran under; None for any other sweep."""
+    if contract.SEED_RULE_MIN_SEEDS not in tags:
+        return None
+    rule = SeedRule(int(tags[contract.SEED_RULE_MIN_SEEDS]), int(tags[contract.SEED_RULE_MAX_SEEDS]),
+                    float(tags[contract.SEED_RULE_HALF_WIDTH]), float(tags[contract.SEED_RULE_CONFIDENCE]))
+    return rule, tags.get(contract.SEED_RULE_METRIC, WATCHED_METRIC)
+
+
+def rule_text(rule: SeedRule, metric: str) -> str:
+    """The stopping rule and why its error rate holds, in two sentences (report, console)."""
+    return (f"Each configuration ran at least {rule.min_seeds} and at most {rule.max_seeds} seeds; after each "
+            f"round, one more seed went to every configuration in an effect on {metric} whose CI neither "
+            f"excludes 0 nor is narrower than ±{100 * rule.half_width:g} points. Each look's CI is at "
+            f"{100 * rule.look_confidence:.3g}% (the {100 * (1 - rule.confidence):g}% error split over at most "
+            f"{rule.looks} looks, Bonferroni), so every final CI covers its true difference with probability at "
+            f"least {100 * rule.confidence:g}% however the sweep stopped (the guarantee is for CIs at the look's "
+            f"level; the factor effects' 95% CIs are narrower).")
 
 
 def is_settled(plans: Sequence[SeedPlan]) -> bool:

@@ -25,6 +25,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from imdb_sweep.config.identity import distinguishing_overrides
+from imdb_sweep.sweep.adaptive_seeds import check_adaptive_seeds, is_adaptive_seeds
 from imdb_sweep.sweep.expansion import expand_basic_sweep, is_basic_sweeper, sweep_arguments, validate_sweep
 from imdb_sweep.sweep.parent import create_parent_run, grid_title, new_sweep_id
 from imdb_sweep.sweep.pending import end_sweep
@@ -57,13 +58,16 @@ class MlflowSweepCallback(Callback):
                 "_spool_root": None, "_sync_wait_seconds": 0.0, "_all_sent": True}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not is_basic_sweeper(config):
+        adaptive = is_adaptive_seeds(config)
+        if not (is_basic_sweeper(config) or adaptive):
             return  # A search sweeper (imdb_sweep/search/sweeper.py) owns its parent run: it knows its trials.
         # Hydra turns exceptions raised by callbacks into warnings and carries on
         # launching jobs; a sweep that cannot be tracked or holds a bad job must
         # stop here instead, so we exit with the message ourselves.
         try:
             jobs, swept_keys = expand_basic_sweep(config)
+            # The adaptive seeds' settings first: a swept seed is said as such, not as a bad job.
+            rule = check_adaptive_seeds(config, swept_keys)[0] if adaptive else None
             validate_sweep(config, jobs, swept_keys)
             self._target = connect(config.tracking, config.sweep.connect_attempts)
         except (ValueError, TrackingError) as error:
@@ -83,13 +87,15 @@ class MlflowSweepCallback(Callback):
         title = grid_title(distinguishing_overrides(sweep_arguments(config), swept_keys))
         parent = create_parent_run(self._client, self._target, sweep_id, " ".join(config.hydra.overrides.task),
                                    title)
-        self._client.log_param(parent.info.run_id, "total_jobs", len(jobs))
+        # With adaptive seeds, the first round's jobs; the sweeper republishes the count round by round.
+        first_jobs = len(jobs) * rule.min_seeds if rule is not None else len(jobs)
+        self._client.log_param(parent.info.run_id, "total_jobs", first_jobs)
         self._state = SweepState(
             sweep_id=sweep_id,
             parent_run_id=parent.info.run_id,
             tracking_uri=self._target.uri,
             experiment_id=self._target.experiment_id,
-            total_jobs=len(jobs),
+            total_jobs=first_jobs,
             swept_keys=swept_keys,
         )
         self._state.publish(Path(config.hydra.sweep.dir))
@@ -98,7 +104,9 @@ class MlflowSweepCallback(Callback):
         # Hydra raises out of the sweep when a job failed and never calls
         # on_multirun_end then; ending the parent at exit covers that case.
         atexit.register(self._finish)
-        print(f"Sweep {sweep_id}: {self._state.total_jobs} job(s), parent run "
+        more = (f" ({len(jobs)} configuration(s) x {rule.min_seeds} seeds; more seeds, up to {rule.max_seeds}, "
+                "where an effect is unsettled)" if rule is not None else "")
+        print(f"Sweep {sweep_id}: {self._state.total_jobs} job(s){more}, parent run "
               f"{parent.info.run_id} in experiment '{self._target.experiment_name}'", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -111,6 +119,9 @@ class MlflowSweepCallback(Callback):
             return
         state, client = self._state, self._client
         self._state = None  # Finish once, whether called by Hydra or at exit.
+        published = SweepState.find(None)
+        if published is not None and published.sweep_id == state.sweep_id:
+            state = published  # the adaptive seeds' sweeper counts its rounds' jobs in it
         SweepState.withdraw()
         if self._heartbeat is not None:
             self._heartbeat.stop()

@@ -159,6 +159,7 @@ def test_the_wheel_holds_every_module_and_every_config_file(wheel: Path):
     assert "imdb_sweep/report/templates/report.html.j2" in templates and templates <= names, sorted(templates - names)
     # The search sweeper's plugin, in Hydra's namespace package, which has no __init__.py of ours.
     assert "hydra_plugins/imdb_sweep_optuna/optuna_sweeper.py" in names
+    assert "hydra_plugins/imdb_sweep_seeds/adaptive_seeds_sweeper.py" in names
     assert "hydra_plugins/__init__.py" not in names
 
 
@@ -230,7 +231,7 @@ def test_an_editable_install_reads_the_checkouts_conf(tmp_path: Path):
 def test_hydras_plugin_scan_finds_the_sweeper_in_a_fresh_process(install: str, request, tmp_path: Path):
     python = request.getfixturevalue(install)
     sweepers = discovered_sweepers(python, tmp_path)
-    assert "ImdbOptunaSweeper" in sweepers, sweepers
+    assert "ImdbOptunaSweeper" in sweepers and "AdaptiveSeedsSweeper" in sweepers, sweepers
     # From the install itself: the venv's copy, or the editable install's source folder.
     expected_root = python.parent.parent if install == "installed_python" else request.getfixturevalue("source_copy")
     assert Path(sweepers["ImdbOptunaSweeper"]).is_relative_to(expected_root), sweepers

@@ -27,7 +27,7 @@ from imdb_sweep.config.schema.fields import integer, text
 from imdb_sweep.config.schema.models import MODEL_FAMILIES
 from imdb_sweep.config.schema.runtime import RuntimeConfig
 from imdb_sweep.config.schema.sweep import SweepConfig
-from imdb_sweep.config.schema.sweeper import SearchSweeperConfig
+from imdb_sweep.config.schema.sweeper import AdaptiveSeedsSweeperConfig, SearchSweeperConfig
 from imdb_sweep.config.schema.tracking import TrackingConfig
 from imdb_sweep.config.schema.train import TrainConfig
 
@@ -70,3 +70,4 @@ def register_schemas() -> None:
     for family, schema in MODEL_FAMILIES.items():
         store.store(name=family, node=schema, group=f"{SCHEMA_GROUP}/{MODEL_GROUP}")
     store.store(name="optuna", node=SearchSweeperConfig, group=f"{SCHEMA_GROUP}/hydra/sweeper")
+    store.store(name="adaptive_seeds", node=AdaptiveSeedsSweeperConfig, group=f"{SCHEMA_GROUP}/hydra/sweeper")

@@ -74,3 +74,24 @@ class SearchSweeperConfig:
     conditional_params: dict[str, dict[str, str]] | None = checked_apart(
         None, allowed="a mapping of a searched key's value (model=rnn) to keys of its own and their expressions",
         help="keys searched only on trials where a searched key has one value (a model family's own keys)")
+
+
+# What the adaptive seeds' stopping rule may watch: a validation accuracy, so that its
+# half-width reads in points and deciding how many seeds to run never looks at the test set.
+SEED_RULE_METRICS = (contract.BEST_VAL_ACCURACY, contract.FINAL_VAL_ACCURACY)
+
+
+@dataclass
+class AdaptiveSeedsSweeperConfig:
+    TITLE: ClassVar[str] = "the adaptive seeds sweeper"
+
+    min_seeds: int = integer(3, minimum=2, help="seeds every configuration runs first (a CI needs two)")
+    max_seeds: int = integer(10, minimum=2, help="the cap: no configuration runs more seeds (at least min_seeds)")
+    half_width: float = number(0.5, above=0, maximum=50,
+                               help="points of accuracy: an effect whose CI is narrower than ± this is settled, "
+                                    "even when it covers 0")
+    metric: str = one_of(contract.BEST_VAL_ACCURACY, SEED_RULE_METRICS,
+                         note="validation: the rule never looks at the test set",
+                         help="the metric whose effects must be settled")
+    params: dict[str, str] | None = checked_apart(None, allowed="a mapping of keys to sweep values",
+                                                  help="the grid, as Hydra's basic sweeper takes it")

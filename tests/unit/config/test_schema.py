@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from imdb_sweep.config import identity
 from imdb_sweep.config.schema import GROUPS, MODEL_FAMILIES, TopLevelConfig, register_schemas
 from imdb_sweep.config.schema.fields import default_of, text
-from imdb_sweep.config.schema.sweeper import SearchSweeperConfig
+from imdb_sweep.config.schema.sweeper import AdaptiveSeedsSweeperConfig, SearchSweeperConfig
 from imdb_sweep.config.validation import ConfigError, Problem, config_problems, schema_problems, validate_config
 from tests.helpers.paths import CONF_DIR
 
@@ -30,7 +30,8 @@ def group_options() -> list[tuple[Path, type]]:
     options = [(path, schema) for group, schema in GROUPS.items() for path in sorted((CONF_DIR / group).glob("*.yaml"))]
     for path in sorted((CONF_DIR / "model").glob("*.yaml")):
         options.append((path, MODEL_FAMILIES[OmegaConf.load(path)["family"]]))
-    return options + [(CONF_DIR / "hydra" / "sweeper" / "imdb_optuna.yaml", SearchSweeperConfig)]
+    return options + [(CONF_DIR / "hydra" / "sweeper" / "imdb_optuna.yaml", SearchSweeperConfig),
+                      (CONF_DIR / "hydra" / "sweeper" / "adaptive_seeds.yaml", AdaptiveSeedsSweeperConfig)]
 
 
 def own_keys(path: Path) -> dict:

@@ -200,3 +200,44 @@ def test_the_html_report_of_eight_variants_fits_a_laptop_screen(variant_table, t
     image = matplotlib.image.imread(screenshot)
     assert image.shape[:2] == (768, 1366)
     assert (image[: image.shape[0] // 3, :, :3] < 0.5).mean() > 0.01, "the top of the page is blank"
+
+
+def test_the_conclusions_set_words_left_and_numbers_right(variant_table):
+    page = render(variant_table, "html", {})
+    effects = page.split('<table id="effects">', 1)[1].split("</table>", 1)[0]
+    assert '<th class="param">key</th>' in effects and "<th>difference</th>" in effects
+    assert '<td class="param">variant</td><td class="param">units64</td>' in effects
+
+
+def test_a_sweep_with_adaptive_seeds_shows_the_seeds_each_configuration_took(tmp_path):
+    from imdb_sweep.report.seed_rule import SeedRule, rule_tags
+
+    store = FakeSweeps(tmp_path / "store")
+    parent = log_variant_sweep(store)
+    rule = SeedRule(min_seeds=3, max_seeds=3, half_width=0.005)
+    for key, value in {**rule_tags(rule, "best_val_accuracy"), contract.SEED_RULE_ROUNDS: "1",
+                       contract.SEED_RULE_OUTCOME: "capped"}.items():
+        store.client.set_tag(parent, key, value)
+    table = build_table(select_runs(store.uri, EXPERIMENT))
+    markdown = render(table, "markdown", {})
+    section = markdown.split("### Seeds until the answer is clear", 1)[1].split("###", 1)[0]
+    # Each configuration by its row label, with the seeds it took (3: min = max) and why it stopped.
+    for variant in VARIANTS:
+        assert f"| variant={variant} | 3 | at the cap of 3 seeds" in section
+    assert "Each look's CI is at 95%" in section and "after 1 round(s): at the cap" in section
+    record = json.loads(render(table, "json", {}))["seed_rule"]
+    assert (record["min_seeds"], record["max_seeds"], record["half_width"], record["outcome"]) == (3, 3, 0.005,
+                                                                                                   "capped")
+    assert [entry["seeds"] for entry in record["configurations"]] == [3] * len(VARIANTS)
+    # A plain sweep has no such section, and JSON says null.
+    plain = build_table(select_runs(store.uri, EXPERIMENT, every_run=True))
+    assert "Seeds until the answer is clear" not in render(plain, "markdown", {})
+
+
+def test_a_run_name_breaks_after_its_commas_never_inside_a_value():
+    from imdb_sweep.report.formats import cell_breakable
+
+    assert str(cell_breakable("units=64,dropout=0.5,l2=0.0", "run-name")) == "units=64,<wbr>dropout=0.5,<wbr>l2=0.0"
+    assert cell_breakable("0.5", "param") == "0.5"
+    assert "overflow-wrap: anywhere" not in (Path(__file__).parents[3] / "imdb_sweep" / "report" / "templates"
+                                             / "report.css").read_text().split("td.run-name", 1)[1].split("}", 1)[0]
