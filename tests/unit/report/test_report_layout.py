@@ -5,7 +5,9 @@ page that fits a laptop screen in headless Chromium."""
 from __future__ import annotations
 
 import io
+import json
 import random
+from pathlib import Path
 
 import matplotlib.image
 import matplotlib.pyplot as plt
