@@ -1,7 +1,7 @@
 """Issue 24's scenario: a sweep against a local `mlflow server` that is stopped mid-sweep
 and started again on the same store.
 
-    python benchmarks/server_outage.py [--revision REV] [--stop-at 18] [--outage 40]
+    python benchmarks/server_outage.py [--revision REV] [--stop-at 18 | --stop-at-epoch N] [--outage 40]
                                        [--output benchmarks/results/server_outage.json] [-- key=value ...]
 
 Starts a real `mlflow server` (python -m imdb_sweep.server, fresh SQLite store) and a
@@ -9,10 +9,11 @@ Starts a real `mlflow server` (python -m imdb_sweep.server, fresh SQLite store) 
 of revision REV (default: this checkout) in a fresh folder; stops the server
 `--stop-at` seconds after the sweep started (or, with `--stop-at-epoch N`, once the
 store holds N epochs: a start that a loaded machine slows does not move the stop
-out of training) and starts it again `--outage` seconds later (`--outage 0`: never stopped, the sweep's wall time without an outage); waits
-for the sweep. Reports the sweep's exit status and wall time, the measured outage
-(stop until /health answers again: the server's own start is part of it), every
-run's status and, per job run, the steps of each epoch metric the server holds.
+out of training) and starts it again `--outage` seconds later (`--outage 0`: never
+stopped, the sweep's wall time without an outage); waits for the sweep. Reports the
+sweep's exit status and wall time, the measured outage (stop until /health answers
+again: the server's own start is part of it), every run's status and, per job run,
+the steps of each epoch metric the server holds.
 """
 
 from __future__ import annotations
