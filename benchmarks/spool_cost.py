@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 
 from baseline import CHECKOUT, export_revision, require_archive, results_file, write_results
 
-SMALL = ["data.train_limit=2000", "data.test_limit=1000", "train.epochs=3", "train.verbose=0",
+SMALL = ["data.train_limit=2000", "data.test_limit=1000", "train.epochs=3",
          "tracking.log_model=true", "sweep.rerun=all", "sweep.checkpoints=false"]
 MEASURED = ("job_seconds", "model_logging_seconds", "train_seconds")
 

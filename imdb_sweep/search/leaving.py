@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import optuna
 from mlflow.entities import RunStatus
@@ -20,11 +21,10 @@ from imdb_sweep.console import print_flushed
 from imdb_sweep.process.interrupts import was_interrupted
 from imdb_sweep.search import trials as trial_records
 from imdb_sweep.search.study import SearchPlan, follow_worker
-from imdb_sweep.sweep.parent import end_parent_run
-from imdb_sweep.sweep.pending import say_pending
+from imdb_sweep.sweep.pending import end_search_parent, keep_sweep_end, say_pending
 from imdb_sweep.sweep.publishing import publish_results
 from imdb_sweep.tracking.liveness import process_tags
-from imdb_sweep.tracking.spool import pending_spools, send_spools, spool_root
+from imdb_sweep.tracking.spool import is_server_away, pending_spools, send_spools, spool_root
 from imdb_sweep.tracking.sweep_state import SweepState
 
 # The best trial, in the sweep folder, named and shaped as Hydra's Optuna sweeper writes it.
@@ -92,32 +92,42 @@ def another_live_worker(study: optuna.Study) -> dict[str, str] | None:
 def end_search(plan: SearchPlan, client: MlflowClient, study: optuna.Study, state: SweepState,
                status: int | None) -> None:
     """Count the study's trials on the parent run, end it with `status` (a RunStatus
-    value; None: FINISHED unless a trial failed) and publish the report."""
+    value; None: FINISHED unless a trial failed) and publish the report. With the
+    tracking server still away, the end is kept for `python -m imdb_sweep.sync`."""
+    end = search_end(plan, study, status)
+    register = OmegaConf.select(plan.config, "tracking.register", default=None)
+    promote = OmegaConf.select(plan.config, "tracking.promote", default="when_better")
     # The trials' runs first: what their jobs spooled while the server was away.
     root = spool_root(plan.config.tracking)
     left = send_spools(list(pending_spools(root, state.sweep_id)), float(plan.config.sweep.sync_wait_seconds),
                        print_flushed)
-    if left:
-        say_pending(root, state, left)  # the parent stays RUNNING; a later sweep marks it KILLED
-        return
+    if not left:
+        if end["exhausted"]:
+            print_flushed(f"Search {state.sweep_id}: every configuration of its space has been tried")
+        try:
+            end_search_parent(client, state, end)
+        except Exception as error:  # noqa: BLE001 - e.g. the server died during the search
+            if not is_server_away(error, state.tracking_uri):
+                print(f"Could not end the search's parent run {state.parent_run_id}: {type(error).__name__}: "
+                      f"{str(error).splitlines()[0][:300]}", file=sys.stderr, flush=True)
+                return
+        else:
+            publish_results(state, register, promote)
+            return
+    keep_sweep_end(root, state, register, promote, search_end=end)
+    say_pending(root, state, left)
+
+
+def search_end(plan: SearchPlan, study: optuna.Study, status: int | None) -> dict[str, Any]:
+    """The parent's end as the study says it (end_search_parent's `end`), decided now:
+    the study's storage may answer while the tracking server does not."""
     counts = trial_records.trial_summary(study)
-    for name, count in counts.items():
-        client.log_metric(state.parent_run_id, f"trials_{name}", count)
+    metrics = {f"trials_{name}": count for name, count in counts.items()}
     size = plan.space.size() if plan.custom_search_space is None else None
     if size is not None:
-        client.log_metric(state.parent_run_id, "search_space_size", size)
-    if trial_records.exhausted(study):
-        client.set_tag(state.parent_run_id, contract.SEARCH_EXHAUSTED, "true")
-        print_flushed(f"Search {state.sweep_id}: every configuration of its space has been tried")
+        metrics["search_space_size"] = size
     if status is None:
         status = RunStatus.FINISHED if counts["failed"] == 0 else RunStatus.FAILED
-    try:
-        said = [*TRIALS_ALWAYS_SAID, *(name for name in TRIALS_SAID_WHEN_ANY if counts[name])]
-        trials = ", ".join(f"{counts[name]} {name}" for name in said)
-        end_parent_run(client, state, expected=None, status=status, trials=trials)
-    except Exception as error:  # noqa: BLE001 - e.g. the server died during the search
-        print(f"Could not end the search's parent run {state.parent_run_id}: {type(error).__name__}: "
-              f"{str(error).splitlines()[0][:300]}", file=sys.stderr, flush=True)
-        return
-    publish_results(state, OmegaConf.select(plan.config, "tracking.register", default=None),
-                    OmegaConf.select(plan.config, "tracking.promote", default="when_better"))
+    said = [*TRIALS_ALWAYS_SAID, *(name for name in TRIALS_SAID_WHEN_ANY if counts[name])]
+    return {"status": status, "trials": ", ".join(f"{counts[name]} {name}" for name in said),
+            "metrics": metrics, "exhausted": trial_records.exhausted(study)}

@@ -65,11 +65,13 @@ def open_storage(storage: str) -> Any:
         from optuna.storages.journal import JournalFileBackend
 
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    from imdb_sweep.search.patient_storage import PatientRDBStorage
+
     engine_kwargs = _engine_kwargs(storage)
     _refuse_mlflow_database(storage, engine_kwargs)
     for attempt in range(STORAGE_ATTEMPTS):
         try:
-            return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
+            return PatientRDBStorage(storage, engine_kwargs=engine_kwargs)  # waits out a restart
         except Exception as error:  # SQLAlchemy's and the driver's errors alike (re-raised)
             # Workers started together on a fresh database race to create Optuna's
             # tables; the loser finds them made when it tries again.

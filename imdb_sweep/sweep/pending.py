@@ -3,19 +3,23 @@ jobs' spools (tracking/spool.py) to be sent, then end the parent run; or, with t
 server still away, keep the parent's end beside the spools, for `python -m
 imdb_sweep.sync` to do once it has sent them.
 
-A kept end is `<spool root>/sweeps/<sweep id>.json`: the sweep's state and its
-`tracking.register` name.
+A kept end is `<spool root>/sweeps/<sweep id>.json`: the sweep's state, its
+`tracking.register` name and, for a search, the parent's end as its study decided it
+(the trial counts: the study lives in its own storage, not on the tracking server).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from imdb_sweep import contract
 from imdb_sweep.console import print_flushed
 from imdb_sweep.sweep.parent import end_parent_run
 from imdb_sweep.sweep.publishing import publish_results
@@ -45,11 +49,27 @@ def end_sweep(client: MlflowClient, root: Path, state: SweepState, register: str
     return False
 
 
-def keep_sweep_end(root: Path, state: SweepState, register: str | None, promote: str = "when_better") -> Path:
+def keep_sweep_end(root: Path, state: SweepState, register: str | None, promote: str = "when_better",
+                   search_end: dict[str, Any] | None = None) -> Path:
+    """The parent's end kept for the sync command. `search_end`: a search's, decided
+    from its study when it ended (end_search_parent's `end`)."""
     path = root / SWEEP_ENDS_FOLDER / f"{state.sweep_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"state": asdict(state), "register": register, "promote": promote}, indent=2))
+    path.write_text(json.dumps({"state": asdict(state), "register": register, "promote": promote,
+                                "search_end": search_end}, indent=2))
     return path
+
+
+def end_search_parent(client: MlflowClient, state: SweepState, end: Mapping[str, Any]) -> None:
+    """End a search's parent run as its study decided when the search ended: `end` holds
+    the trial counts to log ("metrics"), whether the space was exhausted, the status (a
+    RunStatus value) and the trials said in the summary. The same whether the search
+    ends it or the sync command does later, from the kept end."""
+    for name, value in end["metrics"].items():
+        client.log_metric(state.parent_run_id, name, value)
+    if end["exhausted"]:
+        client.set_tag(state.parent_run_id, contract.SEARCH_EXHAUSTED, "true")
+    end_parent_run(client, state, expected=None, status=end["status"], trials=end["trials"])
 
 
 def say_pending(root: Path, state: SweepState, folders: list[Path]) -> None:
@@ -74,7 +94,10 @@ def end_kept_sweeps(root: Path, tracking_uri: str | None = None) -> list[str]:
         client = MlflowClient(state.tracking_uri)
         try:
             clear_reaped_mark(client, state.parent_run_id)
-            end_parent_run(client, state, state.total_jobs)
+            if kept.get("search_end"):
+                end_search_parent(client, state, kept["search_end"])
+            else:
+                end_parent_run(client, state, state.total_jobs)
         except Exception as error:
             if not is_server_away(error, state.tracking_uri):
                 raise

@@ -23,7 +23,8 @@ One job's spool folder, `<tracking.spool_dir>/<spool id>/` (default `<store>/mlr
     sending.lock   held by the one process sending (a job, its sweep, the sync command)
     files/<n>/     the files of record n (the model's bundle)
 
-A folder whose records were all sent is removed. A local store (SQLite, a folder)
+A folder whose records were all sent is removed (by whichever sender sent the last
+one, holding the lock); a later outage of the same job starts a new records file. A local store (SQLite, a folder)
 does not go away: its writes are never spooled, and its errors are raised as before.
 """
 
@@ -162,6 +163,11 @@ class RunSpool:
     @property
     def pending(self) -> int:
         """Writes kept in the folder that the server does not have yet."""
+        if self._records and not (self.folder / RECORDS_FILE).exists():
+            # Everything was sent and the folder removed, by this sender or another (the
+            # sweep's end, the sync command). A later outage starts a new records file,
+            # counted from 0: counts carried over would skip its first lines.
+            self._records = self._sent = 0
         return self._records - self._sent
 
     # -- the writes a job makes, in the order it makes them ---------------------------
@@ -226,25 +232,32 @@ class RunSpool:
         self._last_probe = now
         if probe_server(self.info.tracking_uri, timeout=PROBE_TIMEOUT_SECONDS) is not None:
             return self.pending
-        if not (self.folder / SPOOL_FILE).exists():  # another sender sent it all and removed it
-            self._sent = self._records
-            return 0
-        with open(self.folder / LOCK_FILE, "a") as lock:
+        try:
+            lock = open(self.folder / LOCK_FILE, "a")  # noqa: SIM115 - closed by the with below
+        except FileNotFoundError:  # another sender sent it all and removed the folder
+            return self.pending
+        with lock:
             try:  # one sender at a time (a job, its sweep, the sync command)
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return self.pending
+            if self.pending == 0:  # the sender that held the lock sent it all and removed the folder
+                return 0
             # Another sender may have gone on meanwhile, and created the run.
             self._sent = max(self._sent, self._sent_file())
             self.info.run_id = self.info.run_id or json.loads((self.folder / SPOOL_FILE).read_text())["run_id"]
             self._send_records()
-        if self.pending:
-            return self.pending
-        self.remove_if_sent()
-        return 0
+            if self.pending == 0:  # removed while holding the lock: no other sender is mid-way
+                self.remove_if_sent()
+        return self.pending
 
     def _send_records(self) -> None:
         records = self._read_records()
+        if self._sent > len(records):
+            # Never skip a line: a count ahead of the file means the file is not the one counted.
+            raise RuntimeError(f"spool {self.folder}: {self._sent} write(s) counted as sent but only "
+                               f"{len(records)} in {RECORDS_FILE}")
+        self._records = len(records)  # the job may have appended since this sender counted
         while self._sent < len(records):
             try:
                 self._apply(records[self._sent], replay=True)

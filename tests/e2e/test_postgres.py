@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import base64
 import configparser
+import os
 import secrets
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -16,11 +20,14 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy
 from mlflow import MlflowClient
+from optuna.trial import TrialState
 
 from tests.helpers import compose_file
 from tests.helpers.cli import TINY, cli_environment, run_cli
 from tests.helpers.compose_file import Postgres, postgres_bin, start_compose_server, throwaway_postgres
+from tests.helpers.paths import PROJECT_ROOT
 from tests.helpers.processes import stop_process
+from tests.helpers.searches import SEARCH, assert_complete_search
 
 pytestmark = pytest.mark.slow
 
@@ -123,6 +130,105 @@ def test_a_parallel_sweep_against_the_compose_server_on_postgres(
     epoch_points = [(run, step) for run, key, step, n in counts["points"] if key == "val_accuracy"]
     assert sorted(step for _, step in epoch_points) == [1, 1, 1, 2, 2, 2]
     assert all(n == 1 for *_, n in counts["points"])
+
+
+def test_postgres_restarted_mid_sweep_leaves_every_run_whole(compose_server, postgres, tiny_archive, tmp_path):
+    """PostgreSQL behind the server restarted while a sweep trains (issue 24): meanwhile
+    the server answers 5xx (its /health still 200), the jobs keep training and spool,
+    then send; every run FINISHED, every epoch once."""
+    epochs = 60  # a job lasts seconds: the restart lands mid-training
+    env = {**os.environ, **cli_environment(tiny_archive, tmp_path / "cache", compose_server),
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    env.pop("IMDB_SWEEP_STATE", None)
+    with open(tmp_path / "sweep.out", "w") as output:
+        sweep = subprocess.Popen([sys.executable, "-m", "imdb_sweep", "-m", *TINY, f"train.epochs={epochs}",
+                                  "model.units=8,16", "tracking.experiment=pg-restart"],
+                                 cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while epoch_points(postgres, "pg-restart") < 3:
+            assert sweep.poll() is None and time.monotonic() < deadline, (tmp_path / "sweep.out").read_text()[-3000:]
+            time.sleep(0.2)
+        postgres.stop()
+        # Longer than MLflow's client retries of a 5xx (about 7 s, tracking/store.py): the
+        # jobs meet the outage and spool.
+        time.sleep(10)
+        postgres.start()
+        sweep.wait(timeout=600)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    said = (tmp_path / "sweep.out").read_text()
+    assert sweep.returncode == 0, said[-3000:]
+    assert "does not answer" in said, said[-3000:]
+    counts = database_counts(postgres, "pg-restart")
+    jobs = [run for run in counts["runs"] if run[2] is not None]
+    assert len(counts["runs"]) == 3 and len(jobs) == 2, counts["runs"]
+    assert all(status == "FINISHED" for _, status, _ in counts["runs"])
+    for run_id, _, _ in jobs:
+        steps = sorted(step for run, key, step, _ in counts["points"] if run == run_id and key == "val_accuracy")
+        assert steps == list(range(1, epochs + 1)), (run_id, steps)
+    assert all(n == 1 for *_, n in counts["points"])
+
+
+def test_the_studys_postgres_restarted_mid_search_keeps_its_trials(postgres, tiny_archive, tmp_path):
+    """The Optuna storage (PostgreSQL) restarted while a trial trains (issue 24): the
+    storage waits it out (search/patient_storage.py); the running trial goes on, the
+    counts stay right. The tracking store is local here, so only the study's database
+    goes away."""
+    with postgres.connect() as connection:
+        connection.autocommit = True
+        connection.execute("CREATE DATABASE optuna_restart")
+    storage = (f"postgresql://{postgres.user}:{postgres.password}@{postgres.host}:{postgres.port}"
+               "/optuna_restart")
+    env = {**os.environ, **cli_environment(tiny_archive, tmp_path / "cache"), "PYTHONPATH": str(PROJECT_ROOT)}
+    env.pop("IMDB_SWEEP_STATE", None)
+    epochs = 60
+    with open(tmp_path / "search.out", "w") as output:
+        search = subprocess.Popen([sys.executable, "-m", "imdb_sweep", *SEARCH, *TINY, f"train.epochs={epochs}",
+                                   f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=2",
+                                   "hydra.sweeper.sampler.seed=1", "model.dropout=interval(0.0,0.5)"],
+                                  cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 300
+        while intermediate_values(postgres, "optuna_restart") < 3:
+            assert search.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "search.out").read_text()[-3000:]
+            time.sleep(0.2)
+        postgres.stop()
+        time.sleep(3)
+        postgres.start()
+        search.wait(timeout=600)
+    finally:
+        if search.poll() is None:
+            search.kill()
+    said = (tmp_path / "search.out").read_text()
+    assert search.returncode == 0, said[-3000:]
+    assert "The study's database does not answer" in said  # the restart was met, and waited out
+    _, children, study = assert_complete_search(tmp_path, 2, storage)
+    assert [trial.state for trial in study.get_trials()] == [TrialState.COMPLETE] * 2
+    assert len(children) == 2
+
+
+def intermediate_values(cluster: Postgres, database: str) -> int:
+    """Epochs reported to the study so far (0 while its tables or the cluster are not there)."""
+    try:
+        with Postgres(cluster.host, cluster.port, cluster.user, cluster.password, database).connect() as connection:
+            return connection.execute("SELECT count(*) FROM trial_intermediate_values").fetchone()[0]
+    except Exception:  # noqa: BLE001 - no table yet, or the cluster restarting
+        return 0
+
+
+def epoch_points(cluster: Postgres, experiment: str) -> int:
+    """val_accuracy points of one experiment so far (0 while the database is away)."""
+    try:
+        with cluster.connect() as connection, connection.cursor() as cursor:
+            cursor.execute("""SELECT count(*) FROM metrics m JOIN runs r ON r.run_uuid = m.run_uuid
+                              JOIN experiments e ON e.experiment_id = r.experiment_id
+                              WHERE e.name = %s AND m.key = 'val_accuracy'""", (experiment,))
+            return cursor.fetchone()[0]
+    except Exception:  # noqa: BLE001 - psycopg's errors while the cluster starts
+        return 0
 
 
 def test_the_compose_server_rejects_a_foreign_host_header(compose_server):

@@ -105,12 +105,28 @@ class Postgres:
     user: str
     password: str
     database: str
+    # Where a throwaway cluster lives, to stop and start it again (a database restart).
+    binaries: Path | None = None
+    root: Path | None = None
+    options: str = ""
 
     def connect(self):
         import psycopg
 
         return psycopg.connect(host=self.host, port=self.port, user=self.user,
                                password=self.password, dbname=self.database)
+
+    def stop(self) -> None:
+        """Stopped as an administrator restarting it would (fast: open sessions are cut)."""
+        self._pg_ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        self._pg_ctl("-l", str(self.root / "postgres.log"), "-o", self.options, "start")
+
+    def _pg_ctl(self, *arguments: str) -> None:
+        assert self.binaries is not None and self.root is not None, "not a throwaway cluster"
+        subprocess.run(_as_cluster_owner([str(self.binaries / "pg_ctl"), "-D", str(self.root / "data"), "-w",
+                                          *arguments]), capture_output=True, text=True, check=True, cwd=self.root)
 
 
 def _as_cluster_owner(command: list[str]) -> list[str]:
@@ -142,7 +158,7 @@ def throwaway_postgres(binaries: Path) -> Iterator[Postgres]:
     options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
     run([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(root / "postgres.log"), "-o", options,
          "-w", "start"])
-    cluster = Postgres("127.0.0.1", port, "mlflow", password, "mlflow")
+    cluster = Postgres("127.0.0.1", port, "mlflow", password, "mlflow", binaries, root, options)
     try:
         import psycopg
 

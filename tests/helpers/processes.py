@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def start_mlflow_server(store: Path, extra: list[str] | None = None,
         "--artifacts-destination", str(store / "artifacts"), "--serve-artifacts",
         "--workers", "1", *(extra or []),
     ]
+    # Without MLflow's GenAI job runner, as imdb_sweep.server starts it (server_environment).
     with open(store / "server.log", "ab") as log:  # the server writes to its own copy
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server_environment())
     uri = f"http://127.0.0.1:{port}"
@@ -62,3 +64,34 @@ def stop_process(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+class StoppableServer:
+    """A real `mlflow server` over a SQLite store that can be stopped and started
+    again on the same port, as a restarted shared server is. `port`: one chosen
+    beforehand, so that a client can be told the address while nothing answers there
+    yet (`started=False`)."""
+
+    def __init__(self, store: Path, port: int | None = None, started: bool = True):
+        self.store = store
+        self.port = port or free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.outages: list[float] = []
+        self._stopped_at: float | None = None
+        if started:
+            self.start()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+        self._stopped_at = time.monotonic()
+
+    def start(self) -> None:
+        self.process, _ = start_mlflow_server(self.store, port=self.port)
+        if self._stopped_at is not None:
+            self.outages.append(time.monotonic() - self._stopped_at)
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            stop_process(self.process)
