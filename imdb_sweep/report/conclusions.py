@@ -61,14 +61,18 @@ def effect_cells(table: ComparisonTable, effect: Effect) -> list[str]:
 
 def effects_note(found: FactorEffects) -> str:
     resolved = len(found.resolved())
-    notes = [
-        f"Each level against its key's reference level: difference of the mean, averaged over the other "
-        f"keys (least squares, one indicator per level; two-way interactions where every combination ran, "
-        f"as a difference of differences). 95% CI and p from the t distribution; p (Holm): adjusted over "
-        f"the {found.tests} tests of this report. Resolved: the CI excludes 0 ({resolved} of "
-        f"{len(found.effects)}); an unresolved effect may be noise: run more seeds.",
-    ]
-    return " ".join(notes + found.notes)
+    method = ("Each level against its key's reference level: difference of the mean, averaged over the other "
+              "keys (least squares, one indicator per level; two-way interactions where every combination ran, "
+              "as a difference of differences).")
+    if found.tests:
+        certainty = (f"95% CI and p from the t distribution; p (Holm): adjusted over the {found.tests} tests "
+                     f"of this report. Resolved: the CI excludes 0 and p (Holm) < 0.05 ({resolved} of "
+                     f"{len(found.effects)}); an unresolved effect may be noise: run more seeds.")
+    else:
+        certainty = ("No CI or p: with one run per configuration there is no seed-to-seed spread to measure, "
+                     "so no effect is resolved; run seeds (seed=0,1,2 or hydra/sweeper=adaptive_seeds).")
+    # The effects' own notes are phrases (keys left out, models without CI): one sentence each.
+    return " ".join([method, certainty, *(note.rstrip(".") + "." for note in found.notes)])
 
 
 def effects_section(table: ComparisonTable) -> Section | None:

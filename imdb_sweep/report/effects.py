@@ -29,7 +29,8 @@ interactions) are adjusted together with Holm's step-down method
 (statsmodels.stats.multitest.multipletests), which keeps the chance of any false
 "significant" at or below 5% whatever the dependence between the tests.
 
-An effect is *resolved* when its 95% CI excludes 0: the data say which way it goes.
+An effect is *resolved* when its 95% CI excludes 0 and its Holm-adjusted p is below 0.05:
+the data say which way it goes, with the report's many tests accounted for.
 A model without residual degrees of freedom (one run per configuration and nothing
 left over) estimates the differences but cannot say how sure they are: CI and p are
 empty and the effect is unresolved; seeds fix that.
@@ -79,8 +80,11 @@ class Effect:
 
     @property
     def resolved(self) -> bool:
-        """The 95% CI excludes 0: the sign of the effect is known."""
-        return self.ci_low > 0 or self.ci_high < 0
+        """The sign of the effect is known: its CI excludes 0 and, where the report adjusted
+        its p-values, Holm's p is below ALPHA too (one CI among many excludes 0 by chance
+        more often than 5% of the time)."""
+        excludes_zero = self.ci_low > 0 or self.ci_high < 0
+        return excludes_zero and (math.isnan(self.p_adjusted) or self.p_adjusted < ALPHA)
 
     @property
     def is_interaction(self) -> bool:

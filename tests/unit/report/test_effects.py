@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from itertools import product
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from imdb_sweep.report import build_table, render, select_runs
 from imdb_sweep.report.effects import (
     MAX_FACTOR_LEVELS,
     NO_EFFECTS,
+    Effect,
     choose_reference,
     estimate_effects,
     factor_effects,
@@ -208,7 +210,7 @@ def test_the_report_says_which_effects_are_resolved_in_json_and_markdown(tmp_pat
     assert not entries[("units16", TEST)]["resolved"]
 
     markdown = render(table, "markdown")
-    assert "### Factor effects" in markdown and "Resolved: the CI excludes 0 (2 of 4)" in markdown
+    assert "### Factor effects" in markdown and "Resolved: the CI excludes 0 and p (Holm) < 0.05 (2 of 4)" in markdown
     difference = np.mean(samples["64"]) - np.mean(samples["32"])
     assert f"| variant | units64 | baseline | test_accuracy | {difference:+.4f} |" in markdown
 
@@ -248,3 +250,12 @@ def test_the_default_config_names_the_reference_inside_a_hydra_app_and_outside()
         inside = default_values()
     default_values.cache_clear()
     assert (outside["model.units"], outside["variant"]) == (32, "baseline") and inside == outside
+
+
+def test_a_ci_that_excludes_zero_is_not_resolved_when_holms_p_is_not_below_alpha():
+    # One test among many: its own 95% CI misses 0, but the report's Holm adjustment does not back it.
+    alone = Effect("model.units", "64", "32", TEST, 0.005, 0.001, 0.009, p_value=0.02, p_adjusted=0.02)
+    among_many = replace(alone, p_adjusted=0.12)
+    assert alone.resolved and not among_many.resolved
+    # Without an adjustment (the seed rule's looks carry their own spent confidence) the CI decides.
+    assert replace(alone, p_adjusted=math.nan).resolved
