@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from baseline import require_archive, results_file, write_results
+from imdb_sweep.report.effects import Effect
 
 VARIANTS = ("baseline", "units64", "mse", "tanh", "dropout", "l2")
 # The seed's one run per variant (DESIGN.md, "The model being swept"): test accuracy.
@@ -55,11 +56,12 @@ def run_sweep(store: Path, seeds: int, epochs: int, extra: list[str]) -> float:
     return time.time() - started
 
 
-def verdict(seed_difference: float, low: float, high: float) -> str:
-    """Whether our CI confirms the sign of the seed's single-run difference."""
-    if low <= 0 <= high:
+def verdict(seed_difference: float, effect: Effect) -> str:
+    """Whether our effect confirms the sign of the seed's single-run difference: resolved
+    as the report resolves it (the CI excludes 0 and Holm's p < 0.05), with the same sign."""
+    if not effect.resolved:
         return "not shown"
-    return "holds" if (seed_difference > 0) == (low > 0) else "reversed"
+    return "holds" if (seed_difference > 0) == (effect.difference > 0) else "reversed"
 
 
 def checked_rows(store: Path, every_run: bool = False) -> tuple[list[dict], dict]:
@@ -80,9 +82,13 @@ def checked_rows(store: Path, every_run: bool = False) -> tuple[list[dict], dict
         rows.append({"variant": variant, "seed_difference": seed_difference, "difference": effect.difference,
                      "ci_low": effect.ci_low, "ci_high": effect.ci_high, "p_value": effect.p_value,
                      "p_adjusted": effect.p_adjusted,
-                     "verdict": verdict(seed_difference, effect.ci_low, effect.ci_high)})
+                     "verdict": verdict(seed_difference, effect)})
     means = {row.params.get("variant"): (row.value(METRIC), row.n) for row in table.rows}
     return rows, means
+
+
+def p_text(p_value: float) -> str:
+    return "<0.001" if p_value < 0.001 else f"{p_value:.3f}"
 
 
 def markdown(rows: list[dict], means: dict) -> str:
@@ -91,7 +97,7 @@ def markdown(rows: list[dict], means: dict) -> str:
              "|---|---:|---|---:|---|"]
     for row in rows:
         lines.append(f"| {row['variant']} | {100 * row['seed_difference']:+.2f} | {100 * row['difference']:+.2f} "
-                     f"[{100 * row['ci_low']:+.2f}, {100 * row['ci_high']:+.2f}] | {row['p_adjusted']:.3f} | "
+                     f"[{100 * row['ci_low']:+.2f}, {100 * row['ci_high']:+.2f}] | {p_text(row['p_adjusted'])} | "
                      f"{row['verdict']} |")
     baseline_mean, seeds = means["baseline"]
     lines.append(f"\nΔ in points of {METRIC} against the baseline (ours: its mean over {seeds} seeds, "
