@@ -15,7 +15,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy
@@ -132,6 +133,24 @@ def test_a_parallel_sweep_against_the_compose_server_on_postgres(
     assert all(n == 1 for *_, n in counts["points"])
 
 
+def restart_postgres_midway(postgres: Postgres, process: subprocess.Popen, reached: Callable[[], bool],
+                            pause: float, output: Path) -> None:
+    """Once `reached()` (the process is mid-training), stop PostgreSQL for `pause` seconds
+    and start it again; then wait for the process to end (killed if it outlives 600 s)."""
+    try:
+        deadline = time.monotonic() + 300
+        while not reached():
+            assert process.poll() is None and time.monotonic() < deadline, output.read_text()[-3000:]
+            time.sleep(0.2)
+        postgres.stop()
+        time.sleep(pause)
+        postgres.start()
+        process.wait(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 def test_postgres_restarted_mid_sweep_leaves_every_run_whole(compose_server, postgres, tiny_archive, tmp_path):
     """PostgreSQL behind the server restarted while a sweep trains (issue 24): meanwhile
     the server answers 5xx (its /health still 200), the jobs keep training and spool,
@@ -144,20 +163,10 @@ def test_postgres_restarted_mid_sweep_leaves_every_run_whole(compose_server, pos
         sweep = subprocess.Popen([sys.executable, "-m", "imdb_sweep", "-m", *TINY, f"train.epochs={epochs}",
                                   "model.units=8,16", "tracking.experiment=pg-restart"],
                                  cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 300
-        while epoch_points(postgres, "pg-restart") < 3:
-            assert sweep.poll() is None and time.monotonic() < deadline, (tmp_path / "sweep.out").read_text()[-3000:]
-            time.sleep(0.2)
-        postgres.stop()
-        # Longer than MLflow's client retries of a 5xx (about 7 s, tracking/store.py): the
-        # jobs meet the outage and spool.
-        time.sleep(10)
-        postgres.start()
-        sweep.wait(timeout=600)
-    finally:
-        if sweep.poll() is None:
-            sweep.kill()
+    # Longer than MLflow's client retries of a 5xx (about 7 s, tracking/store.py): the
+    # jobs meet the outage and spool.
+    restart_postgres_midway(postgres, sweep, lambda: epoch_points(postgres, "pg-restart") >= 3,
+                            pause=10, output=tmp_path / "sweep.out")
     said = (tmp_path / "sweep.out").read_text()
     assert sweep.returncode == 0, said[-3000:]
     assert "does not answer" in said, said[-3000:]
@@ -189,19 +198,8 @@ def test_the_studys_postgres_restarted_mid_search_keeps_its_trials(postgres, tin
                                    f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=2",
                                    "hydra.sweeper.sampler.seed=1", "model.dropout=interval(0.0,0.5)"],
                                   cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 300
-        while intermediate_values(postgres, "optuna_restart") < 3:
-            assert search.poll() is None and time.monotonic() < deadline, \
-                (tmp_path / "search.out").read_text()[-3000:]
-            time.sleep(0.2)
-        postgres.stop()
-        time.sleep(3)
-        postgres.start()
-        search.wait(timeout=600)
-    finally:
-        if search.poll() is None:
-            search.kill()
+    restart_postgres_midway(postgres, search, lambda: intermediate_values(postgres, "optuna_restart") >= 3,
+                            pause=3, output=tmp_path / "search.out")
     said = (tmp_path / "search.out").read_text()
     assert search.returncode == 0, said[-3000:]
     assert "The study's database does not answer" in said  # the restart was met, and waited out
