@@ -7,9 +7,11 @@ RETRY_SECONDS for up to OUTAGE_SECONDS, when it failed for want of a connection;
 the SQLAlchemy pool's pre-ping (storage.py) then opens fresh connections. Any other
 error is raised at once.
 
-A call is tried again only when its first try reached no database, or when the
-database cut it before its commit (PostgreSQL rolls an open transaction back when it
-stops), so a retried write is not applied twice.
+A call is tried again when its error says the connection was lost: its first try
+reached no database, or the database cut it before its commit (PostgreSQL rolls an
+open transaction back when it stops), and then the retried write is applied once.
+Not guarded: a commit that reached the database whose answer was lost on the way
+back; its retry would apply the write a second time (a trial created twice, say).
 """
 
 from __future__ import annotations
